@@ -1,0 +1,41 @@
+"""Global options and workspace discovery (like git: walk up from the current folder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from schemas.errors import RdrfError
+from schemas.workspace import Catalogue, Workspace, is_workspace
+
+WORKSPACE_ENV = "RDRF_WORKSPACE"
+
+
+@dataclass
+class Options:
+    workspace: Optional[Path] = None
+    quiet: bool = False
+
+
+OPTIONS = Options()
+
+
+def find_workspace(start: Optional[Path] = None) -> Workspace:
+    if OPTIONS.workspace is not None:
+        root = OPTIONS.workspace.expanduser().resolve()
+        if not is_workspace(root):
+            raise RdrfError(f"{root} is not an rdrf workspace (no rdrf.toml); create one with `rdrf init {root}`")
+        return Workspace(root)
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if is_workspace(folder):
+            return Workspace(folder)
+    raise RdrfError(
+        f"no rdrf workspace in {here} or any folder above it; run `rdrf init DIR`, "
+        f"or point --workspace / {WORKSPACE_ENV} at one"
+    )
+
+
+def open_catalogue() -> Catalogue:
+    return Catalogue(find_workspace())

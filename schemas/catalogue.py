@@ -1,0 +1,190 @@
+"""The catalogue: SQLAlchemy 2.0 typed ORM for everything captured, aligned and exported.
+
+A row means (DESIGN.md): a Scene is the user's numbered place with its category and split; a Setup is
+the body, lens and glass one series was shot with; a Shot is one press of the shutter (GT or
+degraded) with its files; a File is any file the workspace holds, with its SHA-256 and size; a Pair is
+a degraded shot and the scene GT it is aligned to; an Alignment is one attempt at that, with its
+figures and output files; an Export is one export folder and its parameters.
+
+Schema changes go through an Alembic migration in schemas/migrations (a test checks they agree).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Scene(Base):
+    __tablename__ = "scenes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), unique=True)
+    category: Mapped[Optional[str]] = mapped_column(String(64))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    split: Mapped[Optional[str]] = mapped_column(String(8))
+    split_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    setups: Mapped[list["Setup"]] = relationship(back_populates="scene", order_by="Setup.id")
+    shots: Mapped[list["Shot"]] = relationship(back_populates="scene", order_by="(Shot.role, Shot.index)")
+    pairs: Mapped[list["Pair"]] = relationship(back_populates="scene", order_by="Pair.id")
+
+
+class Setup(Base):
+    __tablename__ = "setups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scene_id: Mapped[int] = mapped_column(ForeignKey("scenes.id"), index=True)
+    camera_model: Mapped[Optional[str]] = mapped_column(String(128))
+    camera_serial: Mapped[Optional[str]] = mapped_column(String(64))
+    lens: Mapped[Optional[str]] = mapped_column(String(128))
+    focal_length_mm: Mapped[Optional[float]] = mapped_column(Float)
+    glass_mm: Mapped[Optional[float]] = mapped_column(Float)
+    distance_cm: Mapped[Optional[float]] = mapped_column(Float)
+    angle_deg: Mapped[Optional[float]] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    scene: Mapped[Scene] = relationship(back_populates="setups")
+
+
+class Shot(Base):
+    __tablename__ = "shots"
+    __table_args__ = (UniqueConstraint("scene_id", "role", "index", name="uq_shots_scene_role_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scene_id: Mapped[int] = mapped_column(ForeignKey("scenes.id"), index=True)
+    setup_id: Mapped[Optional[int]] = mapped_column(ForeignKey("setups.id"))
+    role: Mapped[str] = mapped_column(String(4))  # gt | lq
+    index: Mapped[int] = mapped_column(Integer)  # 1-based within (scene, role)
+    degradation: Mapped[str] = mapped_column(String(16))  # raindrop|reflection|both|rain_streak|none
+    trigger: Mapped[str] = mapped_column(String(8))  # usb | remote | import
+    original_name: Mapped[str] = mapped_column(String(255))
+    captured_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
+    iso: Mapped[Optional[float]] = mapped_column(Float)
+    shutter_s: Mapped[Optional[float]] = mapped_column(Float)
+    aperture: Mapped[Optional[float]] = mapped_column(Float)
+    width: Mapped[Optional[int]] = mapped_column(Integer)
+    height: Mapped[Optional[int]] = mapped_column(Integer)
+    qa: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    scene: Mapped[Scene] = relationship(back_populates="shots")
+    setup: Mapped[Optional[Setup]] = relationship()
+    files: Mapped[list["File"]] = relationship(back_populates="shot", order_by="File.id")
+
+
+class File(Base):
+    __tablename__ = "files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shot_id: Mapped[Optional[int]] = mapped_column(ForeignKey("shots.id"), index=True)
+    # original | developed | aligned | valid_mask | raindrop_mask
+    kind: Mapped[str] = mapped_column(String(16))
+    path: Mapped[str] = mapped_column(String(1024), unique=True)  # relative to the workspace, POSIX
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    shot: Mapped[Optional[Shot]] = relationship(back_populates="files")
+
+
+class Pair(Base):
+    __tablename__ = "pairs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scene_id: Mapped[int] = mapped_column(ForeignKey("scenes.id"), index=True)
+    gt_shot_id: Mapped[int] = mapped_column(ForeignKey("shots.id"))
+    lq_shot_id: Mapped[int] = mapped_column(ForeignKey("shots.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|ok|rejected|failed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    alignment_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("alignments.id", use_alter=True, name="fk_pairs_alignment_id_alignments")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    scene: Mapped[Scene] = relationship(back_populates="pairs")
+    gt_shot: Mapped[Shot] = relationship(foreign_keys=[gt_shot_id])
+    lq_shot: Mapped[Shot] = relationship(foreign_keys=[lq_shot_id])
+    alignment: Mapped[Optional["Alignment"]] = relationship(foreign_keys=[alignment_id], post_update=True)
+
+
+class Alignment(Base):
+    """One alignment attempt; the pair's `alignment_id` points at the current one."""
+
+    __tablename__ = "alignments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"), index=True)
+    method: Mapped[str] = mapped_column(String(32))
+    version: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(10))  # ok | rejected | failed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    homography: Mapped[Optional[list[list[float]]]] = mapped_column(JSON)  # degraded px -> GT px
+    n_matches: Mapped[Optional[int]] = mapped_column(Integer)
+    n_inliers: Mapped[Optional[int]] = mapped_column(Integer)
+    inlier_ratio: Mapped[Optional[float]] = mapped_column(Float)
+    reproj_error: Mapped[Optional[float]] = mapped_column(Float)
+    gain: Mapped[Optional[list[float]]] = mapped_column(JSON)
+    offset: Mapped[Optional[list[float]]] = mapped_column(JSON)
+    valid_fraction: Mapped[Optional[float]] = mapped_column(Float)
+    mask_coverage: Mapped[Optional[float]] = mapped_column(Float)
+    mask_method: Mapped[Optional[str]] = mapped_column(String(16))
+    params: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    seconds: Mapped[Optional[float]] = mapped_column(Float)
+    aligned_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
+    valid_mask_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
+    raindrop_mask_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    pair: Mapped[Pair] = relationship(foreign_keys=[pair_id])
+    aligned_file: Mapped[Optional[File]] = relationship(foreign_keys=[aligned_file_id])
+    valid_mask_file: Mapped[Optional[File]] = relationship(foreign_keys=[valid_mask_file_id])
+    raindrop_mask_file: Mapped[Optional[File]] = relationship(foreign_keys=[raindrop_mask_file_id])
+
+
+class Export(Base):
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024))  # relative to the workspace when inside it
+    split: Mapped[str] = mapped_column(String(8))
+    format: Mapped[str] = mapped_column(String(16))
+    size: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    n_records: Mapped[int] = mapped_column(Integer)
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    catalogue_digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class IngestJournal(Base):
+    """A file being written into the workspace. A row left behind marks an interrupted ingestion:
+    `verify` explains its file instead of calling it unknown, and the next ingestion of the same
+    path completes or clears it."""
+
+    __tablename__ = "ingest_journal"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), index=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,155 @@
+"""Records that cross a boundary: what `--json` prints, what an export's manifest holds and what
+rdrf_train reads. Their JSON Schema files live in schemas/jsonschema/ (`rdrf schemas --write`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["gt", "lq"]
+Degradation = Literal["raindrop", "reflection", "both", "rain_streak", "none"]
+Trigger = Literal["usb", "remote", "import"]
+PairStatus = Literal["pending", "ok", "rejected", "failed"]
+AlignStatus = Literal["ok", "rejected", "failed"]
+Split = Literal["train", "test"]
+FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask"]
+Homography = list[list[float]]
+
+CATEGORIES: tuple[str, ...] = (
+    "building facades & structures",
+    "streets & traffic",
+    "public & open spaces",
+    "functional components of building",
+    "industrial & commercial facilities",
+    "signs & markers",
+    "infrastructure & obstacles",
+    "others",
+)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileRecord(Record):
+    path: str = Field(description="relative to the workspace, POSIX separators")
+    kind: FileKind
+    sha256: str
+    size: int
+
+
+class SceneRecord(Record):
+    scene: str = Field(description="the user's scene label, e.g. '17'")
+    category: Optional[str] = None
+    notes: str = ""
+    split: Optional[Split] = None
+    split_pinned: bool = False
+    gt_shots: int = 0
+    lq_shots: int = 0
+    glass_mm: list[float] = Field(default_factory=list)
+    cameras: list[str] = Field(default_factory=list)
+
+
+class ShotRecord(Record):
+    shot_id: int
+    scene: str
+    role: Role
+    index: int
+    degradation: Degradation
+    trigger: Trigger
+    original_name: str
+    captured_at: Optional[datetime] = None
+    iso: Optional[float] = None
+    shutter_s: Optional[float] = None
+    aperture: Optional[float] = None
+    width: Optional[int] = None
+    height: Optional[int] = None
+    camera: Optional[str] = None
+    glass_mm: Optional[float] = None
+    qa: Optional[dict] = None
+    files: list[FileRecord] = Field(default_factory=list)
+
+
+class AlignmentRecord(Record):
+    pair_id: int
+    method: str
+    version: str
+    status: AlignStatus
+    reason: str = ""
+    homography: Optional[Homography] = None
+    n_matches: Optional[int] = None
+    n_inliers: Optional[int] = None
+    inlier_ratio: Optional[float] = None
+    reproj_error: Optional[float] = None
+    gain: Optional[list[float]] = None
+    offset: Optional[list[float]] = None
+    valid_fraction: Optional[float] = None
+    mask_coverage: Optional[float] = None
+    mask_method: Optional[str] = None
+    seconds: Optional[float] = None
+
+
+class PairRecord(Record):
+    pair_id: int
+    scene: str
+    gt_shot: int
+    lq_shot: int
+    lq_original: str = Field(description="the degraded shot's original file name")
+    status: PairStatus
+    reason: str = ""
+    homography: Optional[Homography] = Field(
+        default=None, description="3x3, degraded pixel -> GT pixel at full resolution"
+    )
+    aligned_lq: Optional[str] = None
+    raindrop_mask: Optional[str] = None
+    valid_mask: Optional[str] = None
+    alignment: Optional[AlignmentRecord] = None
+
+
+class ExportRecord(Record):
+    """One line of an export's manifest.jsonl; paths are relative to the export folder."""
+
+    pair_id: int
+    name: str = Field(description="file stem shared by gt/lq/mask in the export, no dots")
+    scene: str
+    split: Split
+    category: Optional[str] = None
+    glass_mm: Optional[float] = None
+    camera: Optional[str] = None
+    gt: str
+    lq: str
+    mask: str
+    width: int
+    height: int
+    homography: Optional[Homography] = None
+    lq_original: str
+    status: PairStatus = "ok"
+    n_inliers: Optional[int] = None
+    inlier_ratio: Optional[float] = None
+    reproj_error: Optional[float] = None
+    gain: Optional[list[float]] = None
+    offset: Optional[list[float]] = None
+    valid_fraction: Optional[float] = None
+    mask_coverage: Optional[float] = None
+
+
+class StatusRecord(Record):
+    workspace: str
+    scenes: int
+    gt_shots: int
+    lq_shots: int
+    files: int
+    pairs: dict[str, int]
+    splits: dict[str, int]
+
+
+RECORDS: dict[str, type[Record]] = {
+    "scene": SceneRecord,
+    "shot": ShotRecord,
+    "file": FileRecord,
+    "pair": PairRecord,
+    "alignment": AlignmentRecord,
+    "export_record": ExportRecord,
+}
