@@ -1,0 +1,117 @@
+"""ORM rows -> records, and the few derived facts every stage needs about a shot."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from schemas.catalogue import Alignment, File, Pair, Scene, Shot
+from schemas.records import AlignmentRecord, FileRecord, PairRecord, SceneRecord, ShotRecord
+
+# Formats read as they are; everything else is RAW and is developed (see rdrf_capture.develop).
+PLAIN_IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
+
+
+def is_plain_image(path: str) -> bool:
+    return PurePosixPath(path).suffix.lower() in PLAIN_IMAGE_EXTS
+
+
+def shot_image(shot: Shot) -> File:
+    """The file to read as the shot's RGB image: its developed RAW when it has one, else its
+    original JPEG/PNG/TIFF (the camera JPEG of a RAW+JPEG shot only when nothing was developed)."""
+    developed = [f for f in shot.files if f.kind == "developed"]
+    if developed:
+        return developed[0]
+    plain = [f for f in shot.files if f.kind == "original" and is_plain_image(f.path)]
+    if not plain:
+        raise LookupError(f"shot {shot.id} of scene {shot.scene.label} has no readable image file")
+    return plain[0]
+
+
+def scene_gt(scene: Scene) -> Shot | None:
+    """The scene's ground truth: its first GT shot (later GT shots are kept but not paired)."""
+    gts = [s for s in scene.shots if s.role == "gt"]
+    return min(gts, key=lambda s: s.index) if gts else None
+
+
+def shot_camera(shot: Shot) -> str | None:
+    return shot.setup.camera_model if shot.setup else None
+
+
+def file_record(f: File) -> FileRecord:
+    return FileRecord(path=f.path, kind=f.kind, sha256=f.sha256, size=f.size)
+
+
+def shot_record(shot: Shot) -> ShotRecord:
+    return ShotRecord(
+        shot_id=shot.id,
+        scene=shot.scene.label,
+        role=shot.role,
+        index=shot.index,
+        degradation=shot.degradation,
+        trigger=shot.trigger,
+        original_name=shot.original_name,
+        captured_at=shot.captured_at,
+        iso=shot.iso,
+        shutter_s=shot.shutter_s,
+        aperture=shot.aperture,
+        width=shot.width,
+        height=shot.height,
+        camera=shot_camera(shot),
+        glass_mm=shot.setup.glass_mm if shot.setup else None,
+        qa=shot.qa,
+        files=[file_record(f) for f in shot.files],
+    )
+
+
+def scene_record(scene: Scene) -> SceneRecord:
+    setups = scene.setups
+    return SceneRecord(
+        scene=scene.label,
+        category=scene.category,
+        notes=scene.notes,
+        split=scene.split,
+        split_pinned=scene.split_pinned,
+        gt_shots=sum(s.role == "gt" for s in scene.shots),
+        lq_shots=sum(s.role == "lq" for s in scene.shots),
+        glass_mm=sorted({s.glass_mm for s in setups if s.glass_mm is not None}),
+        cameras=sorted({s.camera_model for s in setups if s.camera_model}),
+    )
+
+
+def alignment_record(a: Alignment) -> AlignmentRecord:
+    return AlignmentRecord(
+        pair_id=a.pair_id,
+        method=a.method,
+        version=a.version,
+        status=a.status,
+        reason=a.reason,
+        homography=a.homography,
+        n_matches=a.n_matches,
+        n_inliers=a.n_inliers,
+        inlier_ratio=a.inlier_ratio,
+        reproj_error=a.reproj_error,
+        gain=a.gain,
+        offset=a.offset,
+        valid_fraction=a.valid_fraction,
+        mask_coverage=a.mask_coverage,
+        mask_method=a.mask_method,
+        seconds=a.seconds,
+    )
+
+
+def pair_record(pair: Pair) -> PairRecord:
+    a = pair.alignment
+    return PairRecord(
+        pair_id=pair.id,
+        scene=pair.scene.label,
+        gt_shot=pair.gt_shot_id,
+        lq_shot=pair.lq_shot_id,
+        lq_original=pair.lq_shot.original_name,
+        status=pair.status,
+        reason=pair.reason,
+        homography=a.homography if a else None,
+        aligned_lq=a.aligned_file.path if a and a.aligned_file else None,
+        raindrop_mask=a.raindrop_mask_file.path if a and a.raindrop_mask_file else None,
+        valid_mask=a.valid_mask_file.path if a and a.valid_mask_file else None,
+        alignment=alignment_record(a) if a else None,
+    )
