@@ -1,0 +1,97 @@
+"""A run folder: what `rdrf train --output RUN` writes and `rdrf restore/eval --checkpoint RUN` read.
+
+    RUN/config.toml                      the resolved config (stage, run, optim, schedule, data, model)
+    RUN/metrics.jsonl                    one JSON object per logged step: step, loss, lr, ...;
+                                         validations add val_* keys; a resume adds {"event": "resume"}
+    RUN/checkpoints/step-00001000/       accelerator.save_state (models, optimizer, scheduler, RNG)
+        weights/<module>.safetensors     the trained modules alone, for inference
+        done.json                        written last: a checkpoint without it is incomplete, ignored
+
+`--checkpoint` accepts the run folder (latest complete checkpoint) or one checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from schemas.errors import RdrfError
+
+CHECKPOINT_RE = re.compile(r"^step-(\d+)$")
+DONE = "done.json"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    def checkpoint_dir(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step-{step:08d}"
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints, oldest first."""
+        if not self.checkpoints_dir.is_dir():
+            return []
+        found = []
+        for child in self.checkpoints_dir.iterdir():
+            m = CHECKPOINT_RE.match(child.name)
+            if m and (child / DONE).exists():
+                found.append((int(m.group(1)), child))
+        return sorted(found)
+
+    def latest(self) -> Optional[tuple[int, Path]]:
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def stage_name(self) -> str:
+        import tomllib
+
+        if not self.config_path.exists():
+            raise RdrfError(f"{self.path} is not a training run (no config.toml)")
+        with open(self.config_path, "rb") as f:
+            return tomllib.load(f)["stage"]
+
+    def load_config(self):
+        from rdrf_train.config import read_toml, validate
+        from rdrf_train.stages import get_stage
+
+        stage = get_stage(self.stage_name())
+        return validate(stage.config_class, read_toml(self.config_path), str(self.config_path))
+
+
+def resolve_checkpoint(path: Path) -> tuple[RunFolder, Path]:
+    """A run folder or a checkpoint folder -> (run, checkpoint folder); clear errors otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise RdrfError(f"checkpoint {path} does not exist")
+    if CHECKPOINT_RE.match(path.name) and path.parent.name == "checkpoints":
+        if not (path / DONE).exists():
+            raise RdrfError(f"checkpoint {path} is incomplete (no {DONE}); the run was interrupted while saving it")
+        return RunFolder(path.parent.parent), path
+    run = RunFolder(path)
+    if not run.config_path.exists():
+        raise RdrfError(f"{path} is neither a training run (no config.toml) nor a checkpoint folder")
+    latest = run.latest()
+    if latest is None:
+        raise RdrfError(f"run {path} has no complete checkpoint yet")
+    return run, latest[1]

@@ -1,0 +1,108 @@
+"""The stage abstraction: what `rdrf train --stage NAME` plugs into.
+
+DiffUR3 trains in stages (seeds/000 sec. 4, A.2): `restore` (stage I, DRSformer), `control`
+(stage II, the Modulate&Gate control branch) and `fidelity` (the fidelity encoder). They share one
+training loop (`rdrf_train.loop.train`) and one data pipeline (`rdrf_train.data`); a stage says only
+what is particular to it.
+
+How a stage plugs in
+--------------------
+1. A module `rdrf_train/stages/<name>.py` defines a `Stage` subclass and exposes it as `STAGE`.
+2. `rdrf_train/stages/__init__.py` maps the name to that module path (`STAGES`); the module is
+   imported only when the stage is used, so heavy imports (diffusers) stay out of the others.
+3. Its config class subclasses `rdrf_train.config.TrainConfig`, adding a `model` section (and any
+   other, e.g. the path of a stage I run or of the pretrained prior). Its shipped default is
+   `rdrf_train/configs/<name>.toml`: the paper's recipe, including the data pipeline it wants
+   (`[data]`: crop 256 + flips for stage I; crop 512, flips, `scale` resizing and `rotate` for stage
+   II - the same transform is applied to GT, LQ and mask).
+
+What the loop does with a stage
+-------------------------------
+    stage = STAGE(config, accelerator)
+    modules = stage.build()              # {name: nn.Module} to train; frozen parts stay inside the stage
+    optimizer = AdamW(stage.trainable_parameters(), ...)
+    *prepared, optimizer = accelerator.prepare(*modules.values(), optimizer)
+    stage.modules = dict(zip(modules, prepared))      # wrapped (DDP) modules, use these in steps
+    for batch in loader:                 # batch: see "Batches" below, already on the device
+        with accelerator.accumulate(...), accelerator.autocast():
+            loss = stage.training_step(batch)
+        accelerator.backward(loss); clip; optimizer.step(); scheduler.step()
+    # every val_every steps, on the main process, in eval mode and under torch.no_grad():
+    metrics = mean of stage.validation_step(batch) over the test split (batch size 1)
+
+Checkpoints are `accelerator.save_state` folders plus `weights/<module name>.safetensors` of each
+trainable module (unwrapped), so inference needs neither Accelerate nor the optimizer state.
+
+Batches
+-------
+A dict of tensors on the device: `gt` and `lq` float32 (B, 3, H, W) RGB in [0, 1], `mask` float32
+(B, 1, H, W) in {0, 1} (1 = raindrop/degraded region as exported), plus `name` (list of str) and
+`pair_id` (int64 (B,)). Validation batches hold one test pair, centre-cropped to `data.val_crop`
+when set, else the full image.
+
+Inference
+---------
+`Stage.load_restorer(run, checkpoint, device)` returns an `ImageRestorer`: a callable mapping an RGB
+float32 (H, W, 3) array in [0, 1] to a restored array of the same shape. `rdrf restore` and
+`rdrf eval` use it for any stage's run; stage II's restorer runs the whole pipeline.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Optional, Protocol
+
+from rdrf_train.config import TrainConfig
+
+if TYPE_CHECKING:  # torch stays out of imports of this module's names at CLI start-up
+    import numpy as np
+    import torch
+    from accelerate import Accelerator
+
+    from rdrf_train.runs import RunFolder
+
+
+class ImageRestorer(Protocol):
+    def __call__(self, lq: "np.ndarray") -> "np.ndarray":
+        """(H, W, 3) float32 RGB in [0, 1] -> restored (H, W, 3) float32 in [0, 1]."""
+        ...
+
+
+class Stage(abc.ABC):
+    name: ClassVar[str]
+    config_class: ClassVar[type[TrainConfig]]
+
+    def __init__(self, config: TrainConfig, accelerator: "Accelerator"):
+        self.config = config
+        self.accelerator = accelerator
+        self.modules: dict[str, "torch.nn.Module"] = {}
+
+    @property
+    def device(self) -> "torch.device":
+        return self.accelerator.device
+
+    @abc.abstractmethod
+    def build(self) -> dict[str, "torch.nn.Module"]:
+        """Create the models. Return the trained modules by name (optimised, prepared, checkpointed,
+        exported as weights/<name>.safetensors). Frozen parts are the stage's own business: load them
+        here, freeze them and move them to `self.device` (in the autocast dtype if wanted)."""
+
+    def trainable_parameters(self) -> list["torch.nn.Parameter"]:
+        return [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
+
+    @abc.abstractmethod
+    def training_step(self, batch: dict) -> "torch.Tensor":
+        """The scalar loss for one batch (the loop does backward, clipping and the optimizer step)."""
+
+    @abc.abstractmethod
+    def validation_step(self, batch: dict) -> dict[str, float]:
+        """Metrics for one test pair (higher/lower-is-better is the metric's own); the loop averages
+        them over the test split and logs them as `val_<key>`."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load_restorer(
+        cls, run: "RunFolder", checkpoint: Optional[Path] = None, device: str | None = None
+    ) -> ImageRestorer:
+        """An inference callable built from a run folder (latest checkpoint unless one is given)."""
