@@ -18,7 +18,7 @@ err_console = Console(stderr=True)
 
 def say(message: str) -> None:
     if not context.OPTIONS.quiet:
-        err_console.print(message, highlight=False)
+        err_console.print(message, highlight=False, soft_wrap=True)
 
 
 def print_json(records: Iterable[BaseModel] | BaseModel) -> None:

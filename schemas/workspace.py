@@ -113,7 +113,7 @@ class Catalogue:
         self.engine.dispose()
 
 
-def create_workspace(root: Path) -> Workspace:
+def create_workspace(root: Path, *, half_size: bool = False) -> Workspace:
     root = root.resolve()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -123,9 +123,11 @@ def create_workspace(root: Path) -> Workspace:
         if not ws.marker.exists():
             ws.marker.write_text(
                 "# rdrf workspace. Settings a stage reads go in their own [section].\n"
-                "[workspace]\nversion = 1\n"
+                "[workspace]\nversion = 1\n\n"
+                "# RAW development, identical for every shot of a scene (half_size: 9504x6336 -> 4752x3168)\n"
+                f"[develop]\nhalf_size = {'true' if half_size else 'false'}\n"
             )
-    except PermissionError as exc:
+    except OSError as exc:
         raise RdrfError(f"{root}: cannot create a workspace here ({exc.strerror}); choose a writable folder") from exc
     Catalogue(ws).close()
     return ws

@@ -1,0 +1,202 @@
+"""`rdrf import DIR`: bring existing folders of shots into the workspace.
+
+Layouts (DESIGN.md): `rdrf` - DIR/<scene>/gt.<ext> (one shot; gt.ARW + gt.JPG is one RAW+JPEG
+shot), DIR/<scene>/lq/*.<ext> (shots grouped by file stem, numbered in natural name order),
+optional DIR/<scene>/scene.toml; `deraindrop` - the AGAN Raindrop layout DIR/{data,gt}/N_rain.* and
+N_clean.*, one scene per N. One transaction per scene: a bad scene changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from rdrf_capture.images import is_supported
+from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots
+from schemas.errors import RdrfError
+from schemas.records import CATEGORIES
+from schemas.workspace import Catalogue
+
+Layout = Literal["rdrf", "deraindrop"]
+DEGRADATIONS = ("raindrop", "reflection", "both", "rain_streak", "none")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def canonical_category(value: str) -> str:
+    """Accept the paper's category names or their slugs ('signs-markers'); refuse anything else."""
+    by_slug = {slug(c): c for c in CATEGORIES}
+    found = by_slug.get(slug(value))
+    if found is None:
+        raise ValueError(f"unknown category {value!r}; expected one of: {', '.join(CATEGORIES)}")
+    return found
+
+
+def natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+class SceneToml(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: Optional[str] = None
+    glass_mm: Optional[float] = None
+    notes: Optional[str] = None
+    degradation: Optional[str] = None
+    camera: Optional[str] = None
+    distance_cm: Optional[float] = None
+    angle_deg: Optional[float] = None
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, v: Optional[str]) -> Optional[str]:
+        return canonical_category(v) if v is not None else None
+
+    @field_validator("degradation")
+    @classmethod
+    def _degradation(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and v not in DEGRADATIONS:
+            raise ValueError(f"unknown degradation {v!r}; expected one of {', '.join(DEGRADATIONS)}")
+        return v
+
+
+@dataclass
+class SceneSource:
+    label: str
+    folder: Path
+    gt: list[Path]
+    lq: list[list[Path]]  # one list of files per shot
+    meta: SceneToml
+
+
+def _group_by_stem(files: list[Path]) -> list[list[Path]]:
+    groups: dict[str, list[Path]] = defaultdict(list)
+    for f in files:
+        groups[f.stem].append(f)
+    return [sorted(groups[k]) for k in sorted(groups, key=natural_key)]
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def read_scene_folder(folder: Path) -> SceneSource:
+    label = check_label(folder.name)
+    gts = [p for p in _image_files(folder) if p.stem == "gt"]
+    for p in gts:
+        if not is_supported(p.name):
+            raise RdrfError(f"{p}: unsupported ground-truth file type; expected JPEG/PNG/TIFF or RAW")
+    gt_groups = _group_by_stem(gts)
+    kinds = {p.suffix.lower() for p in gts}
+    raw_plus_jpeg = len(gts) == 2 and any(k in (".jpg", ".jpeg") for k in kinds) and len(kinds) == 2 and not all(
+        k in (".jpg", ".jpeg", ".png", ".tif", ".tiff") for k in kinds
+    )
+    if not gts:
+        raise RdrfError(f"{folder}: no ground truth; expected exactly one gt.<ext> (e.g. gt.jpg or gt.ARW) in the scene folder")
+    if len(gts) > 1 and not raw_plus_jpeg:
+        raise RdrfError(
+            f"{folder}: {len(gts)} ground-truth files ({', '.join(p.name for p in gts)}); expected exactly one gt.<ext> "
+            "(or one RAW + one JPEG of the same shot)"
+        )
+    lq_dir = folder / "lq"
+    if not lq_dir.is_dir():
+        raise RdrfError(f"{folder}: no lq/ folder; expected the degraded shots in {lq_dir}")
+    lq_files = _image_files(lq_dir)
+    for p in lq_files:
+        if not is_supported(p.name):
+            raise RdrfError(f"{p}: unsupported file type; expected JPEG/PNG/TIFF or RAW")
+    if not lq_files:
+        raise RdrfError(f"{lq_dir}: empty; expected one or more degraded shots")
+    meta_path = folder / "scene.toml"
+    meta = SceneToml()
+    if meta_path.exists():
+        try:
+            meta = SceneToml(**tomllib.loads(meta_path.read_text()))
+        except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
+            raise RdrfError(f"{meta_path}: {exc}") from exc
+    return SceneSource(label, folder, gt_groups[0], _group_by_stem(lq_files), meta)
+
+
+def scene_folders(root: Path) -> list[Path]:
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
+    if not folders:
+        raise RdrfError(f"{root}: no scene folders; expected {root}/<scene>/gt.<ext> and {root}/<scene>/lq/")
+    return folders
+
+
+def _deraindrop_scenes(root: Path, prefix: str) -> list[SceneSource]:
+    data, gt = root / "data", root / "gt"
+    if not data.is_dir() or not gt.is_dir():
+        raise RdrfError(f"{root}: expected the Raindrop layout data/N_rain.png and gt/N_clean.png")
+    clean = {p.stem.rsplit("_", 1)[0]: p for p in _image_files(gt) if p.stem.endswith("_clean")}
+    scenes = []
+    for rain in sorted(_image_files(data), key=lambda p: natural_key(p.name)):
+        if not rain.stem.endswith("_rain"):
+            continue
+        n = rain.stem.rsplit("_", 1)[0]
+        if n not in clean:
+            raise RdrfError(f"{rain}: no matching ground truth {gt}/{n}_clean.*")
+        scenes.append(SceneSource(check_label(f"{prefix}{n}"), root, [clean[n]], [[rain]], SceneToml(degradation="raindrop")))
+    if not scenes:
+        raise RdrfError(f"{data}: no N_rain.* files")
+    return scenes
+
+
+def import_scene(catalogue: Catalogue, src: SceneSource) -> list[IngestResult]:
+    m = src.meta
+    setup = SetupInfo(camera_model=m.camera, glass_mm=m.glass_mm, distance_cm=m.distance_cm, angle_deg=m.angle_deg)
+    common = dict(trigger="import", category=m.category, notes=m.notes, setup=setup)
+    shots = [([IncomingFile(p.name, p) for p in src.gt], ShotInfo(role="gt", degradation="none", **common))]
+    shots += [
+        ([IncomingFile(p.name, p) for p in files], ShotInfo(role="lq", degradation=m.degradation, **common))
+        for files in src.lq
+    ]
+    return ingest_shots(catalogue, src.label, shots)
+
+
+@dataclass
+class ImportSummary:
+    scenes: int = 0
+    shots_added: int = 0
+    shots_known: int = 0
+    bad: list[str] = None  # type: ignore[assignment]
+
+
+def import_folder(
+    catalogue: Catalogue,
+    root: Path,
+    layout: Layout = "rdrf",
+    *,
+    skip_bad: bool = False,
+    prefix: str = "",
+    on_scene: Callable[[str], None] = lambda label: None,
+) -> ImportSummary:
+    """Import every scene; a bad scene raises (or, with skip_bad, is listed and the rest go on)."""
+    root = root.expanduser().resolve()
+    if not root.is_dir():
+        raise RdrfError(f"{root}: not a folder; expected a folder of scene folders")
+    summary = ImportSummary(bad=[])
+    sources: list = _deraindrop_scenes(root, prefix) if layout == "deraindrop" else scene_folders(root)
+    for item in sources:
+        try:
+            src = item if isinstance(item, SceneSource) else read_scene_folder(item)
+            results = import_scene(catalogue, src)
+        except RdrfError as exc:
+            if not skip_bad:
+                raise
+            summary.bad.append(str(exc))
+            on_scene(getattr(item, "label", getattr(item, "name", "?")))
+            continue
+        summary.scenes += 1
+        summary.shots_added += sum(r.added for r in results)
+        summary.shots_known += sum(not r.added for r in results)
+        on_scene(src.label)
+    return summary

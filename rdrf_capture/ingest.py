@@ -1,0 +1,320 @@
+"""Crash-safe ingestion, shared by `rdrf import` and `rdrf capture`.
+
+Order of events for one batch of shots (a scene on import, one shot on capture):
+1. every file is read, fully decoded and hashed - a bad file fails here and nothing is written;
+2. the destination paths are journalled (committed), then each file is copied durably (temporary
+   file, fsync, rename, fsync of the folder) and RAW files are developed;
+3. one transaction registers scene, setup, shots, files and pairs and clears the journal.
+A crash in step 2 leaves journalled files that `rdrf verify` explains and a re-run overwrites; an
+error in step 2 removes what this call wrote. Sources are only ever read, never moved or changed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from rdrf_capture.develop import DevelopParams, as_shot_white_balance, develop, encode_png16
+from rdrf_capture.exif import Exposure, read_exposure
+from rdrf_capture.images import ImageInfo, check_image, is_raw
+from schemas.catalogue import File, IngestJournal, Pair, Scene, Setup, Shot
+from schemas.errors import RdrfError
+from schemas.storage import durable_copy, durable_write, sha256_bytes
+from schemas.views import scene_gt
+from schemas.workspace import Catalogue
+
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass
+class IncomingFile:
+    name: str  # the camera's or the source's file name, kept as the stored name
+    source: Path | bytes
+
+    def read(self) -> bytes:
+        if isinstance(self.source, bytes):
+            return self.source
+        try:
+            return Path(self.source).read_bytes()
+        except OSError as exc:
+            raise RdrfError(f"{self.source}: cannot read ({exc.strerror})") from exc
+
+    @property
+    def where(self) -> str:
+        return str(self.source) if isinstance(self.source, Path) else self.name
+
+
+@dataclass
+class SetupInfo:
+    camera_model: Optional[str] = None
+    camera_serial: Optional[str] = None
+    lens: Optional[str] = None
+    focal_length_mm: Optional[float] = None
+    glass_mm: Optional[float] = None
+    distance_cm: Optional[float] = None
+    angle_deg: Optional[float] = None
+
+
+@dataclass
+class ShotInfo:
+    role: Literal["gt", "lq"]
+    trigger: Literal["usb", "remote", "import"]
+    degradation: Optional[str] = None  # default: "none" for gt, "both" for lq
+    captured_at: Optional[datetime] = None
+    category: Optional[str] = None  # applied to the scene when given
+    notes: Optional[str] = None
+    setup: Optional[SetupInfo] = None
+    qa: Optional[dict] = None
+
+
+@dataclass
+class IngestResult:
+    shot_id: int
+    added: bool  # False when every file of the shot was already in the catalogue
+
+
+@dataclass
+class _Checked:
+    incoming: IncomingFile
+    sha256: str
+    size: int
+    info: ImageInfo
+    exposure: Exposure
+
+
+@dataclass
+class _Planned:
+    info: ShotInfo
+    files: list[_Checked]
+    index: int = 0
+    existing_shot: Optional[int] = None
+    stored: list[tuple[_Checked, str]] = field(default_factory=list)  # (file, rel path)
+    developed: Optional[tuple[str, str, int]] = None  # rel path, sha256, size
+    size: Optional[tuple[int, int]] = None
+
+
+def check_label(label: str) -> str:
+    if not LABEL.match(label):
+        raise RdrfError(
+            f"scene label {label!r} is not usable as a folder name; expected letters, digits, '.', '_' or '-' (e.g. 17)"
+        )
+    return label
+
+
+def next_index(catalogue: Catalogue, scene_label: str, role: str) -> int:
+    with catalogue.session() as s:
+        return _next_index(s, scene_label, role)
+
+
+def _next_index(s: Session, scene_label: str, role: str) -> int:
+    top = s.scalar(
+        select(func.max(Shot.index)).join(Scene).where(Scene.label == scene_label, Shot.role == role)
+    )
+    return (top or 0) + 1
+
+
+def _check_files(files: Sequence[IncomingFile]) -> list[_Checked]:
+    checked = []
+    for f in files:
+        data = f.read()
+        info = check_image(data, f.where)
+        checked.append(_Checked(f, sha256_bytes(data), len(data), info, read_exposure(data)))
+    return checked
+
+
+def _primary(p: _Planned) -> _Checked:
+    raws = [c for c in p.files if c.info.raw]
+    return raws[0] if raws else p.files[0]
+
+
+def _setup_for(s: Session, scene: Scene, info: Optional[SetupInfo], exposure: Exposure) -> Optional[Setup]:
+    wanted = SetupInfo(**vars(info)) if info else SetupInfo()
+    wanted.camera_model = wanted.camera_model or exposure.camera_model
+    wanted.camera_serial = wanted.camera_serial or exposure.camera_serial
+    wanted.lens = wanted.lens or exposure.lens
+    wanted.focal_length_mm = wanted.focal_length_mm or exposure.focal_length_mm
+    if not any(v is not None for v in vars(wanted).values()):
+        return None
+    for setup in scene.setups:
+        if all(getattr(setup, k) == v for k, v in vars(wanted).items()):
+            return setup
+    setup = Setup(scene=scene, **vars(wanted))
+    s.add(setup)
+    return setup
+
+
+def ensure_pairs(s: Session, scene: Scene) -> int:
+    """Pair every degraded shot of the scene that has no pair with the scene's GT."""
+    s.flush()
+    s.refresh(scene, ["shots"])
+    gt = scene_gt(scene)
+    if gt is None:
+        return 0
+    paired = set(s.scalars(select(Pair.lq_shot_id).where(Pair.scene_id == scene.id)))
+    added = 0
+    for shot in scene.shots:
+        if shot.role == "lq" and shot.id not in paired:
+            s.add(Pair(scene=scene, gt_shot_id=gt.id, lq_shot_id=shot.id, status="pending", reason=""))
+            added += 1
+    return added
+
+
+def _gt_white_balance(catalogue: Catalogue, s: Session, label: str, plan: list[_Planned]) -> Optional[tuple]:
+    for p in plan:
+        if p.info.role == "gt" and _primary(p).info.raw:
+            c = _primary(p)
+            return as_shot_white_balance(c.incoming.read(), c.incoming.where)
+    scene = s.scalar(select(Scene).where(Scene.label == label))
+    gt = scene_gt(scene) if scene else None
+    if gt is not None:
+        for f in gt.files:
+            if f.kind == "original" and is_raw(f.path):
+                return as_shot_white_balance(catalogue.workspace.abs(f.path).read_bytes(), f.path)
+    return None
+
+
+def ingest_shots(
+    catalogue: Catalogue,
+    scene_label: str,
+    shots: Sequence[tuple[Sequence[IncomingFile], ShotInfo]],
+    *,
+    develop_raw: bool = True,
+) -> list[IngestResult]:
+    """Store and register a batch of shots of one scene in one transaction (see module docstring)."""
+    ws = catalogue.workspace
+    check_label(scene_label)
+    half_size = bool(ws.settings().get("develop", {}).get("half_size", False))
+
+    # 1. check everything before writing anything
+    plan = [_Planned(info, _check_files(files)) for files, info in shots]
+    with catalogue.session() as s:
+        known = {
+            row.sha256: row.shot_id
+            for row in s.execute(select(File.sha256, File.shot_id).where(File.kind == "original"))
+        }
+        seen: set[str] = set()
+        counters: dict[str, int] = {}
+        for p in plan:
+            fresh = [c for c in p.files if c.sha256 not in known and c.sha256 not in seen]
+            seen.update(c.sha256 for c in p.files)
+            if not fresh:
+                p.existing_shot = next((known[c.sha256] for c in p.files if c.sha256 in known), -1)
+                continue
+            p.files = fresh
+            role = p.info.role
+            counters[role] = counters.get(role) or _next_index(s, scene_label, role)
+            p.index = counters[role]
+            counters[role] += 1
+        todo = [p for p in plan if p.existing_shot is None]
+        wb = _gt_white_balance(catalogue, s, scene_label, todo) if develop_raw and any(
+            c.info.raw for p in todo for c in p.files
+        ) else None
+
+    def dest(p: _Planned, name: str) -> str:
+        return f"originals/{scene_label}/{p.info.role}-{p.index:03d}/{name}"
+
+    def dev_dest(p: _Planned) -> str:
+        return f"developed/{scene_label}/{p.info.role}-{p.index:03d}.png"
+
+    # 2. journal, then write durably
+    paths = [dest(p, c.incoming.name) for p in todo for c in p.files] + [
+        dev_dest(p) for p in todo if develop_raw and any(c.info.raw for c in p.files)
+    ]
+    if not todo:
+        return [IngestResult(p.existing_shot or -1, False) for p in plan]
+    with catalogue.session() as s:
+        for path in paths:
+            if s.scalar(select(File.id).where(File.path == path)) is not None:
+                raise RdrfError(f"{path} is already catalogued for another shot; the catalogue and the workspace disagree - run `rdrf verify`")
+        s.add_all(IngestJournal(path=path, source=scene_label) for path in paths)
+    written: list[Path] = []
+    try:
+        for p in todo:
+            for c in p.files:
+                rel = dest(p, c.incoming.name)
+                target = ws.abs(rel)
+                if isinstance(c.incoming.source, bytes):
+                    stored = durable_write(c.incoming.source, target)
+                else:
+                    stored = durable_copy(Path(c.incoming.source), target)
+                written.append(target)
+                if stored.sha256 != c.sha256:
+                    raise RdrfError(f"{c.incoming.where}: the file changed while it was being imported; import it again")
+                p.stored.append((c, rel))
+            prim = _primary(p)
+            p.size = (prim.info.width, prim.info.height)
+            raws = [c for c in p.files if c.info.raw]
+            if develop_raw and raws:
+                c = raws[0]
+                data = c.incoming.read()
+                params = DevelopParams(wb or as_shot_white_balance(data, c.incoming.where), half_size)
+                rgb = develop(data, c.incoming.where, params)
+                rel = dev_dest(p)
+                stored = durable_write(encode_png16(rgb), ws.abs(rel))
+                written.append(ws.abs(rel))
+                p.developed = (rel, stored.sha256, stored.size)
+                p.size = (rgb.shape[1], rgb.shape[0])
+    except BaseException as exc:
+        for target in written:
+            target.unlink(missing_ok=True)
+        with catalogue.session() as s:
+            s.execute(delete(IngestJournal).where(IngestJournal.path.in_(paths)))
+        if isinstance(exc, OSError):
+            raise RdrfError(f"{exc.filename or ws.root}: cannot write into the workspace ({exc.strerror})") from exc
+        raise
+
+    # 3. register everything at once
+    results: list[IngestResult] = []
+    with catalogue.session() as s:
+        scene = s.scalar(select(Scene).where(Scene.label == scene_label))
+        if scene is None:
+            scene = Scene(label=scene_label, notes="")
+            s.add(scene)
+        for p in todo:
+            if p.info.category:
+                scene.category = p.info.category
+            if p.info.notes:
+                scene.notes = p.info.notes
+            prim = _primary(p)
+            exp = prim.exposure
+            shot = Shot(
+                scene=scene,
+                setup=_setup_for(s, scene, p.info.setup, exp),
+                role=p.info.role,
+                index=p.index,
+                degradation=p.info.degradation or ("none" if p.info.role == "gt" else "both"),
+                trigger=p.info.trigger,
+                original_name=prim.incoming.name,
+                captured_at=p.info.captured_at or exp.captured_at,
+                iso=exp.iso,
+                shutter_s=exp.shutter_s,
+                aperture=exp.aperture,
+                width=p.size[0] if p.size else None,
+                height=p.size[1] if p.size else None,
+                qa=p.info.qa,
+            )
+            s.add(shot)
+            for c, rel in p.stored:
+                s.add(File(shot=shot, kind="original", path=rel, sha256=c.sha256, size=c.size))
+            if p.developed:
+                rel, sha, size = p.developed
+                s.add(File(shot=shot, kind="developed", path=rel, sha256=sha, size=size))
+            s.flush()
+            results.append(IngestResult(shot.id, True))
+        ensure_pairs(s, scene)
+        s.execute(delete(IngestJournal).where(IngestJournal.path.in_(paths)))
+    added = iter(results)
+    return [next(added) if p.existing_shot is None else IngestResult(p.existing_shot, False) for p in plan]
+
+
+def ingest_shot(
+    catalogue: Catalogue, scene_label: str, files: Sequence[IncomingFile], info: ShotInfo, *, develop: bool = True
+) -> int:
+    """One shot (capture): see `ingest_shots`. Returns the shot id."""
+    return ingest_shots(catalogue, scene_label, [(files, info)], develop_raw=develop)[0].shot_id
