@@ -25,7 +25,7 @@ from rdrf_capture.exif import Exposure, read_exposure
 from rdrf_capture.images import ImageInfo, check_image, is_raw
 from schemas.catalogue import File, IngestJournal, Pair, Scene, Setup, Shot
 from schemas.errors import RdrfError
-from schemas.storage import durable_copy, durable_write, sha256_bytes
+from schemas.storage import clear_temporaries, durable_copy, durable_write, sha256_bytes
 from schemas.views import scene_gt
 from schemas.workspace import Catalogue
 
@@ -233,6 +233,8 @@ def ingest_shots(
             if s.scalar(select(File.id).where(File.path == path)) is not None:
                 raise RdrfError(f"{path} is already catalogued for another shot; the catalogue and the workspace disagree - run `rdrf verify`")
         s.add_all(IngestJournal(path=path, source=scene_label) for path in paths)
+    for folder in {ws.abs(path).parent for path in paths}:
+        clear_temporaries(folder)
     written: list[Path] = []
     try:
         for p in todo:

@@ -30,6 +30,17 @@ def is_temporary(path: Path) -> bool:
     return TMP_MARK in path.name
 
 
+def clear_temporaries(folder: Path) -> int:
+    """Remove the torn temporaries an interrupted write left in `folder` (never a finished file)."""
+    removed = 0
+    if folder.is_dir():
+        for p in folder.iterdir():
+            if p.is_file() and is_temporary(p):
+                p.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:

@@ -1,0 +1,3 @@
+from rdrf.cli import main
+
+main()
