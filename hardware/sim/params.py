@@ -1,0 +1,129 @@
+"""What one degraded shot of the virtual rig is made of, with the ranges of the RDRF protocol.
+
+Pixel quantities are given at the paper's resolution (REFERENCE_WIDTH = 4752 px wide) and scaled to
+the width actually rendered, so the same parameters look the same at any size.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+REFERENCE_WIDTH = 4752
+GLASS_INDEX = 1.52
+
+
+class DegradationParams(BaseModel):
+    """Everything that differs between the GT shot and one degraded shot of the same scene."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Raindrops on the glass (sprayed water).
+    drops: bool = True
+    drop_count: int = Field(300, ge=0, description="drops on the frame (sparse ~40, dense ~2500)")
+    drop_radius_px: tuple[float, float] = Field((8.0, 70.0), description="min/max drop radius, reference px")
+    drop_shape_mix: tuple[float, float, float] = Field(
+        (0.4, 0.35, 0.25), description="fractions of circular, elliptical and irregular drops"
+    )
+    flow_traces: int = Field(0, ge=0, description="drops that ran down the glass, leaving a trail")
+    drop_blur_px: float = Field(10.0, ge=0, description="defocus radius of the glass plane, reference px")
+    drop_view_frac: float = Field(0.12, gt=0, description="half-width of the scene area each drop shows, / width")
+    drop_rim_dark: float = Field(0.45, ge=0, le=1, description="darkening of the steep drop rims")
+    drop_highlight: float = Field(0.35, ge=0, le=1, description="strength of specular highlights")
+    mask_threshold: float = Field(0.1, gt=0, lt=1, description="drop-layer opacity from which a pixel counts as raindrop")
+
+    # Reflection from the camera side (light-blocking box removed).
+    reflection: bool = True
+    reflection_strength: float = Field(0.15, ge=0, le=1, description="reflected layer weight (weak 0.04 .. strong 0.45)")
+    reflection_blur_px: float = Field(6.0, ge=0, description="defocus of the reflected scene, reference px")
+    reflection_distance_m: float = Field(1.5, gt=0, description="distance of the reflected objects behind the camera")
+    reflection_shift_px: tuple[float, float] = Field((0.0, 0.0), description="where the reflected scene sits, reference px")
+    glass_mm: float = Field(5.0, gt=0, description="slab thickness: 3, 5 or 8 mm in the RDRF rig")
+    glass_angle_deg: float = Field(20.0, ge=0, lt=80, description="tilt of the glass to the optical axis")
+    ghost_dir_deg: float = Field(0.0, description="direction of the double image (the glass's tilt axis + 90 deg)")
+    transmission: float = Field(0.9, gt=0, le=1, description="glass transmission (both surfaces + absorption)")
+    glass_tint: tuple[float, float, float] = Field((0.985, 1.0, 0.99), description="RGB transmission tint of the glass")
+
+    # Camera between the GT shot and this shot.
+    motion_px: float = Field(6.0, ge=0, description="largest corner displacement of the homography, reference px")
+    exposure_ev: float = Field(0.0, description="exposure drift in stops")
+    wb_gains: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="white-balance drift, RGB gains")
+    noise: bool = True
+    noise_shot: float = Field(0.002, ge=0, description="shot-noise variance per unit linear intensity")
+    noise_read: float = Field(0.003, ge=0, description="read-noise standard deviation, linear")
+    jpeg_quality: int = Field(92, ge=1, le=100, description="quality the camera encodes the shot with")
+    focal_px: float = Field(4600.0, gt=0, description="focal length in reference px (35 mm lens on a 36 mm sensor)")
+
+    def ghost_px(self) -> float:
+        """Offset between the front- and back-surface reflections (the slab's double image), reference px.
+
+        Parallel rays reflected by the two surfaces of a slab of thickness t at incidence theta are
+        displaced by 2 t tan(theta_t) cos(theta); an object at distance D sees that as an angle d/D.
+        """
+        theta = math.radians(self.glass_angle_deg)
+        theta_t = math.asin(math.sin(theta) / GLASS_INDEX)
+        offset_mm = 2.0 * self.glass_mm * math.tan(theta_t) * math.cos(theta)
+        # Even at normal incidence a tilted camera sees the two images a little apart.
+        offset_mm = max(offset_mm, 0.15 * self.glass_mm)
+        return self.focal_px * offset_mm / (self.reflection_distance_m * 1000.0)
+
+    def fresnel(self) -> tuple[float, float]:
+        """Reflectance of the front surface and of the back surface (seen through the front) at the glass angle."""
+        theta = math.radians(self.glass_angle_deg)
+        theta_t = math.asin(math.sin(theta) / GLASS_INDEX)
+        ci, ct = math.cos(theta), math.cos(theta_t)
+        n = GLASS_INDEX
+        rs = ((ci - n * ct) / (ci + n * ct)) ** 2
+        rp = ((ct - n * ci) / (ct + n * ci)) ** 2
+        r = 0.5 * (rs + rp)
+        return r, r * (1.0 - r) ** 2
+
+
+def sample_params(
+    rng: np.random.Generator,
+    *,
+    reflections: bool = True,
+    motion_px: float | None = None,
+    glass_mm: float = 5.0,
+) -> DegradationParams:
+    """Draw one degraded shot's parameters with the variety of the RDRF dataset (sec. 3.2, Fig. 3).
+
+    Drops range from sparse to dense and small to large; a third of the shots have flow traces;
+    reflections range from weak to strong as the glass is rotated; the camera moves a few px to tens
+    of px between shots (remote trigger on a tripod) unless `motion_px` fixes it.
+    """
+    density = rng.choice(["sparse", "medium", "dense"], p=[0.3, 0.45, 0.25])
+    count = {"sparse": rng.integers(30, 150), "medium": rng.integers(150, 600), "dense": rng.integers(600, 2200)}[density]
+    r_max = float(rng.uniform(35, 110)) if density != "dense" else float(rng.uniform(25, 70))
+    r_min = float(rng.uniform(4, 10))
+    shape = rng.dirichlet([3.0, 2.5, 2.0])
+    angle = float(rng.uniform(5, 45))
+    return DegradationParams(
+        drop_count=int(count),
+        drop_radius_px=(r_min, r_max),
+        drop_shape_mix=(float(shape[0]), float(shape[1]), float(shape[2])),
+        flow_traces=int(rng.integers(2, 14)) if rng.random() < 0.35 else 0,
+        drop_blur_px=float(rng.uniform(4, 22)),
+        drop_view_frac=float(rng.uniform(0.07, 0.2)),
+        drop_rim_dark=float(rng.uniform(0.25, 0.65)),
+        drop_highlight=float(rng.uniform(0.1, 0.5)),
+        reflection=reflections,
+        reflection_strength=float(np.exp(rng.uniform(np.log(0.04), np.log(0.45)))),
+        reflection_blur_px=float(rng.uniform(2, 16)),
+        reflection_distance_m=float(rng.uniform(0.6, 4.0)),
+        reflection_shift_px=(float(rng.uniform(-600, 600)), float(rng.uniform(-400, 400))),
+        glass_mm=glass_mm,
+        glass_angle_deg=angle,
+        ghost_dir_deg=float(rng.choice([0.0, 180.0]) + rng.normal(0, 12)),
+        transmission=float(np.clip(0.93 - 0.006 * glass_mm - rng.uniform(0, 0.04), 0.7, 1.0)),
+        glass_tint=(float(rng.uniform(0.97, 0.995)), 1.0, float(rng.uniform(0.98, 1.0))),
+        motion_px=float(motion_px) if motion_px is not None else float(np.exp(rng.uniform(np.log(1.5), np.log(40)))),
+        exposure_ev=float(rng.normal(0, 0.08)),
+        wb_gains=(float(rng.normal(1, 0.02)), 1.0, float(rng.normal(1, 0.02))),
+        noise_shot=float(rng.uniform(0.0005, 0.004)),
+        noise_read=float(rng.uniform(0.001, 0.005)),
+        jpeg_quality=int(rng.integers(85, 98)),
+        focal_px=float(rng.uniform(3000, 9000)),
+    )
