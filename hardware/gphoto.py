@@ -1,0 +1,419 @@
+"""The libgphoto2 driver (python-gphoto2): detection, profiles, USB and remote triggers, retries.
+
+What libgphoto2 does not do for us (../shared/notes/capture.md):
+- `wait_for_event` returns TIMEOUT at once when nothing is queued, so every wait has its own deadline;
+- the second file of a RAW+JPEG shot arrives as GP_EVENT_FILE_ADDED after `capture()` returns; we read
+  events until the profile's file count is reached, restarting the window on each file and cutting it
+  short after CAPTURE_COMPLETE (what the gphoto2 tool does);
+- a busy body (-110) is retried with exponential back-off; other errors become a `CameraError` naming
+  the body and the remedy;
+- a file announced but not yet downloaded when the body disappears (-52) is kept as pending and fetched
+  after `reconnect()` if the card still has it;
+- the `CameraFile` is kept alive while its bytes are copied (a temporary one was seen to corrupt them).
+
+libgphoto2 picks its I/O drivers from $IOLIBS when a port list is loaded, and the python wheel sets
+that variable at import from $VCAMERADIR; `use_backend` sets both before every connection so the
+virtual camera and real bodies can be driven from the same process.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from hardware.camera import (
+    GP_ERROR_BAD_PARAMETERS,
+    GP_ERROR_CAMERA_BUSY,
+    GP_ERROR_IO_USB_FIND,
+    GP_ERROR_MODEL_NOT_FOUND,
+    CameraError,
+    CameraGone,
+    CapturedFile,
+    CapturedShot,
+    DetectedCamera,
+    NoCamera,
+    NoFile,
+    camera_error,
+)
+from hardware.profiles import Profile, match_profile
+from schemas.errors import RdrfError
+
+# libgphoto2 event types (gphoto2-camera.h)
+EVENT_UNKNOWN, EVENT_TIMEOUT, EVENT_FILE_ADDED, EVENT_FOLDER_ADDED, EVENT_CAPTURE_COMPLETE = 0, 1, 2, 3, 4
+CAPTURE_IMAGE = 0  # GP_CAPTURE_IMAGE
+FILE_TYPE_NORMAL = 1  # GP_FILE_TYPE_NORMAL
+EVENT_POLL_MS = 100
+IDLE_SLEEP_S = 0.02  # wait_for_event returns at once when nothing is queued: do not spin
+COMPLETE_GRACE_S = 0.1
+
+
+def use_backend(virtual_dir: Optional[Path] = None, config_home: Optional[Path] = None):
+    """Import python-gphoto2 with the USB drivers, or with libgphoto2's virtual camera serving
+    `virtual_dir`. Returns the module. `config_home` is where libgphoto2 keeps host-side settings."""
+    if virtual_dir is not None:
+        os.environ["VCAMERADIR"] = str(virtual_dir)
+    else:
+        os.environ.pop("VCAMERADIR", None)
+    if config_home is not None:
+        os.environ["XDG_CONFIG_HOME"] = str(config_home)
+    import gphoto2 as gp
+
+    libdir = Path(gp.__file__).parent / "libgphoto2"
+    iolibs = libdir / ("vusb" if virtual_dir is not None else "iolibs")
+    if iolibs.is_dir():
+        os.environ["IOLIBS"] = str(iolibs)
+    return gp
+
+
+def gp_code(exc: BaseException) -> Optional[int]:
+    """libgphoto2's result code of an exception from python-gphoto2 (or a fake of it)."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+def detect(virtual_dir: Optional[Path] = None) -> list[DetectedCamera]:
+    gp = use_backend(virtual_dir)
+    try:
+        found = gp.Camera.autodetect()
+    except gp.GPhoto2Error as exc:
+        raise camera_error(exc.code, "detection", "USB") from exc
+    return [DetectedCamera(found.get_name(i), found.get_value(i)) for i in range(found.count())]
+
+
+def choose(detected: list[DetectedCamera], wanted: str = "auto") -> DetectedCamera:
+    """Pick a body by `auto` (exactly one connected), a port (`usb:001,007`) or a model / profile name."""
+    if not detected:
+        raise NoCamera(
+            "no camera found [-105]: check that it is switched on, the USB cable is plugged in and the body's "
+            "USB mode is PC Remote / PTP; `rdrf cameras` lists what libgphoto2 sees"
+        )
+    listing = "; ".join(f"{d.model} on {d.port}" for d in detected)
+    if wanted == "auto":
+        if len(detected) > 1:
+            raise RdrfError(f"several cameras are connected ({listing}); choose one with --camera MODEL or --camera PORT")
+        return detected[0]
+    hits = [d for d in detected if d.port == wanted]
+    if not hits:
+        low = wanted.lower()
+        hits = [d for d in detected if low in d.model.lower()]
+        if not hits:
+            hits = [d for d in detected if match_profile(d.model)[0].name.lower() == low]
+    if not hits:
+        raise NoCamera(f"no connected camera matches {wanted!r}; connected: {listing}")
+    if len(hits) > 1:
+        raise RdrfError(f"{wanted!r} matches several cameras ({listing}); give the port instead, e.g. --camera {hits[0].port}")
+    return hits[0]
+
+
+def _widgets(cfg: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    stack = [cfg]
+    while stack:
+        w = stack.pop()
+        out.setdefault(w.get_name(), w)
+        stack.extend(w.get_children())
+    return out
+
+
+def _choices(widget: Any) -> Optional[list[str]]:
+    try:
+        return [widget.get_choice(i) for i in range(widget.count_choices())]
+    except Exception:  # not a radio/menu widget
+        return None
+
+
+class GPhotoCamera:
+    """One body over libgphoto2, with its profile applied (see the module docstring)."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        model: Optional[str] = None,
+        port: Optional[str] = None,
+        connect: Optional[Callable[[], Any]] = None,
+        say: Callable[[str], None] = lambda _m: None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.profile = profile
+        self.model = model or profile.name
+        self.port = port or ""
+        self.serial: Optional[str] = None
+        self.warnings: list[str] = []
+        self.applied: dict[str, str] = {}
+        self._connect_fn = connect or self._connect_usb
+        self._say = say
+        self._sleep = sleep
+        self._clock = clock
+        self._cam: Any = None
+        self._captures = 0  # captures since the session was opened
+        self._seen: set[tuple[str, str]] = set()  # files already handed out, per session
+        self.pending: list[tuple[str, str]] = []  # announced, not yet downloaded (kept across reconnects)
+        self.camera_s = 0.0  # time inside libgphoto2 for the shot in progress
+        self._retries = 0
+
+    # --- session ----------------------------------------------------------------------------------
+    def _connect_usb(self) -> Any:
+        gp = use_backend(None)
+        cam = gp.Camera()
+        if self.port:
+            ports = gp.PortInfoList()
+            ports.load()
+            cam.set_port_info(ports[ports.lookup_path(self.port)])
+            if self.model:
+                abilities = gp.CameraAbilitiesList()
+                abilities.load()
+                cam.set_abilities(abilities[abilities.lookup_model(self.model)])
+        cam.init()
+        return cam
+
+    def open(self) -> "GPhotoCamera":
+        try:
+            self._cam = self._connect_fn()
+        except Exception as exc:
+            code = gp_code(exc)
+            if code is None:
+                raise
+            raise camera_error(code, "connection", self.model) from exc
+        self._captures = 0
+        self._seen.clear()
+        self._apply_profile()
+        return self
+
+    def close(self) -> None:
+        cam, self._cam = self._cam, None
+        if cam is not None:
+            try:
+                cam.exit()
+            except Exception:  # a body that is already gone cannot be closed; nothing is lost
+                pass
+
+    def __enter__(self) -> "GPhotoCamera":
+        return self if self._cam is not None else self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _reopen(self) -> None:
+        """A fresh session on the same body (vusb's capture limit, an I/O error)."""
+        self.close()
+        self.open()
+
+    def reconnect(self, timeout_s: float = 60.0, poll_s: float = 1.0) -> None:
+        """Wait until the body answers again, re-apply its profile and fetch what was pending."""
+        self.close()
+        serial = self.serial
+        deadline = self._clock() + timeout_s
+        last: Optional[Exception] = None
+        while True:
+            try:
+                if self._connect_fn == self._connect_usb:  # a re-plugged body may get another port
+                    same = [d for d in detect() if d.model == self.model]
+                    if not same:
+                        raise NoCamera(f"{self.model}: not connected yet")
+                    self.port = same[0].port
+                self.open()
+                if serial and self.serial and self.serial != serial:
+                    self.close()
+                    raise CameraError(
+                        f"{self.model}: a different body came back (serial {self.serial}, expected {serial}); "
+                        "reconnect the camera the session started with"
+                    )
+                break
+            except CameraError as exc:
+                last = exc
+                if self._clock() >= deadline:
+                    raise CameraGone(
+                        f"{self.model}: did not come back within {timeout_s:.0f} s ({exc}); nothing captured so far "
+                        "is lost - reconnect it and run the command again to continue the scene"
+                    ) from exc
+                self._sleep(poll_s)
+        self._say(f"{self.model}: reconnected" + (f" (after: {last})" if last else ""))
+
+    # --- profile ----------------------------------------------------------------------------------
+    def _apply_profile(self) -> None:
+        self.warnings = []
+        if not self.profile.settings and not self.profile.checks:
+            self._read_serial()
+            return
+        cfg = self._call("reading the settings", self._cam.get_config)
+        widgets = _widgets(cfg)
+        serial = widgets.get("serialnumber")
+        if serial is not None:
+            self.serial = str(serial.get_value()) or None
+        changed = False
+        for s in self.profile.settings:
+            w = widgets.get(s.widget)
+            if w is None:
+                self.warnings.append(f"{self.model} has no '{s.widget}' setting; left as it is ({s.why})")
+                continue
+            choices = _choices(w)
+            pick = next((v for v in s.values if choices is None or v in choices), None)
+            if pick is None:
+                self.warnings.append(
+                    f"{self.model}: none of {s.values} is offered for '{s.widget}' (offered: {choices}); "
+                    f"set it on the body yourself ({s.why})"
+                )
+                continue
+            if str(w.get_value()) != pick:
+                w.set_value(pick)
+                changed = True
+            self.applied[s.widget] = pick
+        if changed:
+            self._call("applying the profile settings", self._cam.set_config, cfg)
+        for c in self.profile.checks:
+            w = widgets.get(c.widget)
+            if w is not None and str(w.get_value()) not in c.ok:
+                self.warnings.append(f"{self.model}: {c.warning} ('{c.widget}' is {w.get_value()!r})")
+
+    def _read_serial(self) -> None:
+        try:
+            cfg = self._cam.get_config()
+            self.serial = str(_widgets(cfg)["serialnumber"].get_value()) or None
+        except Exception:
+            self.serial = None
+
+    def set_widget(self, name: str, value: str) -> None:
+        cfg = self._call(f"reading '{name}'", self._cam.get_config)
+        try:
+            widget = cfg.get_child_by_name(name)
+        except Exception as exc:
+            if gp_code(exc) == GP_ERROR_BAD_PARAMETERS:
+                raise CameraError(f"{self.model} has no '{name}' setting", GP_ERROR_BAD_PARAMETERS) from exc
+            raise
+        widget.set_value(value)
+        self._call(f"setting '{name}'", self._cam.set_config, cfg)
+
+    # --- calls with retries -----------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable, *args):
+        """Run one libgphoto2 call: busy (-110) retried with back-off, other errors explained."""
+        if self._cam is None:
+            raise CameraGone(f"{self.model}: not connected ({what}); waiting for it to come back")
+        delay, waited = 0.05, 0.0
+        start = self._clock()
+        try:
+            while True:
+                try:
+                    return fn(*args)
+                except Exception as exc:
+                    code = gp_code(exc)
+                    if code is None:
+                        raise
+                    if code == GP_ERROR_CAMERA_BUSY and waited < self.profile.busy_retry_s:
+                        self._retries += 1
+                        self._sleep(delay)
+                        waited += delay
+                        delay = min(delay * 2, 1.0)
+                        continue
+                    err = camera_error(code, what, self.model)
+                    if code in (GP_ERROR_IO_USB_FIND, GP_ERROR_MODEL_NOT_FOUND):
+                        self.close()
+                    raise err from exc
+        finally:
+            self.camera_s += self._clock() - start
+
+    def _download(self, folder: str, name: str) -> CapturedFile:
+        cf = self._call(f"downloading {folder}/{name}", self._cam.file_get, folder, name, FILE_TYPE_NORMAL)
+        data = bytes(memoryview(cf.get_data_and_size()))  # copy while `cf` is alive
+        del cf
+        return CapturedFile(name=name, folder=folder, data=data)
+
+    # --- shots ------------------------------------------------------------------------------------
+    def _begin(self) -> None:
+        self.camera_s = 0.0
+        self._retries = 0
+
+    def _want(self) -> int:
+        """Files one shot should yield in all."""
+        return self.profile.files_per_shot
+
+    def _want_from_events(self) -> int:
+        """Files that come through capture() and FILE_ADDED events (0: unknown, use the whole window)."""
+        return self.profile.files_per_shot
+
+    def _collect(self, first: list[tuple[str, str]], deadline_s: float, complete: bool = False) -> list[tuple[str, str]]:
+        """Read events for the rest of a shot's files (see the module docstring)."""
+        found = list(first)
+        want = self._want_from_events()
+        end = self._clock() + deadline_s
+        while (want == 0 or len(found) < want) and self._clock() < end:
+            kind, data = self._call("waiting for the camera's events", self._cam.wait_for_event, EVENT_POLL_MS)
+            if kind == EVENT_FILE_ADDED:
+                key = (data.folder, data.name)
+                if key not in found and key not in self._seen:
+                    found.append(key)
+                    self.pending.append(key)
+                end = self._clock() + self.profile.event_window_s
+            elif kind == EVENT_CAPTURE_COMPLETE:
+                complete = True
+                end = min(end, self._clock() + COMPLETE_GRACE_S)
+            elif kind == EVENT_TIMEOUT:
+                self._sleep(IDLE_SLEEP_S)
+        return found
+
+    def _fetch(self, trigger: str, captured_at: datetime) -> CapturedShot:
+        # all or nothing: a disconnection half-way leaves every file pending for after `reconnect`
+        files = [self._download(folder, name) for folder, name in self.pending]
+        files.extend(self._companions(files))
+        self._seen.update(self.pending)
+        self.pending.clear()
+        if not files:
+            raise NoFile(f"{self.model}: the shutter fired but no file reached the computer; check the card and the capture target")
+        notes = []
+        want = self._want()
+        if want and len(files) < want:
+            notes.append(f"only {len(files)} of {want} files arrived ({', '.join(f.name for f in files)})")
+        return CapturedShot(files, trigger, captured_at, self.camera_s, self._retries, notes)  # type: ignore[arg-type]
+
+    def _companions(self, files: list[CapturedFile]) -> list[CapturedFile]:
+        """Files of the shot that arrive by other means than capture/events (the virtual camera's RAW)."""
+        return []
+
+    def capture(self) -> CapturedShot:
+        """USB trigger: PTP capture, then the rest of the shot through events, then the downloads."""
+        self._begin()
+        if self.pending:  # left over from a disconnection: deliver them first, do not fire again
+            return self._fetch("usb", datetime.now(timezone.utc).replace(tzinfo=None))
+        limit = self.profile.max_captures_per_init
+        if limit and self._captures >= limit - 1:
+            self._reopen()
+        captured_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        path = self._call("capture", self._cam.capture, CAPTURE_IMAGE)
+        self._captures += 1
+        first = (path.folder, path.name)
+        self.pending.append(first)
+        window = self.profile.event_window_s if self._want_from_events() != 1 else 0.0
+        self._collect([first], window)
+        return self._fetch("usb", captured_at)
+
+    def wait_for_shot(self, timeout_s: float) -> Optional[CapturedShot]:
+        """Remote trigger: wait up to `timeout_s` for a FILE_ADDED, then collect and download the shot."""
+        self._begin()
+        if self.pending:
+            return self._fetch("remote", datetime.now(timezone.utc).replace(tzinfo=None))
+        end = self._clock() + timeout_s
+        while self._clock() < end:
+            kind, data = self._call("waiting for a shot from the remote", self._cam.wait_for_event, EVENT_POLL_MS)
+            if kind == EVENT_FILE_ADDED and (data.folder, data.name) not in self._seen:
+                captured_at = datetime.now(timezone.utc).replace(tzinfo=None)
+                first = (data.folder, data.name)
+                self.pending.append(first)
+                self._collect([first], self.profile.event_window_s if self._want_from_events() != 1 else 0.0)
+                return self._fetch("remote", captured_at)
+            if kind == EVENT_TIMEOUT:
+                self._sleep(IDLE_SLEEP_S)
+        return None
+
+
+def open_camera(wanted: str = "auto", *, say: Callable[[str], None] = lambda _m: None) -> GPhotoCamera:
+    """Detect, choose and open a real body with its profile (an unknown body gets safe defaults)."""
+    chosen = choose(detect(), wanted)
+    profile, warning = match_profile(chosen.model)
+    if warning:
+        say(warning)
+    cam = GPhotoCamera(profile, model=chosen.model, port=chosen.port, say=say)
+    return cam.open()

@@ -1,0 +1,269 @@
+"""The virtual rig: the scene simulator photographed through libgphoto2's virtual PTP camera (vusb).
+
+Every shot is rendered by hardware.sim from the rig's state (box on -> GT; box off, water sprayed,
+glass rotated -> degraded shot with a known camera motion), written into the folder vusb serves, and
+then captured and downloaded through the same libgphoto2 calls a real body answers. vusb's quirks:
+- it reads its folder (and every file's size) when the session opens: the camera re-opens after
+  each new frame, otherwise a frame of another size downloads truncated;
+- a capture duplicates the first .jpg of its list, so the folder holds exactly one JPEG;
+- after 26 captures in one session its store is full (the profile re-opens before that);
+- it refuses to serve .ARW/.NEF: a DNG stands in for the RAW. vusb only duplicates JPEGs on capture,
+  so the RAW of a RAW+JPEG shot is the DNG the rig left in the store for that shot, downloaded over
+  PTP after the JPEG and named with the JPEG's stem as a real body does;
+- a remote-fired shot is imitated with the `opcode` widget "0x9999,0x0,0x1f4": vusb adds an object
+  500 ms later and announces it with GP_EVENT_FILE_ADDED, the path a wireless remote takes;
+- libgphoto2 keeps host-side settings under $XDG_CONFIG_HOME/gphoto: pointed into the rig's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from hardware.camera import CapturedFile, CapturedShot
+from hardware.gphoto import GPhotoCamera, use_backend
+from hardware.profiles import Profile, profile_named
+from hardware.rig import Role
+
+STORE = "/store_00010001"  # vusb's one storage
+REMOTE_OPCODE = "0x9999,0x0,0x1f4"  # vusb: add an object after 500 ms (a shot fired on the body)
+FRAME_JPEG = "frame.jpg"
+FRAME_RAW = "frame.dng"
+DNG_BITS = 12
+
+
+def seed_for(*parts: object) -> int:
+    """A stable 63-bit seed from anything printable (scene label, role, index)."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def dng_from_rgb(rgb: np.ndarray, model: str = "rdrf virtual camera") -> bytes:
+    """A real Bayer DNG (RGGB, 12-bit, linear) of an sRGB uint8 frame, which LibRaw develops back to it."""
+    from pidng.core import RAW2DNG, DNGTags, Tag
+    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, Orientation, PhotometricInterpretation
+
+    from hardware.sim.camera import to_linear
+
+    h, w = rgb.shape[:2]
+    h, w = h - h % 2, w - w % 2
+    lin = to_linear(rgb[:h, :w]) * (2**DNG_BITS - 1)
+    mosaic = np.empty((h, w), np.uint16)
+    mosaic[0::2, 0::2] = lin[0::2, 0::2, 0]
+    mosaic[0::2, 1::2] = lin[0::2, 1::2, 1]
+    mosaic[1::2, 0::2] = lin[1::2, 0::2, 1]
+    mosaic[1::2, 1::2] = lin[1::2, 1::2, 2]
+    t = DNGTags()
+    for tag, value in (
+        (Tag.ImageWidth, w),
+        (Tag.ImageLength, h),
+        (Tag.TileWidth, w),
+        (Tag.TileLength, h),
+        (Tag.Orientation, Orientation.Horizontal),
+        (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
+        (Tag.SamplesPerPixel, 1),
+        (Tag.BitsPerSample, DNG_BITS),
+        (Tag.CFARepeatPatternDim, [2, 2]),
+        (Tag.CFAPattern, CFAPattern.RGGB),
+        (Tag.BlackLevel, 0),
+        (Tag.WhiteLevel, 2**DNG_BITS - 1),
+        (Tag.ColorMatrix1, [[10000, 10000], [0, 10000], [0, 10000], [0, 10000], [10000, 10000], [0, 10000], [0, 10000], [0, 10000], [10000, 10000]]),
+        (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65),
+        (Tag.AsShotNeutral, [[1000, 1000], [1000, 1000], [1000, 1000]]),
+        (Tag.Make, "rdrf"),
+        (Tag.Model, model),
+        (Tag.DNGVersion, DNGVersion.V1_4),
+        (Tag.DNGBackwardVersion, DNGVersion.V1_2),
+    ):
+        t.set(tag, value)
+    with tempfile.TemporaryDirectory(prefix="rdrf-dng-") as d:
+        r = RAW2DNG()
+        r.options(t, path=d, compress=False)
+        r.convert(mosaic, filename="shot")
+        return (Path(d) / "shot.dng").read_bytes()
+
+
+@dataclass
+class RigFrame:
+    """One shot as the rig rendered it: the bytes the camera must deliver, and its truth."""
+
+    role: Role
+    index: int
+    jpeg: bytes
+    raw: Optional[bytes]
+    homography: np.ndarray  # degraded px -> GT px (identity for a GT shot)
+    params: dict = field(default_factory=dict)  # hardware.sim.DegradationParams as a dict
+
+    @property
+    def sha256(self) -> dict[str, str]:
+        out = {"jpeg": hashlib.sha256(self.jpeg).hexdigest()}
+        if self.raw is not None:
+            out["raw"] = hashlib.sha256(self.raw).hexdigest()
+        return out
+
+
+class VirtualRig:
+    """The rig's state and its renderer. Deterministic: a scene label, role and index give the same bytes."""
+
+    automatic = True
+
+    def __init__(
+        self,
+        *,
+        width: int = 4752,
+        height: int = 3168,
+        seed: int = 0,
+        raw: bool = True,
+        motion_px: float = 2.0,
+        glass_mm: float = 5.0,
+        category: Optional[str] = None,
+        background: Optional[Path] = None,
+        workdir: Optional[Path] = None,
+    ):
+        self.width, self.height = width, height
+        self.seed = seed
+        self.raw = raw
+        self.motion_px = motion_px  # camera motion between shots, reference px (tripod + remote: ~2)
+        self.glass_mm = glass_mm
+        self.background = background
+        self.category = category
+        self.label = "virtual"
+        self.box_on = True
+        self.wet = False
+        self.glass_turns = 0
+        self.current: tuple[Role, int] = ("gt", 1)
+        self.overrides: dict[str, Any] = {}  # applied to the next degraded shot only (tests, demos)
+        self.history: list[RigFrame] = []  # every frame rendered (bytes dropped but the last's)
+        self.camera: Optional["VirtualCamera"] = None
+        self._own_dir = workdir is None
+        self.root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rdrf-virtual-rig-"))
+        self.store = self.root / "store"
+        self.config_home = self.root / "config"
+        self.store.mkdir(parents=True, exist_ok=True)
+        self.config_home.mkdir(parents=True, exist_ok=True)
+        self._scene: Optional[np.ndarray] = None
+
+    # --- rig state (what the operator would do) ---------------------------------------------------
+    def set_scene(self, label: str, category: Optional[str] = None) -> None:
+        from hardware.sim import CATEGORIES
+
+        self.label = label
+        self.category = category or self.category or CATEGORIES[seed_for(self.seed, label) % len(CATEGORIES)]
+        self._scene = None
+
+    def prepare(self, role: Role, index: int) -> None:
+        self.current = (role, index)
+        if role == "gt":
+            self.box_on, self.wet = True, False
+        else:
+            self.box_on, self.wet = False, True
+            self.glass_turns += 1
+
+    def press_remote(self) -> None:
+        if self.camera is None:
+            raise RuntimeError("the virtual rig has no camera attached")
+        self.camera.fire_remote()
+
+    def close(self) -> None:
+        if self._own_dir:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- rendering --------------------------------------------------------------------------------
+    def scene_image(self) -> np.ndarray:
+        if self._scene is None:
+            from hardware.sim import load_background, render_scene
+
+            if self.background is not None:
+                self._scene = load_background(self.background, self.width, self.height)
+            else:
+                if self.category is None:
+                    self.set_scene(self.label)
+                self._scene = render_scene(self.category, self.width, self.height, seed_for(self.seed, "scene", self.label) % 2**31)
+        return self._scene
+
+    def render(self) -> RigFrame:
+        """Photograph the scene in the rig's current state (the shot `prepare` set up)."""
+        from hardware.sim import encode_jpeg, render_degraded, sample_params
+
+        role, index = self.current
+        seed = seed_for(self.seed, self.label, role, index) % 2**31
+        rng = np.random.default_rng(seed)
+        params = sample_params(rng, reflections=not self.box_on, motion_px=self.motion_px, glass_mm=self.glass_mm)
+        update: dict[str, Any] = {"drops": self.wet}
+        if role == "gt":  # the reference: nothing moved, no drift; only the sensor's noise differs
+            update.update(motion_px=0.0, exposure_ev=0.0, wb_gains=(1.0, 1.0, 1.0), reflection=False, drops=False)
+        else:
+            update.update(self.overrides)
+            self.overrides = {}
+        params = params.model_copy(update=update)
+        shot = render_degraded(self.scene_image(), params, seed)
+        frame = RigFrame(
+            role=role,
+            index=index,
+            jpeg=encode_jpeg(shot.image, params.jpeg_quality),
+            raw=dng_from_rgb(shot.image) if self.raw else None,
+            homography=shot.homography,
+            params=params.model_dump(mode="json"),
+        )
+        for old in self.history[-1:]:
+            old.jpeg, old.raw = old.jpeg[:0], None  # keep hashes and truth, not megabytes per shot
+        self.history.append(frame)
+        return frame
+
+    def load(self, frame: RigFrame) -> None:
+        """Put a frame where vusb serves it: one JPEG (what a capture duplicates) and its DNG."""
+        for old in self.store.iterdir():
+            if old.is_file():
+                old.unlink()
+        (self.store / FRAME_JPEG).write_bytes(frame.jpeg)
+        if frame.raw is not None:
+            (self.store / FRAME_RAW).write_bytes(frame.raw)
+
+
+class VirtualCamera(GPhotoCamera):
+    """libgphoto2's vusb camera serving the rig's frames; everything else is the real driver."""
+
+    def __init__(self, rig: VirtualRig, *, profile: Optional[Profile] = None, say: Callable[[str], None] = lambda _m: None):
+        profile = profile or profile_named("virtual")
+        if not rig.raw:
+            profile = profile.model_copy(update={"files_per_shot": 1})
+        super().__init__(profile, model="virtual", connect=self._connect_vusb, say=say)
+        self.rig = rig
+        rig.camera = self
+        self._frame: Optional[RigFrame] = None
+
+    def _connect_vusb(self) -> Any:
+        gp = use_backend(self.rig.store, self.rig.config_home)
+        cam = gp.Camera()
+        cam.init()
+        return cam
+
+    def _next_frame(self) -> None:
+        self._frame = self.rig.render()
+        self.rig.load(self._frame)
+        self._reopen()  # vusb reads the folder (and the sizes) when a session opens
+
+    def capture(self) -> CapturedShot:
+        if not self.pending:
+            self._next_frame()
+        return super().capture()
+
+    def fire_remote(self) -> None:
+        self._next_frame()
+        self.set_widget("opcode", REMOTE_OPCODE)
+
+    def _want_from_events(self) -> int:
+        return 1  # the JPEG; the DNG is a companion (module docstring)
+
+    def _companions(self, files: list[CapturedFile]) -> list[CapturedFile]:
+        if not (self.rig.raw and files and (self.rig.store / FRAME_RAW).exists()):
+            return []
+        raw = self._download(STORE, FRAME_RAW)
+        stem = PurePosixPath(files[0].name).stem
+        return [CapturedFile(name=f"{stem}{self.profile.raw_ext}", folder=raw.folder, data=raw.data)]
