@@ -27,6 +27,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "rdrf.commands.workspace",
     "rdrf.commands.ingest",
+    "rdrf.commands.export",
 )
 
 

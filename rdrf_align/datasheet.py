@@ -1,0 +1,157 @@
+"""The export's README.md: what is in it, where it came from, how to load it.
+
+Counts are computed from the records being exported, so they cannot disagree with the manifest. The
+page holds no date or machine name: the same catalogue and parameters give the same bytes (the
+Export row in the catalogue has the time).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from typing import TYPE_CHECKING, Callable, Optional
+
+from schemas.records import ExportRecord
+
+if TYPE_CHECKING:
+    from rdrf_align.export import ExportPlan
+
+
+def _table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _by(records: list[ExportRecord], key: Callable[[ExportRecord], object], splits: tuple[str, ...], sort_key=None) -> str:
+    """Scenes and pairs per value of `key`, per split."""
+    values = sorted({key(r) for r in records}, key=sort_key or (lambda v: (v is None, str(v))))
+    rows = []
+    for v in values:
+        row: list[object] = ["(unknown)" if v is None else v]
+        for s in splits:
+            sel = [r for r in records if r.split == s and key(r) == v]
+            row += [len({r.scene for r in sel}), len(sel)]
+        rows.append(row)
+    header = ["value"] + [f"{s} {what}" for s in splits for what in ("scenes", "pairs")]
+    return _table(header, rows)
+
+
+def _stats(values: list[Optional[float]], fmt: str) -> str:
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return "n/a"
+    p95 = vals[min(len(vals) - 1, int(round(0.95 * (len(vals) - 1))))]
+    return f"median {format(statistics.median(vals), fmt)}, 95th percentile {format(p95, fmt)}, max {format(vals[-1], fmt)}"
+
+
+def _loading(fmt: str, splits: tuple[str, ...]) -> str:
+    s = splits[0]
+    if fmt == "folder":
+        return (
+            "BasicSR `PairedImageDataset` (names match across folders; pairing never depends on sort order):\n\n"
+            "```yaml\n"
+            f"dataroot_gt: {s}/gt\n"
+            f"dataroot_lq: {s}/lq\n"
+            f"meta_info_file: {s}/meta_info.txt\n"
+            "io_backend: {type: disk}\n"
+            "```\n\n"
+            f"`{s}/mask/NAME.png` is the raindrop mask of the pair `NAME`."
+        )
+    if fmt == "imagefolder":
+        return (
+            "Hugging Face `datasets` (the `*_file_name` columns of each split's `metadata.jsonl` load as images):\n\n"
+            "```python\n"
+            "from datasets import load_dataset\n"
+            "ds = load_dataset(\"imagefolder\", data_dir=\"path/to/this/folder\")\n"
+            f"sample = ds[\"{s}\"][0]  # sample[\"gt\"], sample[\"lq\"], sample[\"mask\"] are PIL images\n"
+            "```"
+        )
+    return (
+        "WebDataset (one sample per pair: `NAME.gt.png`, `NAME.lq.png`, `NAME.mask.png`, `NAME.json`):\n\n"
+        "```python\n"
+        "import glob, webdataset as wds\n"
+        f"ds = wds.WebDataset(sorted(glob.glob(\"{s}-*.tar\")), shardshuffle=False).decode(\"rgb\")\n"
+        "sample = next(iter(ds))  # sample[\"gt.png\"], sample[\"lq.png\"], sample[\"mask.png\"], sample[\"json\"]\n"
+        "```\n\n"
+        "In the manifest a member is written `SHARD.tar/MEMBER`."
+    )
+
+
+def render_datasheet(plan: "ExportPlan", manifest_sha256: str) -> str:
+    p = plan.params
+    records = plan.records
+    splits = p.splits
+    size = "the captured size (no resizing)" if p.size == "original" else p.size
+    per_split = _table(
+        ["split", "scenes", "pairs"],
+        [[s, len({r.scene for r in records if r.split == s}), sum(r.split == s for r in records)] for s in splits]
+        + [["total", len({r.scene for r in records}), len(records)]],
+    )
+    excluded = ", ".join(f"{n} {status}" for status, n in sorted(plan.excluded.items())) or "none"
+    statuses = Counter(r.status for r in records)
+    status_line = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    fit = (
+        "frames whose aspect ratio differs from the target by more than 1% are centre-cropped to it "
+        "before resizing (stretching would distort raindrops, padding would add fake content)"
+        if p.fit == "crop" else "frames whose aspect ratio differs from the target were refused"
+    )
+    return f"""# RDRF-style paired dataset export: {p.split}
+
+Real paired images of scenes seen through wet glass: for each pair, the clean ground truth (`gt`,
+captured with the light-blocking box, no water), a degraded shot through the wet glass (`lq`, raindrops
+and/or reflections) warped onto the ground truth with a homography (SIFT + RANSAC), and a binary
+raindrop mask (`mask`, 255 = raindrop) in the same pixel frame. Made by rdrf.
+
+Train and test are split **by scene**: no scene, and no image file, is in both (checked when this
+export was made, against the catalogue and against earlier exports still on disk).
+
+## Contents
+
+{per_split}
+
+Pairs by status: {status_line}. Pairs of these scenes left out: {excluded}.
+
+### Scenes and pairs per category
+
+{_by(records, lambda r: r.category, splits)}
+
+### Per glass thickness (mm)
+
+{_by(records, lambda r: r.glass_mm, splits, sort_key=lambda v: (v is None, v or 0.0))}
+
+### Per camera
+
+{_by(records, lambda r: r.camera, splits)}
+
+### Alignment quality of the exported pairs
+
+- RANSAC inliers: {_stats([r.n_inliers for r in records], '.0f')}
+- reprojection error (px, full resolution): {_stats([r.reproj_error for r in records], '.2f')}
+- valid-area fraction: {_stats([r.valid_fraction for r in records], '.3f')}
+- raindrop mask coverage: {_stats([r.mask_coverage for r in records], '.3f')}
+
+## Files
+
+- Layout: `{p.format}`. {_loading(p.format, splits)}
+- `manifest.jsonl`: one `ExportRecord` (schemas/records.py in rdrf) per pair, sorted by split, scene
+  and shot. `homography` maps degraded pixels to GT pixels at the original full resolution;
+  `gt`/`lq`/`mask` are paths relative to this folder.
+- Images: 8-bit RGB PNG ({size}); 16-bit sources are rounded to 8 bits after resizing. Masks: 8-bit
+  single-channel PNG, resized with nearest neighbour. GT, degraded image and mask of a pair share one
+  crop and one resize, so they stay aligned. Resizing: area averaging when shrinking; {fit}
+  ({plan.cropped} pair(s) cropped).
+
+## Provenance
+
+| | |
+|---|---|
+| tool | rdrf {plan.version} |
+| parameters | split={p.split}, format={p.format}, size={p.size}, fit={p.fit}, include_rejected={str(p.include_rejected).lower()}{f", shard_size={p.shard_size}" if p.format == "webdataset" else ""} |
+| split rule | stratified by category, test fraction {plan.test_fraction:.4f} for newly assigned scenes; a scene's split never moves once set |
+| catalogue digest (sha256) | `{plan.digest}` |
+| manifest.jsonl sha256 | `{manifest_sha256}` |
+
+The degraded/ground-truth capture protocol and the 216/36 scene split follow the RDRF paper
+(seeds/000 in the rdrf repository, sec. 3.2; images resized to 1080x720 for training, A.2).
+"""

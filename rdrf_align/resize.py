@@ -1,0 +1,121 @@
+"""Bringing a GT / degraded / mask triple to the export size together (pure numpy/OpenCV).
+
+The paper trains on images resized to 1080x720 (seeds/000 A.2), which is the 3:2 shape of its
+4752x3168 captures. A frame of another shape is centre-cropped to the target's aspect ratio before
+resizing, because both alternatives hurt training: stretching changes the raindrop and reflection
+geometry the model learns, and padding adds black borders that look like content (and that a random
+crop would happily pick). Shapes within 1% of the target ratio are resized without cropping (a few
+pixels of rounding in a sensor's size is not worth losing a border). `fit="refuse"` makes a mismatch
+an error instead, for curators who want to decide per scene.
+
+GT, degraded and mask always share one crop box and one output size, so the pair stays aligned.
+Images are resized with INTER_AREA when shrinking (no aliasing of fine rain streaks) and INTER_CUBIC
+when enlarging; masks with nearest neighbour so they stay binary.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import cv2
+import numpy as np
+
+from schemas.errors import RdrfError
+
+PAPER_SIZE = "1080x720"
+FITS = ("crop", "refuse")
+ASPECT_TOLERANCE = 0.01
+
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
+
+
+def parse_size(text: str) -> Optional[tuple[int, int]]:
+    """'1080x720' -> (1080, 720); 'original' -> None (keep the captured size)."""
+    if text == "original":
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not m or int(m.group(1)) < 8 or int(m.group(2)) < 8:
+        raise RdrfError(f"size {text!r} is not WIDTHxHEIGHT (e.g. {PAPER_SIZE}) or 'original'")
+    return int(m.group(1)), int(m.group(2))
+
+
+def crop_box(width: int, height: int, target: Optional[tuple[int, int]], fit: str = "crop", what: str = "image") -> Box:
+    """The centred window of a width x height frame that has the target's aspect ratio."""
+    if fit not in FITS:
+        raise RdrfError(f"fit {fit!r} is not one of {', '.join(FITS)}")
+    full = (0, 0, width, height)
+    if target is None:
+        return full
+    tw, th = target
+    ratio, want = width / height, tw / th
+    if abs(ratio / want - 1.0) <= ASPECT_TOLERANCE:
+        return full
+    if fit == "refuse":
+        raise RdrfError(
+            f"{what}: {width}x{height} (aspect {ratio:.3f}) does not have the aspect ratio of {tw}x{th} ({want:.3f}); "
+            f"use --fit crop to centre-crop it, or --size original"
+        )
+    if ratio > want:  # too wide: keep the full height
+        w = int(round(height * want))
+        x0 = (width - w) // 2
+        return (x0, 0, x0 + w, height)
+    h = int(round(width / want))
+    y0 = (height - h) // 2
+    return (0, y0, width, y0 + h)
+
+
+def as_three_channels(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    return img
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """16-bit -> 8-bit by rounding x/257 (65535 -> 255 exactly); 8-bit unchanged."""
+    if img.dtype == np.uint8:
+        return img
+    if img.dtype == np.uint16:
+        return ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    raise RdrfError(f"{img.dtype} images are not supported; expected 8- or 16-bit")
+
+
+def resize_image(img: np.ndarray, box: Box, target: Optional[tuple[int, int]]) -> np.ndarray:
+    """Crop to `box`, resize to `target` (in the source bit depth, for precision), return 8-bit."""
+    x0, y0, x1, y1 = box
+    img = as_three_channels(img)[y0:y1, x0:x1]
+    if target is not None and (img.shape[1], img.shape[0]) != target:
+        shrink = target[0] < img.shape[1]
+        img = cv2.resize(img, target, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return to_uint8(np.ascontiguousarray(img))
+
+
+def resize_mask(mask: np.ndarray, box: Box, target: Optional[tuple[int, int]]) -> np.ndarray:
+    """Crop and nearest-neighbour resize; any non-zero value is a raindrop pixel -> 255."""
+    if mask.ndim == 3:
+        mask = mask.max(axis=2)
+    x0, y0, x1, y1 = box
+    mask = np.where(mask[y0:y1, x0:x1] > 0, 255, 0).astype(np.uint8)
+    if target is not None and (mask.shape[1], mask.shape[0]) != target:
+        mask = cv2.resize(mask, target, interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(mask)
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """Deterministic PNG bytes (fixed compression level; OpenCV writes no timestamps)."""
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise RdrfError(f"could not encode a {img.shape} {img.dtype} image as PNG")
+    return buf.tobytes()
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """Decode as stored (8- or 16-bit, no EXIF rotation: the catalogue's pixel frame is the file's)."""
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    if arr is None or arr.size == 0:
+        raise RdrfError(f"{name}: cannot be decoded as an image; run `rdrf verify` to check the workspace")
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise RdrfError(f"{name}: {arr.dtype} samples are not supported; expected 8- or 16-bit images")
+    return arr
