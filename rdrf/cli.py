@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "rdrf.commands.workspace",
     "rdrf.commands.ingest",
     "rdrf.commands.export",
+    "rdrf.commands.synth",
 )
 
 

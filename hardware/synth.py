@@ -1,0 +1,143 @@
+"""A synthetic RDRF-like dataset on disk: the import layout plus the truth of every degraded shot.
+
+    OUT/<scene>/gt.png                 the clean scene (lossless)
+    OUT/<scene>/lq/<scene>_<k>.jpg     degraded shots, JPEG like a camera
+    OUT/<scene>/scene.toml             category, glass_mm, degradation, notes (read by `rdrf import`)
+    OUT/<scene>/truth/<name>_mask.png  the true raindrop mask in the GT frame (255 = raindrop)
+    OUT/truth.json                     per degraded file: homography (lq px -> GT px), mask path, params
+
+truth.json is written last: a folder without it is an interrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from hardware.sim import CATEGORIES, encode_jpeg, load_background, render_degraded, render_scene, sample_params
+from schemas.errors import RdrfError
+from schemas.storage import durable_write
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+GLASS_MM = (3.0, 5.0, 8.0)
+TRUTH_VERSION = 1
+
+
+@dataclass
+class SynthSummary:
+    out: Path
+    scenes: int
+    lq_files: int
+    truth: Path
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", image[..., ::-1] if image.ndim == 3 else image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise RdrfError("OpenCV could not encode a PNG")
+    return buf.tobytes()
+
+
+def _backgrounds(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise RdrfError(f"--backgrounds {folder}: not a folder; expected a folder of photographs (JPEG/PNG/TIFF)")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise RdrfError(f"--backgrounds {folder}: no photographs in it (expected .jpg, .png or .tif files)")
+    return files
+
+
+def synthesize(
+    out: Path,
+    *,
+    scenes: int,
+    lq: int,
+    width: int = 1188,
+    height: int = 792,
+    seed: int = 0,
+    reflections: bool = True,
+    backgrounds: Path | None = None,
+    advance: Callable[[], None] = lambda: None,
+) -> SynthSummary:
+    """Render `scenes` scenes with `lq` degraded shots each into `out` (which must be new or empty).
+
+    The same arguments give the same bytes. Default size is a quarter of the paper's 4752x3168 per
+    side, which keeps a dataset quick to make; the renderer works at any size.
+    """
+    if scenes < 1 or lq < 1:
+        raise RdrfError(f"--scenes and --lq must be at least 1 (got {scenes} and {lq})")
+    if width < 64 or height < 64:
+        raise RdrfError(f"--size {width}x{height} is too small; expected at least 64x64")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RdrfError(f"{out} already exists and is not an empty folder; choose a new folder (nothing was written)")
+    photos = _backgrounds(backgrounds) if backgrounds is not None else []
+    digits = max(3, len(str(scenes)))
+    root = np.random.SeedSequence(seed)
+    order = np.random.default_rng(root.spawn(1)[0]).permutation(len(CATEGORIES))
+    files: dict[str, dict] = {}
+    scene_index: dict[str, dict] = {}
+    for i, scene_seq in enumerate(np.random.SeedSequence([seed, 1]).spawn(scenes)):
+        rng = np.random.default_rng(scene_seq)
+        label = f"{i + 1:0{digits}d}"
+        folder = out / label
+        category = CATEGORIES[int(order[i % len(order)])]
+        glass = float(rng.choice(GLASS_MM))
+        if photos:
+            source = photos[i % len(photos)]
+            gt = load_background(source, width, height)
+            notes = f"synthetic: background photo {source.name}, glass {glass:g} mm"
+        else:
+            gt = render_scene(category, width, height, int(rng.integers(2**31)))
+            notes = f"synthetic: rendered {category} scene, glass {glass:g} mm"
+        behind = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+        reflected = render_scene(behind, max(64, width // 2), max(64, height // 2), int(rng.integers(2**31)))
+        durable_write(_png(gt), folder / "gt.png")
+        degradation = "both" if reflections else "raindrop"
+        meta = f'category = "{category}"\nglass_mm = {glass:g}\ndegradation = "{degradation}"\nnotes = "{notes}"\n'
+        durable_write(meta.encode(), folder / "scene.toml")
+        shots = []
+        for k in range(lq):
+            params = sample_params(rng, reflections=reflections, glass_mm=glass)
+            shot = render_degraded(gt, params, int(rng.integers(2**31)), reflection_scene=reflected)
+            name = f"{label}_{k + 1:02d}"
+            lq_rel = f"{label}/lq/{name}.jpg"
+            mask_rel = f"{label}/truth/{name}_mask.png"
+            durable_write(encode_jpeg(shot.image, params.jpeg_quality), out / lq_rel)
+            durable_write(_png(shot.raindrop_mask), out / mask_rel)
+            files[lq_rel] = {
+                "scene": label,
+                "gt": f"{label}/gt.png",
+                "homography": shot.homography.tolist(),
+                "mask": mask_rel,
+                "mask_coverage": round(float((shot.raindrop_mask > 0).mean()), 6),
+                "drops": int(len(shot.drops)),
+                "params": params.model_dump(mode="json"),
+            }
+            shots.append(lq_rel)
+            advance()
+        scene_index[label] = {"category": category, "glass_mm": glass, "gt": f"{label}/gt.png", "lq": shots, "reflected_category": behind}
+    truth = {
+        "version": TRUTH_VERSION,
+        "seed": seed,
+        "size": [width, height],
+        "homography": "maps a degraded (lq) pixel to the GT pixel, full resolution of these files",
+        "mask": "PNG in the GT frame, 255 where the defocused water layer's opacity >= params.mask_threshold",
+        "scenes": scene_index,
+        "files": files,
+    }
+    path = out / "truth.json"
+    durable_write(json.dumps(truth, indent=1, sort_keys=True).encode(), path)
+    return SynthSummary(out=out, scenes=scenes, lq_files=len(files), truth=path)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'WxH' -> (W, H)."""
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise RdrfError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 1188x792 or 4752x3168")
+    return int(parts[0]), int(parts[1])
