@@ -159,3 +159,20 @@ def camera_error(code: int, what: str, body: str) -> CameraError:
     if code == GP_ERROR_TIMEOUT:
         return CameraIOError(f"{body}: the camera did not answer in time during {what} [-10]", code)
     return CameraError(f"{body}: libgphoto2 error {code} during {what}", code)
+
+
+def listing(detected: DetectedCamera) -> "CameraListing":
+    from hardware.profiles import match_profile
+
+    profile, warning = match_profile(detected.model)
+    return CameraListing(model=detected.model, port=detected.port, profile=profile.name if profile.known else None, warning=warning)
+
+
+from pydantic import BaseModel  # noqa: E402  (records for `rdrf cameras --json`)
+
+
+class CameraListing(BaseModel):
+    model: str
+    port: str
+    profile: Optional[str] = None  # None: unknown body, safe defaults
+    warning: Optional[str] = None

@@ -1,0 +1,281 @@
+"""Live QA: is the degraded shot just taken usable against the scene's GT? Answered in ~0.1 s.
+
+Both images are decoded at reduced resolution (libjpeg's DCT scaling: a 4752x3168 JPEG decodes at
+1/4 size in a few tens of ms) and registered with ORB + RANSAC. The checks, each with what to do:
+- camera movement: the largest corner displacement of the homography, in pixels of the full frame and
+  in the RDRF reference width (4752 px) so one threshold holds for every body and size;
+- exposure: the median-luminance ratio in stops (reflections add light, so the default is generous);
+- white balance: the R/G and B/G ratios against the GT's;
+- blur: the sharpest tiles' Laplacian energy against the GT's (drops blur parts, shake blurs all);
+- files: a shot with fewer files than the body should give (RAW missing).
+Arrays in, dict out; no file or catalogue I/O here. Alignment proper is rdrf_align's (not imported).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import cv2
+import numpy as np
+
+VERSION = 1
+REFERENCE_WIDTH = 4752
+QA_WIDTH = 1024  # registration width: enough for a pixel-level motion estimate at full resolution
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    max_motion_px: float = 12.0  # at the reference width (4752 px); ~0.25 % of the frame width
+    max_exposure_ev: float = 0.5
+    max_wb_shift: float = 0.25  # relative change of R/G or B/G (a strong reflection tints by up to ~15 %)
+    min_sharpness: float = 0.35  # sharpest tiles' Laplacian energy relative to the GT's
+    min_inliers: int = 12
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Thresholds":
+        section = settings.get("capture", {}).get("qa", {}) if isinstance(settings, dict) else {}
+        known = {k: float(v) if k != "min_inliers" else int(v) for k, v in section.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class Frame:
+    """A frame prepared for QA: low-resolution grey and colour, and its full-resolution size."""
+
+    rgb: np.ndarray  # float32 HxWx3 in [0, 1], low resolution
+    gray: np.ndarray  # uint8 HxW
+    full_size: tuple[int, int]  # (width, height) of the original
+    keypoints: tuple = ()
+    descriptors: Optional[np.ndarray] = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def scale(self) -> float:
+        """Full-resolution pixels per low-resolution pixel."""
+        return self.full_size[0] / self.gray.shape[1]
+
+
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
+_ORB = None
+
+
+def _orb():
+    global _ORB
+    if _ORB is None:
+        _ORB = cv2.ORB_create(nfeatures=1500, fastThreshold=10)
+    return _ORB
+
+
+def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
+    """(width, height) from a JPEG's SOF marker, without decoding it."""
+    i, n = 2, len(data)
+    if data[:2] != b"\xff\xd8":
+        return None
+    while i + 9 < n:
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        i += 2 + length
+    return None
+
+
+def decode_for_qa(data: bytes, target_width: int = QA_WIDTH) -> Optional[np.ndarray]:
+    """Decode an image's bytes (JPEG fastest, PNG/TIFF too) to RGB uint8 about `target_width` wide."""
+    size = jpeg_size(data)
+    buf = np.frombuffer(data, np.uint8)
+    flag = cv2.IMREAD_COLOR
+    if size is not None:
+        for factor, f in _REDUCED:
+            if size[0] / factor >= target_width * 0.9:
+                flag = f
+                break
+    bgr = cv2.imdecode(buf, flag)
+    if bgr is None:
+        return None
+    if bgr.dtype != np.uint8:
+        bgr = (bgr / 257).astype(np.uint8)
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def prepare(rgb: np.ndarray, full_size: tuple[int, int], width: int = QA_WIDTH) -> Frame:
+    """Resize to the QA width and find ORB features (done once for the GT of a scene)."""
+    h, w = rgb.shape[:2]
+    if w > width * 1.1:
+        rgb = cv2.resize(rgb, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
+    f = rgb.astype(np.float32) / 255.0
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    kp, desc = _orb().detectAndCompute(gray, None)
+    return Frame(rgb=f, gray=gray, full_size=full_size, keypoints=kp, descriptors=desc)
+
+
+def _homography(ref: Frame, shot: Frame) -> tuple[Optional[np.ndarray], int]:
+    """Shot low-res px -> GT low-res px (3x3, similarity), and the RANSAC inlier count."""
+    if ref.descriptors is None or shot.descriptors is None or len(ref.keypoints) < 8 or len(shot.keypoints) < 8:
+        return None, 0
+    matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    pairs = matcher.knnMatch(shot.descriptors, ref.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < 0.8 * p[1].distance]
+    if len(good) < 8:
+        return None, len(good)
+    src = np.float32([shot.keypoints[m.queryIdx].pt for m in good])
+    dst = np.float32([ref.keypoints[m.trainIdx].pt for m in good])
+    # A tripod nudge is a shift and a small rotation: a 4-dof model extrapolates to the corners far
+    # more stably than a full homography fitted on unevenly spread matches.
+    A, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0, maxIters=2000, confidence=0.999)
+    if A is None:
+        return None, 0
+    return np.vstack([A, [0.0, 0.0, 1.0]]), int(inliers.sum())
+
+
+def _corner_motion(H: np.ndarray, shot: Frame, ref: Frame) -> float:
+    """Largest displacement of the frame's corners under H, in full-resolution pixels."""
+    h, w = shot.gray.shape
+    corners = np.float32([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]])[None]
+    moved = cv2.perspectiveTransform(corners, H)[0]
+    # shot low-res -> GT low-res; express in GT full-resolution pixels
+    return float(np.abs((moved - corners[0]) * ref.scale).max())
+
+
+def _tile_energy(gray: np.ndarray, tile: int = 32) -> np.ndarray:
+    lap = cv2.Laplacian(gray, cv2.CV_32F, ksize=3)
+    h, w = gray.shape
+    h2, w2 = h - h % tile, w - w % tile
+    return (lap[:h2, :w2] ** 2).reshape(h2 // tile, tile, w2 // tile, tile).mean(axis=(1, 3))
+
+
+def _sharpness_ratio(ref: Frame, warped_gray: np.ndarray, valid: np.ndarray, tile: int = 32) -> float:
+    """How sharp the shot is against the GT, tile by tile: the 90th percentile of the energy ratios
+    over textured tiles. Drops blur the tiles they cover and leave the rest as sharp as the GT; shake
+    or lost focus blurs every tile, so the upper percentile drops only for those."""
+    ref_e = ref.extra.get("tiles")
+    if ref_e is None:
+        ref_e = ref.extra["tiles"] = _tile_energy(ref.gray, tile)
+    shot_e = _tile_energy(warped_gray, tile)
+    h2, w2 = ref_e.shape[0] * tile, ref_e.shape[1] * tile
+    inside = valid[:h2, :w2].reshape(ref_e.shape[0], tile, ref_e.shape[1], tile).min(axis=(1, 3)) > 0
+    textured = inside & (ref_e > np.median(ref_e))
+    if textured.sum() < 4:
+        return 1.0
+    return float(np.percentile(shot_e[textured] / (ref_e[textured] + 1e-6), 90))
+
+
+def _gains(ref_lin: np.ndarray, shot_lin: np.ndarray) -> np.ndarray:
+    """Per-channel gain g of shot = g * ref + offset (offset: the reflection's added light), fitted by
+    least squares with raindrop pixels trimmed as outliers."""
+    gains = np.ones(3, np.float64)
+    for c in range(3):
+        x, y = ref_lin[:, c].astype(np.float64), shot_lin[:, c].astype(np.float64)
+        keep = np.ones(len(x), bool)
+        for _ in range(3):
+            if keep.sum() < 16:
+                break
+            g, o = np.polyfit(x[keep], y[keep], 1)
+            r = y - (g * x + o)
+            mad = np.median(np.abs(r[keep])) + 1e-6
+            keep = np.abs(r) < 2.5 * 1.4826 * mad
+        gains[c] = max(g, 1e-3)
+    return gains
+
+
+def exposure_settings_changed(gt: dict, shot: dict) -> Optional[str]:
+    """Compare the EXIF exposure (iso, shutter_s, aperture) of the GT and the shot: exact where the
+    body writes them, unlike any image statistic."""
+    changed = [
+        f"{name} {gt[key]:g} -> {shot[key]:g}"
+        for key, name in (("iso", "ISO"), ("shutter_s", "shutter"), ("aperture", "f/"))
+        if gt.get(key) and shot.get(key) and abs(gt[key] - shot[key]) > 1e-3 * gt[key]
+    ]
+    if not changed:
+        return None
+    return f"exposure settings differ from the GT ({', '.join(changed)}): use M and leave the dials alone"
+
+
+def assess(
+    ref: Frame,
+    shot: Frame,
+    thresholds: Thresholds = Thresholds(),
+    *,
+    files: int = 1,
+    files_expected: int = 0,
+    exif_gt: Optional[dict] = None,
+    exif_shot: Optional[dict] = None,
+) -> dict:
+    """QA of a degraded shot against its scene's GT; the dict is stored as Shot.qa (JSON)."""
+    t0 = time.perf_counter()
+    flags: list[str] = []
+    if exif_gt and exif_shot and (msg := exposure_settings_changed(exif_gt, exif_shot)):
+        flags.append(msg)
+    H, inliers = _homography(ref, shot)
+    motion = motion_ref = None
+    if H is None or inliers < thresholds.min_inliers:
+        flags.append(
+            f"no registration against the GT ({inliers} matches): the camera moved a lot, the view is "
+            "blocked or the scene changed - check the tripod and the framing, then shoot again"
+        )
+    else:
+        motion = _corner_motion(H, shot, ref)
+        motion_ref = motion * REFERENCE_WIDTH / ref.full_size[0]
+        if motion_ref > thresholds.max_motion_px:
+            flags.append(
+                f"camera moved {motion:.0f} px since the GT ({motion_ref:.0f} px at 4752 wide, limit "
+                f"{thresholds.max_motion_px:.0f}): tighten the tripod, fire with the remote, do not touch the body"
+            )
+
+    # photometry and sharpness over the overlap (the shot warped into the GT frame)
+    h, w = ref.gray.shape
+    if H is not None:
+        warped = cv2.warpPerspective(shot.rgb, H, (w, h), flags=cv2.INTER_LINEAR)
+        valid = cv2.warpPerspective(np.ones(shot.gray.shape, np.uint8), H, (w, h), flags=cv2.INTER_NEAREST)
+        valid = cv2.erode(valid, np.ones((5, 5), np.uint8))
+    if H is None or valid.sum() < 0.2 * valid.size:
+        warped = shot.rgb if shot.rgb.shape == ref.rgb.shape else cv2.resize(shot.rgb, (w, h))
+        valid = np.ones((h, w), np.uint8)
+    small = (max(w // 4, 8), max(h // 4, 8))
+    ref_small = ref.extra.get("small")
+    if ref_small is None:
+        ref_small = ref.extra["small"] = cv2.resize(ref.rgb, small, interpolation=cv2.INTER_AREA)
+    sel = cv2.resize(valid, small, interpolation=cv2.INTER_NEAREST) > 0
+    # linear light: exposure and white balance multiply, reflections add
+    gains = _gains(ref_small[sel] ** 2.2, cv2.resize(warped, small, interpolation=cv2.INTER_AREA)[sel] ** 2.2)
+    exposure_ev = float(np.log2(gains @ np.array([0.2126, 0.7152, 0.0722])))
+    if abs(exposure_ev) > thresholds.max_exposure_ev:
+        flags.append(
+            f"exposure differs from the GT by {exposure_ev:+.1f} EV: use M with a fixed ISO, shutter and aperture"
+        )
+    wb_shift = [float(gains[0] / gains[1] - 1), float(gains[2] / gains[1] - 1)]
+    if max(abs(v) for v in wb_shift) > thresholds.max_wb_shift:
+        flags.append(
+            f"white balance differs from the GT (R/G {wb_shift[0]:+.0%}, B/G {wb_shift[1]:+.0%}): set a fixed "
+            "white balance (not AWB) on the body"
+        )
+    warped_gray = cv2.cvtColor((np.clip(warped, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+    sharp_ratio = _sharpness_ratio(ref, warped_gray, valid)
+    if sharp_ratio < thresholds.min_sharpness:
+        flags.append(
+            f"the shot is blurred ({sharp_ratio:.0%} of the GT's sharpness where the glass is clear): camera "
+            "shake or the focus moved - use the remote, check the focus is still on the background (MF)"
+        )
+    if files_expected and files < files_expected:
+        flags.append(f"only {files} of {files_expected} files arrived (RAW or JPEG missing): check the body's image quality setting")
+    return {
+        "version": VERSION,
+        "ok": not flags,
+        "flags": flags,
+        "motion_px": None if motion is None else round(motion, 2),
+        "motion_ref_px": None if motion_ref is None else round(motion_ref, 2),
+        "inliers": inliers,
+        "exposure_ev": round(exposure_ev, 3),
+        "wb_shift": [round(v, 4) for v in wb_shift],
+        "sharpness": round(sharp_ratio, 3),
+        "files": files,
+        "seconds": round(time.perf_counter() - t0, 4),
+    }
