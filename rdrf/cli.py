@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "rdrf.commands.ingest",
     "rdrf.commands.export",
     "rdrf.commands.synth",
+    "rdrf.commands.capture",
 )
 
 
