@@ -1,0 +1,64 @@
+"""SIFT keypoints on a reduced copy of an image, and matching them (FLANN + Lowe's ratio test).
+
+The coarse stage of registration only needs a homography good to a pixel or two at full resolution
+(the patch refinement does the rest), so features are found on a copy whose long side is about
+`COARSE_LONG_SIDE` pixels: ~15x fewer pixels than a 4752x3168 frame, and far fewer keypoints to match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+COARSE_LONG_SIDE = 800
+MAX_KEYPOINTS = 2500
+LOWE_RATIO = 0.8
+
+
+@dataclass(frozen=True)
+class Features:
+    """Keypoint positions in full-resolution pixels and their SIFT descriptors."""
+
+    points: np.ndarray  # (N, 2) float32
+    descriptors: np.ndarray  # (N, 128) float32
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+def coarse_factor(width: int, height: int, long_side: int = COARSE_LONG_SIDE) -> float:
+    """Full-resolution pixels per coarse pixel (1 for images already small)."""
+    return max(1.0, max(width, height) / long_side)
+
+
+def detect(gray_u8: np.ndarray, factor: float, max_keypoints: int = MAX_KEYPOINTS, mask: np.ndarray | None = None) -> Features:
+    """SIFT on `gray_u8` reduced by `factor`; positions returned in the input's pixels."""
+    h, w = gray_u8.shape
+    small = gray_u8 if factor <= 1.0 else cv2.resize(gray_u8, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
+    if mask is not None and mask.shape != small.shape:
+        mask = cv2.resize(mask, small.shape[::-1], interpolation=cv2.INTER_NEAREST)
+    sift = cv2.SIFT_create(nfeatures=max_keypoints)
+    kps, desc = sift.detectAndCompute(small, mask)
+    if not kps:
+        return Features(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32))
+    pts = np.array([k.pt for k in kps], np.float32)
+    # coarse pixel centres -> full-resolution pixel centres
+    sx, sy = w / small.shape[1], h / small.shape[0]
+    pts = (pts + 0.5) * np.array([sx, sy], np.float32) - 0.5
+    return Features(pts, desc.astype(np.float32))
+
+
+def match(query: Features, train: Features, ratio: float = LOWE_RATIO) -> tuple[np.ndarray, np.ndarray]:
+    """Matched point arrays (query points, train points) passing Lowe's ratio test."""
+    if len(query) < 2 or len(train) < 2:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+    flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 5}, {"checks": 50})
+    pairs = flann.knnMatch(query.descriptors, train.descriptors, k=2)
+    qi, ti = [], []
+    for m in pairs:
+        if len(m) == 2 and m[0].distance < ratio * m[1].distance:
+            qi.append(m[0].queryIdx)
+            ti.append(m[0].trainIdx)
+    return query.points[qi], train.points[ti]

@@ -1,0 +1,186 @@
+"""Raindrop masks in the GT frame (uint8, 255 = raindrop).
+
+`agan_mask` is the procedure of AGAN (seeds/004 sec. 3) that RDRF-style training code uses: a pixel is
+a raindrop where the aligned degraded image and the GT differ by more than 30 (8-bit scale; here the
+mean absolute difference over the three channels), nothing else - kept for reproducing published
+numbers.
+
+`default_mask` explains the difference away before thresholding it: the photometric model (glass
+transmission, exposure drift), the smooth reflection layer (a robust low-pass of the residual), the
+last fraction of a pixel of misalignment (distance to the GT's local min/max, not to the GT itself)
+and the noise (threshold from the residual's own robust spread); then hysteresis, morphological
+clean-up and hole filling, since a drop is a compact blob whose interior may look like the scene.
+It works on a reduced copy (drops are tens of pixels across at full resolution) and is upsampled
+with smooth edges, which keeps a 60 MP pair's memory and time small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from rdrf_align.images import full_scale
+from rdrf_align.photometric import Photometric
+
+AGAN_THRESHOLD = 30
+MASK_LONG_SIDE = 1600
+
+
+@dataclass(frozen=True)
+class MaskParams:
+    k_sigma: float = 4.0  # weak threshold, in robust standard deviations of the residual
+    strong_factor: float = 2.0  # seeds need strong_factor x the weak threshold
+    min_threshold: float = 0.03  # never below this residual (full-scale units)
+    reflection_scale: float = 0.04  # low-pass window for the reflection layer, / long side
+    min_area: float = 2e-5  # smallest blob kept, / image area
+    close_px: float = 0.0025  # closing radius, / long side
+
+
+def agan_mask(aligned: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, rows: int = 512) -> np.ndarray:
+    """|aligned - GT| > 30 on the 8-bit scale (mean over channels); exactly the published recipe,
+    limited to the valid area (outside it there is no degraded pixel to compare). In strips of rows,
+    so a 60 MP pair needs no full-size float copy."""
+    h, w = gt.shape[:2]
+    out = np.empty((h, w), np.uint8)
+    thr = 3 * AGAN_THRESHOLD * full_scale(gt) / 255.0
+    ones = np.ones((1, 3), np.float32)
+    for y in range(0, h, rows):
+        diff = cv2.absdiff(aligned[y : y + rows], gt[y : y + rows])
+        total = cv2.transform(diff.astype(np.float32), ones)
+        out[y : y + rows] = np.where(total > thr, 255, 0)
+    if valid is not None:
+        cv2.bitwise_and(out, valid, dst=out)
+    return out
+
+
+def mask_factor(width: int, height: int) -> float:
+    return max(1.0, max(width, height) / MASK_LONG_SIDE)
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    h, w = mask.shape
+    flood = np.zeros((h + 2, w + 2), np.uint8)
+    flood[1:-1, 1:-1] = mask
+    cv2.floodFill(flood, None, (0, 0), 255)
+    holes = cv2.bitwise_not(flood[1:-1, 1:-1])
+    return cv2.bitwise_or(mask, holes)
+
+
+def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = np.zeros(n, np.uint8)
+    keep[1:] = (stats[1:, cv2.CC_STAT_AREA] >= min_px).astype(np.uint8) * 255
+    return keep[labels]
+
+
+def residual_map(aligned_s: np.ndarray, gt_s: np.ndarray, valid_s: np.ndarray, photo: Photometric, params: MaskParams) -> np.ndarray:
+    """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack."""
+    fs = np.float32(1.0 / full_scale(gt_s))
+    a = photo.apply(aligned_s.astype(np.float32) * fs)
+    g = gt_s.astype(np.float32) * fs
+    h, w = g.shape[:2]
+    # smooth reflection layer: a median of the signed residual at a coarse scale, drops being a minority
+    r = a - g
+    cf = max(1.0, max(h, w) * params.reflection_scale / 5)
+    coarse = cv2.resize(r, (max(3, round(w / cf)), max(3, round(h / cf))), interpolation=cv2.INTER_AREA)
+    vcoarse = cv2.resize(valid_s, coarse.shape[1::-1], interpolation=cv2.INTER_AREA) > 200
+    coarse[~vcoarse] = 0
+    smooth = np.dstack([cv2.medianBlur(np.ascontiguousarray(coarse[..., c]), 5) for c in range(3)])
+    smooth = cv2.GaussianBlur(smooth, (0, 0), 1.0)
+    a -= cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR)
+    # distance to the GT's local range: forgives residual misalignment and interpolation at edges
+    k = np.ones((3, 3), np.uint8)
+    hi, lo = cv2.dilate(g, k), cv2.erode(g, k)
+    d = np.maximum(np.maximum(a - hi, lo - a), 0)
+    res = d.max(axis=2)
+    res[valid_s == 0] = 0
+    return res
+
+
+@dataclass(frozen=True)
+class MaskAnalysis:
+    mask: np.ndarray  # uint8, GT frame, full resolution, 255 = raindrop
+    motion_fraction: float  # of the valid area: changed, and sharper in the degraded shot than in the GT
+    threshold: float  # the weak residual threshold used (full-scale units)
+
+
+def sharp_change(aligned_s: np.ndarray, gt_s: np.ndarray, changed: np.ndarray) -> np.ndarray:
+    """Changed pixels whose degraded side carries sharp detail the GT lacks there. Raindrops are
+    out-of-focus lenses (blurrier than the scene) and reflections are defocused; something that moved
+    in the scene is in focus, so it is this."""
+    def detail(img):
+        g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1.0 / full_scale(img))
+        lap = np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3))
+        return cv2.blur(lap, (9, 9))
+
+    da, dg = detail(aligned_s), detail(gt_s)
+    return (changed > 0) & (da > 2.0 * dg + 0.02)
+
+
+def reduce(img: np.ndarray) -> np.ndarray:
+    """The copy masks are computed on (area-averaged)."""
+    h, w = img.shape[:2]
+    f = mask_factor(w, h)
+    if f <= 1:
+        return img
+    return cv2.resize(img, (round(w / f), round(h / f)), interpolation=cv2.INTER_AREA)
+
+
+def reduce_valid(valid: np.ndarray) -> np.ndarray:
+    v = reduce(valid)
+    return v if v is valid else np.where(v > 250, 255, 0).astype(np.uint8)
+
+
+def default_mask(
+    aligned: np.ndarray, gt: np.ndarray, valid: np.ndarray, photo: Photometric, params: MaskParams = MaskParams()
+) -> np.ndarray:
+    return analyse(reduce(aligned), reduce(gt), reduce_valid(valid), valid, photo, params).mask
+
+
+def analyse(
+    a_s: np.ndarray, g_s: np.ndarray, v_s: np.ndarray, valid: np.ndarray, photo: Photometric, params: MaskParams = MaskParams()
+) -> MaskAnalysis:
+    """The default mask at `valid`'s (full) resolution, from reduced copies of aligned, GT, valid."""
+    h, w = valid.shape[:2]
+    size = (g_s.shape[1], g_s.shape[0])
+    f = w / size[0]
+    res = residual_map(a_s, g_s, v_s, photo, params)
+    inside = res[v_s > 0]
+    sigma = 1.4826 * float(np.median(inside)) if inside.size else 0.0
+    weak = max(params.min_threshold, params.k_sigma * sigma)
+    strong = weak * params.strong_factor
+    weak_m = (res > weak).astype(np.uint8) * 255
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak_m, connectivity=8)
+    if n > 1:
+        seeded = np.zeros(n, bool)
+        seeded[np.unique(labels[res > strong])] = True
+        seeded[0] = False
+        m = np.where(seeded[labels], 255, 0).astype(np.uint8)
+    else:
+        m = weak_m
+    long_s = max(size)
+    r = max(1, round(params.close_px * long_s))
+    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, ker)
+    m = _fill_holes(m)
+    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
+    m = _drop_small(m, max(4, round(params.min_area * size[0] * size[1])))
+    m = cv2.bitwise_and(m, v_s)
+    n_valid = max(1, int(np.count_nonzero(v_s)))
+    motion = _drop_small(sharp_change(a_s, g_s, m).astype(np.uint8) * 255, max(4, round(params.min_area * size[0] * size[1])))
+    motion_fraction = float(np.count_nonzero(motion)) / n_valid
+    if f > 1:
+        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+        m = np.where(m >= 128, 255, 0).astype(np.uint8)
+        m = cv2.bitwise_and(m, valid)
+    return MaskAnalysis(m, motion_fraction, weak)
+
+
+def iou(a: np.ndarray, b: np.ndarray, within: np.ndarray | None = None) -> float:
+    a, b = a > 0, b > 0
+    if within is not None:
+        a, b = a & (within > 0), b & (within > 0)
+    union = np.count_nonzero(a | b)
+    return float(np.count_nonzero(a & b) / union) if union else 1.0

@@ -1,0 +1,76 @@
+"""The photometric model: per channel, GT ~= gain * aligned + offset.
+
+Glass transmission, exposure and white-balance drift between the GT and a degraded shot are global
+and linear to first order. Raindrops and reflections are local departures from that line, so the fit
+is robust (Tukey biweight IRLS, started from quantile matching, which neither the drops nor small
+misalignments can pull far). Values are in units of the image's full scale (0..1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_SAMPLES = 200_000
+
+
+@dataclass(frozen=True)
+class Photometric:
+    gain: np.ndarray  # (3,) BGR order, as the arrays are held
+    offset: np.ndarray  # (3,) in full-scale units
+    inlier_fraction: float
+
+    def apply(self, img01: np.ndarray) -> np.ndarray:
+        """Map an aligned float32 image in [0, 1] onto the GT's photometry."""
+        return img01 * self.gain.astype(np.float32) + self.offset.astype(np.float32)
+
+    def rgb(self) -> tuple[list[float], list[float]]:
+        """Gain and offset in R, G, B order, for the catalogue."""
+        return [round(float(g), 5) for g in self.gain[::-1]], [round(float(o), 5) for o in self.offset[::-1]]
+
+
+def _fit_channel(x: np.ndarray, y: np.ndarray, iterations: int = 8) -> tuple[float, float, np.ndarray]:
+    qs = np.linspace(0.05, 0.95, 19)
+    qx, qy = np.quantile(x, qs), np.quantile(y, qs)
+    if np.ptp(qx) < 1e-6:
+        g, b = 1.0, float(np.median(y - x))
+    else:
+        g, b = np.polyfit(qx, qy, 1)
+    w = np.ones_like(x)
+    for _ in range(iterations):
+        r = y - (g * x + b)
+        s = 1.4826 * np.median(np.abs(r)) + 1e-4
+        u = r / (4.685 * s)
+        w = np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+        sw = w.sum()
+        if sw < 10:
+            break
+        mx, my = (w * x).sum() / sw, (w * y).sum() / sw
+        vx = (w * (x - mx) ** 2).sum()
+        if vx < 1e-9:
+            g, b = 1.0, my - mx
+            break
+        g = (w * (x - mx) * (y - my)).sum() / vx
+        b = my - g * mx
+    return float(g), float(b), w > 0
+
+
+def fit_photometric(aligned01: np.ndarray, gt01: np.ndarray, valid: np.ndarray, seed: int = 0) -> Photometric:
+    """Fit on valid, unsaturated pixels (a random subsample: the model has 6 numbers)."""
+    sat = (aligned01.max(axis=2) > 0.98) | (gt01.max(axis=2) > 0.98)
+    ys, xs = np.nonzero(valid & ~sat)
+    if len(ys) < 100:
+        return Photometric(np.ones(3), np.zeros(3), 0.0)
+    if len(ys) > MAX_SAMPLES:
+        pick = np.random.default_rng(seed).choice(len(ys), MAX_SAMPLES, replace=False)
+        ys, xs = ys[pick], xs[pick]
+    a = aligned01[ys, xs].astype(np.float64)
+    g = gt01[ys, xs].astype(np.float64)
+    gains, offsets, inl = [], [], np.ones(len(ys), bool)
+    for c in range(3):
+        gc, bc, ic = _fit_channel(a[:, c], g[:, c])
+        gains.append(gc)
+        offsets.append(bc)
+        inl &= ic
+    return Photometric(np.array(gains), np.array(offsets), float(inl.mean()))

@@ -1,0 +1,151 @@
+"""Aligning one pair in memory: registration, warp, valid area, photometry, masks, quality control.
+
+Pure arrays in, arrays and figures out; the catalogue runner (runner.py) reads and writes around it.
+A `SceneGT` holds everything computed from a scene's GT, so its ~40 degraded shots reuse it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from rdrf_align import masks
+from rdrf_align.images import full_scale
+from rdrf_align.photometric import Photometric, fit_photometric
+from rdrf_align.quality import Figures, QualitySettings, assess
+from rdrf_align.registration import Reference, Registration, RegistrationFailed, prepare_reference, register
+
+METHOD = "sift-coarse+patch-ecc"
+VERSION = "1"
+MASK_METHODS = ("default", "agan")
+
+
+@dataclass
+class SceneGT:
+    image: np.ndarray  # BGR uint8/uint16, full resolution
+    reference: Reference
+    small: np.ndarray  # reduced copy the masks and photometry use
+
+    @classmethod
+    def prepare(cls, gt: np.ndarray) -> "SceneGT":
+        return cls(gt, prepare_reference(gt), masks.reduce(gt))
+
+
+@dataclass
+class PairOutcome:
+    status: str  # ok | rejected | failed
+    reason: str
+    homography: np.ndarray | None = None
+    registration: Registration | None = None
+    photometric: Photometric | None = None
+    aligned: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    valid_fraction: float | None = None
+    mask_coverage: float | None = None
+    motion_fraction: float | None = None
+    mask_method: str = "default"
+    seconds: float = 0.0
+    timings: dict = field(default_factory=dict)
+
+    def params(self) -> dict:
+        """Figures beyond the Alignment columns, for Alignment.params."""
+        p: dict = {"timings_s": {k: round(v, 4) for k, v in self.timings.items()}}
+        if self.registration is not None:
+            p.update(self.registration.figures())
+            p["coarse_homography"] = self.registration.coarse_homography.tolist()
+        if self.motion_fraction is not None:
+            p["motion_fraction"] = round(self.motion_fraction, 5)
+        if self.photometric is not None:
+            p["photometric_inliers"] = round(self.photometric.inlier_fraction, 4)
+        return p
+
+
+def warp_to_gt(lq: np.ndarray, H: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """The degraded image in the GT frame, and the mask (255) of GT pixels it fully covers."""
+    aligned = cv2.warpPerspective(lq, H, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    ones = np.full(lq.shape[:2], 255, np.uint8)
+    valid = cv2.warpPerspective(ones, H, (width, height), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
+    # a pixel whose source lies within one pixel of the frame's edge was blended with the black border
+    valid = cv2.erode(valid, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return aligned, valid
+
+
+def align_pair(
+    scene: SceneGT,
+    lq: np.ndarray,
+    quality: QualitySettings = QualitySettings(),
+    mask_method: str = "default",
+    mask_params: masks.MaskParams = masks.MaskParams(),
+) -> PairOutcome:
+    """Align a degraded shot onto its scene's GT; never raises for bad input, it reports it."""
+    if mask_method not in MASK_METHODS:
+        raise ValueError(f"mask method {mask_method!r}; expected one of {MASK_METHODS}")
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    gt = scene.image
+    gh, gw = gt.shape[:2]
+    lh, lw = lq.shape[:2]
+
+    def done(out: PairOutcome) -> PairOutcome:
+        out.seconds = time.perf_counter() - t0
+        out.timings = timings
+        out.mask_method = mask_method
+        return out
+
+    if (lh, lw) != (gh, gw):
+        return done(PairOutcome("failed", f"degraded image is {lw}x{lh} but its GT is {gw}x{gh}; a pair must be shot at one size"))
+    if lq.dtype != gt.dtype:
+        return done(PairOutcome("failed", f"degraded image is {lq.dtype} but its GT is {gt.dtype}; develop both the same way"))
+    try:
+        reg = register(scene.reference, lq)
+    except RegistrationFailed as exc:
+        return done(PairOutcome("failed", str(exc)))
+    timings["register"] = time.perf_counter() - t0
+    H = reg.homography
+
+    t = time.perf_counter()
+    aligned, valid = warp_to_gt(lq, H, gw, gh)
+    timings["warp"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    a_s, v_s = masks.reduce(aligned), masks.reduce_valid(valid)
+    fs = np.float32(1.0 / full_scale(gt))
+    photo = fit_photometric(a_s.astype(np.float32) * fs, scene.small.astype(np.float32) * fs, v_s > 0)
+    analysis = masks.analyse(a_s, scene.small, v_s, valid, photo, mask_params)
+    mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
+    timings["masks"] = time.perf_counter() - t
+
+    n_valid = int(np.count_nonzero(v_s))
+    valid_fraction = n_valid / v_s.size
+    coverage = float(np.count_nonzero(masks.reduce(mask)[v_s > 0] > 127)) / max(1, n_valid)
+    gain, offset = photo.rgb()
+    figures = Figures(
+        n_inliers=reg.n_inliers,
+        inlier_ratio=reg.inlier_ratio,
+        reproj_error=reg.reproj_error,
+        valid_fraction=valid_fraction,
+        motion_fraction=analysis.motion_fraction,
+        gain=gain,
+        offset=offset,
+        mask_coverage=coverage,
+    )
+    status, reason = assess(figures, quality)
+    return done(
+        PairOutcome(
+            status,
+            reason,
+            homography=H,
+            registration=reg,
+            photometric=photo,
+            aligned=aligned,
+            valid=valid,
+            mask=mask,
+            valid_fraction=valid_fraction,
+            mask_coverage=coverage,
+            motion_fraction=analysis.motion_fraction,
+        )
+    )

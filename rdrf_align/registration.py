@@ -1,0 +1,256 @@
+"""Registration of a degraded shot onto its ground truth: a homography, degraded px -> GT px.
+
+Coarse to fine, so that a 15-60 MP pair costs about what one reduced image costs:
+
+1. coarse: SIFT on reduced copies (the GT's computed once per scene, `prepare_reference`), FLANN +
+   Lowe's ratio, MAGSAC++ - good to a pixel or two at full resolution, and scale/rotation invariant,
+   so strong viewpoint changes on small images are found too;
+2. fine: at full resolution, ~100 textured GT patches spread over the frame are compared with the
+   degraded image warped by the current estimate; ECC (translation, invariant to gain and offset, so
+   to glass transmission and exposure drift) measures each patch's residual shift to ~0.02 px; a
+   robust homography fit through the corrected patch centres, twice. Patches on raindrops correlate
+   poorly or disagree with the rest and are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from rdrf_align import features as feat
+from rdrf_align.images import gray_float, gray_u8
+
+MIN_COARSE_INLIERS = 8
+PATCH_MIN_CC = 0.6
+
+
+class RegistrationFailed(Exception):
+    """No homography could be estimated; the message is the pair's reason."""
+
+
+@dataclass
+class Reference:
+    """A GT image prepared for registering any number of degraded shots onto it."""
+
+    height: int
+    width: int
+    gray: np.ndarray  # float32 [0, 1], full resolution
+    factor: float
+    features: feat.Features
+    patch: int
+    origins: np.ndarray  # (M, 2) int top-left corners of the GT patches
+    patches: list[np.ndarray]
+    extra: dict = field(default_factory=dict)  # features at other factors, computed on demand
+
+    def features_at(self, factor: float, gray8: np.ndarray | None = None) -> feat.Features:
+        if factor == self.factor:
+            return self.features
+        if factor not in self.extra:
+            g8 = gray8 if gray8 is not None else np.clip(self.gray * 255 + 0.5, 0, 255).astype(np.uint8)
+            self.extra[factor] = feat.detect(g8, factor)
+        return self.extra[factor]
+
+
+@dataclass
+class Registration:
+    homography: np.ndarray  # 3x3 float64, degraded px -> GT px
+    n_matches: int
+    n_inliers: int
+    inlier_ratio: float
+    reproj_error: float  # RMS residual (full-resolution px) of the fit that produced `homography`
+    coarse_homography: np.ndarray
+    n_patches: int = 0
+    n_patch_inliers: int = 0
+    refined: bool = False
+    factor: float = 1.0
+
+    def figures(self) -> dict:
+        return {
+            "coarse_factor": round(self.factor, 3),
+            "patches": self.n_patches,
+            "patch_inliers": self.n_patch_inliers,
+            "refined": self.refined,
+        }
+
+
+def patch_size(width: int, height: int) -> int:
+    return int(np.clip(round(max(width, height) / 64 / 2) * 2, 32, 96))
+
+
+def select_patches(gray: np.ndarray, patch: int, grid: tuple[int, int] | None = None, margin: int = 0) -> np.ndarray:
+    """Top-left corners of the most textured patch (largest minimum eigenvalue of the structure
+    tensor, so that a shift is measurable in both directions) in each cell of a grid over the frame."""
+    h, w = gray.shape
+    if grid is None:
+        grid = (int(np.clip(w // (3 * patch), 3, 12)), int(np.clip(h // (3 * patch), 3, 9)))
+    nx, ny = grid
+    factor = max(1.0, max(w, h) / 1200)
+    small = cv2.resize(gray, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA) if factor > 1 else gray
+    score = cv2.cornerMinEigenVal(small, blockSize=max(3, int(patch / factor) | 1))
+    half = patch / 2 + margin
+    lo_x, hi_x, lo_y, hi_y = half, w - half, half, h - half
+    if hi_x <= lo_x or hi_y <= lo_y:
+        return np.zeros((0, 2), np.int32)
+    out = []
+    floor = max(1e-6, float(np.percentile(score, 50)) * 0.1)
+    for j in range(ny):
+        for i in range(nx):
+            x0 = lo_x + (hi_x - lo_x) * i / nx
+            x1 = lo_x + (hi_x - lo_x) * (i + 1) / nx
+            y0 = lo_y + (hi_y - lo_y) * j / ny
+            y1 = lo_y + (hi_y - lo_y) * (j + 1) / ny
+            sx0, sx1 = int(x0 / factor), max(int(x0 / factor) + 1, int(x1 / factor))
+            sy0, sy1 = int(y0 / factor), max(int(y0 / factor) + 1, int(y1 / factor))
+            cell = score[sy0:sy1, sx0:sx1]
+            if cell.size == 0:
+                continue
+            k = int(np.argmax(cell))
+            if cell.flat[k] < floor:
+                continue  # featureless cell (sky, wall): a shift there is not measurable
+            cy, cx = divmod(k, cell.shape[1])
+            x = int(np.clip((sx0 + cx + 0.5) * factor - patch / 2, lo_x - patch / 2, hi_x - patch / 2))
+            y = int(np.clip((sy0 + cy + 0.5) * factor - patch / 2, lo_y - patch / 2, hi_y - patch / 2))
+            out.append((x, y))
+    return np.array(out, np.int32).reshape(-1, 2)
+
+
+def prepare_reference(gt: np.ndarray) -> Reference:
+    h, w = gt.shape[:2]
+    gray = gray_float(gt)
+    g8 = gray_u8(gt)
+    factor = feat.coarse_factor(w, h)
+    p = patch_size(w, h)
+    origins = select_patches(gray, p, margin=max(4, p // 8))
+    patches = [np.ascontiguousarray(gray[y : y + p, x : x + p]) for x, y in origins]
+    ref = Reference(h, w, gray, factor, feat.detect(g8, factor), p, origins, patches)
+    return ref
+
+
+def _coarse(ref: Reference, lq8: np.ndarray, factor: float) -> tuple[np.ndarray | None, int, int, float]:
+    lq_feats = feat.detect(lq8, factor)
+    gt_feats = ref.features_at(factor)
+    if len(gt_feats) < MIN_COARSE_INLIERS:
+        raise RegistrationFailed(f"GT image has {len(gt_feats)} keypoints: featureless (uniform?) - nothing to align to")
+    if len(lq_feats) < MIN_COARSE_INLIERS:
+        raise RegistrationFailed(f"degraded image has {len(lq_feats)} keypoints: featureless (uniform?) - nothing to align")
+    src, dst = feat.match(lq_feats, gt_feats)
+    n = len(src)
+    if n < MIN_COARSE_INLIERS:
+        return None, n, 0, float("nan")
+    thr = 1.5 * factor
+    H, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, thr, maxIters=5000, confidence=0.9999)
+    if H is None or inl is None:
+        return None, n, 0, float("nan")
+    inl = inl.ravel().astype(bool)
+    proj = cv2.perspectiveTransform(src[inl].reshape(-1, 1, 2).astype(np.float64), H).reshape(-1, 2)
+    rms = float(np.sqrt(np.mean(np.sum((proj - dst[inl]) ** 2, axis=1)))) if inl.any() else float("nan")
+    return H, n, int(inl.sum()), rms
+
+
+def _plausible(H: np.ndarray | None, w: int, h: int) -> bool:
+    """A homography that keeps the frame a convex, non-degenerate quadrilateral of sane size."""
+    if H is None or not np.all(np.isfinite(H)) or abs(np.linalg.det(H)) < 1e-8:
+        return False
+    c = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64).reshape(-1, 1, 2)
+    q = cv2.perspectiveTransform(c, H).reshape(-1, 2)
+    z = H[2, 0] * c[:, 0, 0] + H[2, 1] * c[:, 0, 1] + H[2, 2]
+    if np.any(z <= 0):
+        return False
+    area = cv2.contourArea(q.astype(np.float32))
+    return 0.05 * w * h < area < 20 * w * h and cv2.isContourConvex(q.astype(np.float32))
+
+
+def _refine_once(ref: Reference, lq_gray: np.ndarray, H: np.ndarray):
+    """One round of patch measurements: (degraded points, GT points) for the patches that correlate."""
+    p = ref.patch
+    Hinv = np.linalg.inv(H)
+    lh, lw = lq_gray.shape
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-3)
+    src, dst = [], []
+    corners = np.array([[0, 0], [p, 0], [p, p], [0, p]], np.float64).reshape(-1, 1, 2)
+    for (x0, y0), tpl in zip(ref.origins, ref.patches):
+        M = Hinv @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+        qc = cv2.perspectiveTransform(corners, M).reshape(-1, 2)
+        if qc.min() < 2 or np.any(qc[:, 0] > lw - 3) or np.any(qc[:, 1] > lh - 3):
+            continue  # patch not seen by the degraded frame
+        warped = cv2.warpPerspective(lq_gray, M, (p, p), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+        warp = np.eye(2, 3, dtype=np.float32)
+        try:
+            cc, warp = cv2.findTransformECC(tpl, warped, warp, cv2.MOTION_TRANSLATION, criteria, None, 5)
+        except cv2.error:
+            continue  # did not converge: a raindrop, a reflection, or nothing to hold on to
+        t = warp[:, 2].astype(np.float64)
+        if cc < PATCH_MIN_CC or np.any(np.abs(t) > p / 4):
+            continue
+        c = np.array([x0 + (p - 1) / 2, y0 + (p - 1) / 2])
+        q = Hinv @ np.array([c[0] + t[0], c[1] + t[1], 1.0])
+        src.append(q[:2] / q[2])
+        dst.append(c)
+    return np.array(src, np.float64).reshape(-1, 2), np.array(dst, np.float64).reshape(-1, 2)
+
+
+def _robust_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
+    """Least-squares homography on the patch measurements that agree; outliers trimmed iteratively."""
+    if len(src) < 8:
+        return None, np.zeros(len(src), bool), float("nan")
+    H, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, 1.0, maxIters=2000, confidence=0.999)
+    if H is None:
+        return None, np.zeros(len(src), bool), float("nan")
+    keep = inl.ravel().astype(bool)
+    for _ in range(3):
+        if keep.sum() < 8:
+            return None, keep, float("nan")
+        H, _ = cv2.findHomography(src[keep], dst[keep], 0)
+        if H is None:
+            return None, keep, float("nan")
+        res = np.linalg.norm(cv2.perspectiveTransform(src.reshape(-1, 1, 2), H).reshape(-1, 2) - dst, axis=1)
+        sigma = 1.4826 * np.median(res[keep]) + 1e-3
+        new = res < max(3.5 * sigma, 0.15)
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    rms = float(np.sqrt(np.mean(res[keep] ** 2))) if keep.any() else float("nan")
+    return H, keep, rms
+
+
+def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registration:
+    """Homography mapping `lq` (same size as the reference) onto the reference GT."""
+    lq8 = gray_u8(lq)
+    lh, lw = lq8.shape
+    factor = ref.factor
+    H, n, ninl, rms = _coarse(ref, lq8, factor)
+    if (H is None or ninl < 30) and factor > 1.5:  # few features at this scale: look closer
+        H2, n2, ninl2, rms2 = _coarse(ref, lq8, factor / 2)
+        if H2 is not None and ninl2 > ninl:
+            H, n, ninl, rms, factor = H2, n2, ninl2, rms2, factor / 2
+    if H is None or ninl < MIN_COARSE_INLIERS:
+        raise RegistrationFailed(
+            f"no consistent homography: {ninl} feature inliers of {n} matches "
+            "(images do not overlap, are featureless, or show different scenes)"
+        )
+    if not _plausible(H, lw, lh):
+        raise RegistrationFailed(f"degenerate homography from {ninl} feature inliers of {n} matches")
+    H = H / H[2, 2]
+    reg = Registration(H, n, ninl, ninl / max(n, 1), rms, H.copy(), factor=factor)
+    lq_gray = gray_float(lq)
+    for _ in range(refine_rounds):
+        src, dst = _refine_once(ref, lq_gray, reg.homography)
+        Hf, keep, frms = _robust_fit(src, dst)
+        if Hf is None or not _plausible(Hf, lw, lh):
+            break
+        reg.homography = Hf / Hf[2, 2]
+        reg.reproj_error = frms
+        reg.n_patches = len(src)
+        reg.n_patch_inliers = int(keep.sum())
+        reg.refined = True
+    return reg
+
+
+def corner_error(H_est: np.ndarray, H_true: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Displacement (px) between the two homographies' images of the degraded frame's 4 corners."""
+    c = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float64).reshape(-1, 1, 2)
+    a = cv2.perspectiveTransform(c, np.asarray(H_est, np.float64)).reshape(-1, 2)
+    b = cv2.perspectiveTransform(c, np.asarray(H_true, np.float64)).reshape(-1, 2)
+    return np.linalg.norm(a - b, axis=1)
