@@ -184,3 +184,15 @@ def test_deraindrop_layout(workspace, cli, tmp_path):
     assert cli("import", root, "--layout", "deraindrop", "--prefix", "agan-", cwd=workspace).exit_code == 0
     pairs = json.loads(cli("pairs", "--json", cwd=workspace).stdout)
     assert [(p["scene"], p["lq_original"]) for p in pairs] == [("agan-0", "0_rain.jpg"), ("agan-1", "1_rain.jpg")]
+
+
+def test_unwritable_workspace_names_the_path_and_changes_nothing(workspace, cli, tmp_path):
+    shoot = make_shoot(tmp_path / "shoot")
+    (workspace / "originals" / "2").write_text("a file where the scene's folder must go")
+    before = catalogue_dump(workspace)
+    r = cli("import", shoot, cwd=workspace)
+    assert r.exit_code == 1 and "originals/2" in r.output and "cannot write into the workspace" in r.output, r.output
+    after = catalogue_dump(workspace)
+    # scene 1 went in on its own transaction; scene 2 left no row and no journal entry behind
+    assert [row for row in after["scenes"] if row not in before["scenes"]] and not any("'2'" in row for row in after["scenes"])
+    assert after["ingest_journal"] == []
