@@ -504,12 +504,12 @@ class _Writer:
                 else:
                     self.link(rel, recipe, first.record.gt)
             todo = [(rel, it.recipe(role)) for role, rel in (("lq", it.record.lq), ("mask", it.record.mask))]
-            if all(self.is_right(rel, recipe) for rel, recipe in todo):
-                for rel, recipe in todo:
+            right = [self.is_right(rel, recipe) for rel, recipe in todo]
+            made = (None, None) if all(right) else self.lq_mask_png(it)
+            for (rel, recipe), ok, data in zip(todo, right, made):
+                if ok:
                     self.keep(rel, recipe)
-            else:
-                lq, mask = self.lq_mask_png(it)
-                for (rel, recipe), data in zip(todo, (lq, mask)):
+                else:
                     self.store(rel, recipe, data)
             self.advance(1)
 

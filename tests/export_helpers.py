@@ -114,13 +114,13 @@ def add_scenes(ws: Workspace, specs: list[SceneSpec]) -> None:
                     session.add(lq)
                     _file(session, ws, lq, "original", f"originals/{spec.label}/lq/{name}", _jpg(lq_img))
                     pair = Pair(scene=scene, gt_shot=gt, lq_shot=lq, status=status,
-                                reason="" if status == "ok" else "reprojection error 4.1 px > 2.0 px")
+                                reason={"ok": "", "rejected": "reprojection error 4.1 px > 2.0 px"}.get(status, "too few matches (12 < 50)"))
                     session.add(pair)
                     session.flush()
                     a = Alignment(pair_id=pair.id, method="sift-ransac", version="1", status=status, reason=pair.reason,
                                   homography=[[1.0, 0.0, 1.5 * i], [0.0, 1.0, -0.5 * i], [0.0, 0.0, 1.0]],
-                                  n_matches=900 + 10 * i, n_inliers=800 - 37 * i if status == "ok" else 40 + i,
-                                  inlier_ratio=0.8, reproj_error=0.4 + 0.05 * i if status == "ok" else 4.1,
+                                  n_matches=900 + 10 * i, n_inliers={"ok": 800 - 37 * i, "rejected": 40 + i}.get(status),
+                                  inlier_ratio=0.8, reproj_error={"ok": 0.4 + 0.05 * i, "rejected": 4.1}.get(status),
                                   gain=[1.0, 1.0, 1.0], offset=[0.0, 0.0, 0.0], valid_fraction=0.97,
                                   mask_coverage=float((mask > 0).mean()), mask_method="diff")
                     if status != "failed":
