@@ -1,0 +1,48 @@
+"""GT, degraded image and mask are cropped and resized together, without breaking the mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rdrf_align.resize import crop_box, parse_size, resize_image, resize_mask, to_uint8
+from schemas.errors import RdrfError
+
+
+def test_sizes_parse_and_bad_ones_are_refused():
+    assert parse_size("1080x720") == (1080, 720)
+    assert parse_size("original") is None
+    for bad in ("1080", "1080x", "big", "0x0"):
+        with pytest.raises(RdrfError, match="WIDTHxHEIGHT"):
+            parse_size(bad)
+
+
+def test_three_by_two_frames_are_not_cropped_and_others_are_centre_cropped():
+    assert crop_box(4752, 3168, (1080, 720)) == (0, 0, 4752, 3168)
+    assert crop_box(6000, 4000, (1080, 720)) == (0, 0, 6000, 4000)
+    assert crop_box(4000, 3000, (1080, 720)) == (0, 166, 4000, 2833)  # 4:3 -> keep full width
+    assert crop_box(1920, 1080, (1080, 720)) == (150, 0, 1770, 1080)  # 16:9 -> keep full height
+    assert crop_box(4000, 3000, None) == (0, 0, 4000, 3000)
+    with pytest.raises(RdrfError, match="aspect ratio"):
+        crop_box(4000, 3000, (1080, 720), fit="refuse", what="scene 4")
+
+
+def test_sixteen_bit_images_round_to_eight_bits():
+    img = np.array([[0, 128, 257, 32896, 65535]], np.uint16)
+    assert to_uint8(img).tolist() == [[0, 0, 1, 128, 255]]
+
+
+def test_image_and_mask_stay_aligned_through_crop_and_resize():
+    h, w = 300, 400  # 4:3, cropped to 400x267 then resized to 150x100
+    yy, xx = np.mgrid[0:h, 0:w]
+    mask = ((yy - 150) ** 2 + (xx - 300) ** 2 < 30**2).astype(np.uint8) * 255  # a drop right of centre
+    img = np.where(mask[..., None] > 0, 65535, 0).astype(np.uint16).repeat(3, axis=2)
+    box = crop_box(w, h, (150, 100))
+    out_img = resize_image(img, box, (150, 100))
+    out_mask = resize_mask(mask, box, (150, 100))
+    assert out_img.shape == (100, 150, 3) and out_img.dtype == np.uint8
+    assert out_mask.shape == (100, 150) and set(np.unique(out_mask)) <= {0, 255}
+    inside = out_mask > 0
+    assert out_img[..., 0][inside].mean() > 200 and out_img[..., 0][~inside].mean() < 10
+    cy, cx = np.argwhere(inside).mean(axis=0)
+    assert abs(cx - 300 * 150 / 400) < 1.5 and abs(cy - 50) < 1.5
