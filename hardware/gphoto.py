@@ -171,7 +171,7 @@ class GPhotoCamera:
         cam.init()
         return cam
 
-    def open(self) -> "GPhotoCamera":
+    def open(self, apply_profile: bool = True) -> "GPhotoCamera":
         try:
             self._cam = self._connect_fn()
         except Exception as exc:
@@ -181,7 +181,8 @@ class GPhotoCamera:
             raise camera_error(code, "connection", self.model) from exc
         self._captures = 0
         self._seen.clear()
-        self._apply_profile()
+        if apply_profile:
+            self._apply_profile()
         return self
 
     def close(self) -> None:
@@ -198,10 +199,11 @@ class GPhotoCamera:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _reopen(self) -> None:
-        """A fresh session on the same body (vusb's capture limit, an I/O error)."""
+    def _reopen(self, apply_profile: bool = False) -> None:
+        """A fresh session on the same body (vusb's capture limit): the body keeps its settings and
+        libgphoto2 keeps the host-side ones (capture target), so the profile is not applied again."""
         self.close()
-        self.open()
+        self.open(apply_profile)
 
     def reconnect(self, timeout_s: float = 60.0, poll_s: float = 1.0) -> None:
         """Wait until the body answers again, re-apply its profile and fetch what was pending."""

@@ -99,13 +99,12 @@ class RigFrame:
     raw: Optional[bytes]
     homography: np.ndarray  # degraded px -> GT px (identity for a GT shot)
     params: dict = field(default_factory=dict)  # hardware.sim.DegradationParams as a dict
+    sha256: dict[str, str] = field(default_factory=dict)  # "jpeg"/"raw" -> digest, kept when the bytes are dropped
 
-    @property
-    def sha256(self) -> dict[str, str]:
-        out = {"jpeg": hashlib.sha256(self.jpeg).hexdigest()}
+    def __post_init__(self) -> None:
+        self.sha256 = {"jpeg": hashlib.sha256(self.jpeg).hexdigest()}
         if self.raw is not None:
-            out["raw"] = hashlib.sha256(self.raw).hexdigest()
-        return out
+            self.sha256["raw"] = hashlib.sha256(self.raw).hexdigest()
 
 
 class VirtualRig:
@@ -125,6 +124,7 @@ class VirtualRig:
         category: Optional[str] = None,
         background: Optional[Path] = None,
         workdir: Optional[Path] = None,
+        params: Optional[dict[str, Any]] = None,
     ):
         self.width, self.height = width, height
         self.seed = seed
@@ -138,6 +138,7 @@ class VirtualRig:
         self.wet = False
         self.glass_turns = 0
         self.current: tuple[Role, int] = ("gt", 1)
+        self.params = dict(params or {})  # hardware.sim.DegradationParams fields fixed for every degraded shot
         self.overrides: dict[str, Any] = {}  # applied to the next degraded shot only (tests, demos)
         self.history: list[RigFrame] = []  # every frame rendered (bytes dropped but the last's)
         self.camera: Optional["VirtualCamera"] = None
@@ -199,6 +200,7 @@ class VirtualRig:
         if role == "gt":  # the reference: nothing moved, no drift; only the sensor's noise differs
             update.update(motion_px=0.0, exposure_ev=0.0, wb_gains=(1.0, 1.0, 1.0), reflection=False, drops=False)
         else:
+            update.update(self.params)
             update.update(self.overrides)
             self.overrides = {}
         params = params.model_copy(update=update)
@@ -247,7 +249,7 @@ class VirtualCamera(GPhotoCamera):
     def _next_frame(self) -> None:
         self._frame = self.rig.render()
         self.rig.load(self._frame)
-        self._reopen()  # vusb reads the folder (and the sizes) when a session opens
+        self._reopen(apply_profile=False)  # vusb reads the folder (and the sizes) when a session opens
 
     def capture(self) -> CapturedShot:
         if not self.pending:

@@ -1,0 +1,125 @@
+"""The libgphoto2 driver against a scripted body: retries, events, RAW+JPEG, errors, reconnection."""
+
+from __future__ import annotations
+
+import pytest
+from fakecam import Body, FakeClock, connector
+
+from hardware.camera import CameraBusy, CameraClaimed, CameraGone, NoCamera, camera_error
+from hardware.gphoto import GPhotoCamera
+from hardware.profiles import profile_named
+
+
+def raw_jpeg_shots(n: int) -> list[list[tuple[str, bytes]]]:
+    return [[(f"DSC{i:05d}.ARW", b"RAW" + bytes([i]) * 100), (f"DSC{i:05d}.JPG", b"JPG" + bytes([i]) * 50)] for i in range(1, n + 1)]
+
+
+def sony(body: Body, clock: FakeClock | None = None, on_connect=None) -> GPhotoCamera:
+    clock = clock or FakeClock()
+    return GPhotoCamera(
+        profile_named("Sony ILCE-7RM4A"),
+        model="Sony ILCE-7RM4A (PC Control)",
+        connect=connector(body, on_connect),
+        sleep=clock.sleep,
+        clock=clock,
+    ).open()
+
+
+def test_profile_applied_first_offered_value_and_af_warning():
+    body = Body(raw_jpeg_shots(1))
+    cam = sony(body)
+    assert cam.applied == {"capturetarget": "card+sdram", "imagequality": "RAW+JPEG (Fine)"}
+    assert body.set_configs == 1
+    assert cam.serial == "00042"
+    assert any("autofocus is on" in w for w in cam.warnings)
+
+
+def test_usb_capture_collects_raw_and_jpeg_through_events():
+    body = Body(raw_jpeg_shots(2))
+    cam = sony(body)
+    shot = cam.capture()
+    assert [(f.name, f.data) for f in shot.files] == body.shots[0]
+    assert shot.trigger == "usb" and not shot.notes
+    assert cam.capture().names == ["DSC00002.ARW", "DSC00002.JPG"]
+
+
+def test_busy_is_retried_with_growing_back_off():
+    body = Body(raw_jpeg_shots(1), fail={("capture", 1): -110, ("capture", 2): -110, ("file_get", 1): -110})
+    clock = FakeClock()
+    cam = sony(body, clock)
+    shot = cam.capture()
+    assert shot.names == ["DSC00001.ARW", "DSC00001.JPG"]
+    assert shot.retries == 3
+    busy_sleeps = [s for s in clock.sleeps if s >= 0.05]
+    assert busy_sleeps[:2] == [0.05, 0.1]  # exponential back-off
+    assert body.fired == 1  # retried, not fired twice
+
+
+def test_busy_for_too_long_gives_up_with_a_clear_message():
+    body = Body(raw_jpeg_shots(1), fail={("capture", i): -110 for i in range(1, 200)})
+    cam = sony(body)
+    with pytest.raises(CameraBusy, match=r"busy during capture \[-110\]"):
+        cam.capture()
+    assert body.fired == 0
+
+
+def test_remote_shot_arrives_by_events_and_the_wait_has_its_own_deadline():
+    body = Body(raw_jpeg_shots(1))
+    clock = FakeClock()
+    cam = sony(body, clock)
+    assert cam.wait_for_shot(2.0) is None  # TIMEOUT comes back at once: the driver must not spin
+    assert 1.9 < clock.t < 3.0 and len(clock.sleeps) > 10
+    cam._cam.remote_press()
+    shot = cam.wait_for_shot(2.0)
+    assert shot.trigger == "remote" and shot.names == ["DSC00001.ARW", "DSC00001.JPG"]
+
+
+def test_missing_second_file_is_noted_after_the_event_window():
+    body = Body([[("DSC00001.ARW", b"RAW")]])
+    cam = sony(body)
+    shot = cam.capture()
+    assert shot.names == ["DSC00001.ARW"]
+    assert shot.notes == ["only 1 of 2 files arrived (DSC00001.ARW)"]
+
+
+def test_unplugged_mid_download_keeps_the_shot_and_fetches_it_after_reconnect():
+    # -52 on the second download: the body is gone; it comes back on the third connection attempt
+    body = Body(raw_jpeg_shots(2), fail={("file_get", 2): -52})
+    attempts = []
+
+    def replug(b: Body):
+        attempts.append(1)
+        if len(attempts) >= 4:  # the first is the initial open
+            b.plugged = True
+
+    cam = sony(body, on_connect=replug)
+    with pytest.raises(CameraGone, match=r"disappeared .*\[-52\].*plug it back in"):
+        cam.capture()
+    assert cam.pending == [(body.folder, "DSC00001.ARW"), (body.folder, "DSC00001.JPG")]
+    cam.reconnect(timeout_s=30)
+    shot = cam.capture()  # delivers the pending shot, does not fire again
+    assert [(f.name, f.data) for f in shot.files] == body.shots[0]
+    assert body.fired == 1
+    assert cam.capture().names == ["DSC00002.ARW", "DSC00002.JPG"]
+
+
+def test_reconnect_gives_up_after_its_timeout():
+    body = Body(raw_jpeg_shots(1), fail={("capture", 1): -52})
+    cam = sony(body)
+    with pytest.raises(CameraGone):
+        cam.capture()
+    with pytest.raises(CameraGone, match="did not come back within 5 s"):
+        cam.reconnect(timeout_s=5)
+
+
+def test_no_camera_and_claimed_usb_at_open():
+    with pytest.raises(NoCamera, match=r"no camera found .*\[-105\].*switched on"):
+        sony(Body([], fail={("connect", 1): -105}))
+    with pytest.raises(CameraClaimed, match=r"\[-53\].*gvfs"):
+        sony(Body([], fail={("connect", 1): -53}))
+
+
+def test_every_error_code_has_an_actionable_message():
+    for code, words in {-105: "USB mode", -110: "busy", -52: "unplugged", -53: "gio mount", -7: "cable", -10: "in time"}.items():
+        err = camera_error(code, "capture", "Nikon DSC D7100")
+        assert "Nikon DSC D7100" in str(err) and words in str(err) and err.code == code

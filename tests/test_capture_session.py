@@ -1,0 +1,116 @@
+"""A capture session on a scripted body failing at chosen moments (-110, -52, -105): the operator is
+told what happened, the session retries or waits, and every shot stored before stays intact."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from conftest import textured
+from fakecam import Body, FakeClock, connector
+from sqlalchemy import select
+
+from hardware.gphoto import GPhotoCamera
+from hardware.profiles import profile_named
+from hardware.rig import ManualRig
+from rdrf_capture.capture import CaptureOptions, run_session
+from rdrf_capture.protocol import plan
+from schemas.catalogue import File, IngestJournal, Pair, Shot
+from schemas.storage import sha256_file
+from schemas.workspace import Catalogue, Workspace
+
+
+class Quiet:
+    interactive = False
+
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def say(self, m: str) -> None:
+        self.messages.append(m)
+
+    def ready(self, prompt: str) -> bool:
+        return True
+
+    def quit_requested(self) -> bool:
+        return False
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+
+
+def frames(n: int) -> list[list[tuple[str, bytes]]]:
+    """A GT and n-1 degraded frames of one textured scene (shifted by a pixel, a little noise)."""
+    scene = textured(300, 450, 5)
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        img = np.roll(scene, i % 2, axis=1).astype(np.int16) + rng.integers(-3, 4, scene.shape)
+        out.append([(f"DSC{i + 1:05d}.JPG", jpeg(np.clip(img, 0, 255).astype(np.uint8)))])
+    return out
+
+
+def test_plan_starts_with_gt_and_continues_numbering():
+    assert [(s.role, s.index) for s in plan(0, 0, gt_count=2, lq=2)] == [("gt", 1), ("gt", 2), ("lq", 1), ("lq", 2)]
+    assert [(s.role, s.index) for s in plan(1, 5, lq=3)] == [("lq", 6), ("lq", 7), ("lq", 8)]
+
+
+def test_failures_at_chosen_moments(workspace):
+    shots = frames(6)
+    body = Body(
+        shots,
+        fail={
+            ("capture", 2): -110,  # lq-1: busy twice, retried with back-off
+            ("capture", 3): -110,
+            ("file_get", 4): -52,  # lq-3: unplugged during its download (lq-2 was file_get 3)
+        },
+    )
+    plugs = []
+
+    def replug(b: Body) -> None:  # -105 twice while the cable is out, then it is back
+        plugs.append(1)
+        if not b.plugged and len(plugs) >= 4:
+            b.plugged = True
+
+    clock = FakeClock()
+    op = Quiet()
+    cam = GPhotoCamera(
+        profile_named("Nikon D7100").model_copy(update={"files_per_shot": 1}),
+        model="Nikon DSC D7100",
+        connect=connector(body, replug),
+        sleep=clock.sleep,
+        clock=clock,
+        say=op.say,
+    ).open()
+    cat = Catalogue(Workspace(workspace))
+    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="8", glass_mm=3.0, lq=4, reconnect_timeout_s=60), op)
+    assert summary.error is None and summary.stopped is None
+    assert [(r.step.role, r.index) for r in summary.shots] == [("gt", 1), ("lq", 1), ("lq", 2), ("lq", 3), ("lq", 4)]
+    text = "\n".join(op.messages)
+    assert "disappeared during downloading" in text and "[-52]" in text
+    assert "Nikon DSC D7100: reconnected (after: " in text and "[-105]" in text  # -105 while the cable was out
+    assert "waiting up to 60 s for Nikon DSC D7100" in text
+    assert body.fired == 5  # the shot cut off by the unplugging was fetched from the card, not re-shot
+    lq1 = next(r for r in summary.shots if r.index == 1 and r.step.role == "lq")
+    assert lq1.qa["busy_retries"] == 2
+
+    # now the body stays busy: the session stops with the message, earlier shots untouched
+    body.fail.update({("capture", i): -110 for i in range(6, 400)})
+    before = _snapshot(cat)
+    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="8", glass_mm=3.0, lq=1, max_attempts=2), op)
+    assert summary.error is not None and summary.error.code == -110
+    assert "busy during capture [-110]" in summary.stopped
+    assert _snapshot(cat) == before
+    with cat.session() as s:
+        assert s.scalar(select(IngestJournal.id)) is None
+        assert len(s.scalars(select(Pair)).all()) == 4
+        for f in s.scalars(select(File)):
+            assert sha256_file(cat.workspace.abs(f.path)) == (f.sha256, f.size)
+        names = [sh.original_name for sh in s.scalars(select(Shot).order_by(Shot.id))]
+    assert names == [f"DSC{i:05d}.JPG" for i in range(1, 6)]
+    cat.close()
+
+
+def _snapshot(cat: Catalogue) -> list:
+    with cat.session() as s:
+        return [(f.path, f.sha256, f.size) for f in s.scalars(select(File).order_by(File.id))]
