@@ -379,6 +379,7 @@ def open_camera_and_rig(spec: str, settings: dict, glass_mm: float, say: Callabl
                 motion_px=float(v.get("motion_px", 2.0)),
                 glass_mm=glass_mm,
                 background=v.get("background"),
+                params=dict(v.get("params", {})),
             )
         except (TypeError, ValueError) as exc:
             raise RdrfError(f"rdrf.toml [virtual]: {exc}; expected width/height/seed integers, raw true/false, motion_px a number") from exc

@@ -1,0 +1,92 @@
+"""`rdrf capture` end to end on the virtual rig, through libgphoto2's virtual PTP camera."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+VIRTUAL = """
+[virtual]
+width = 256
+height = 170
+raw = true
+
+[virtual.params]
+drop_count = 80
+flow_traces = 0
+"""
+
+
+@pytest.fixture
+def ws(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    with open(workspace / "rdrf.toml", "a") as f:
+        f.write(VIRTUAL)
+    return workspace
+
+
+def shots(cli, ws, scene):
+    r = cli("--workspace", ws, "shots", "--scene", scene, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_capture_scene_then_continue_the_degraded_series(cli, ws):
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "17", "--glass", "5mm", "--lq", "5", "--yes")
+    assert r.exit_code == 0, r.output
+    assert "light-blocking box ON" in r.stderr and "spray water" in r.stderr
+    assert "scene 17: 1 GT and 5 degraded shot(s)" in r.stderr
+    got = shots(cli, ws, "17")
+    assert sorted((s["role"], s["index"]) for s in got) == [("gt", 1)] + [("lq", i) for i in range(1, 6)]
+    for s in got:
+        assert s["glass_mm"] == 5.0 and s["trigger"] == "usb" and s["camera"] == "virtual"
+        kinds = sorted((f["kind"], f["path"].rsplit(".", 1)[1]) for f in s["files"])
+        assert kinds == [("developed", "png"), ("original", "DNG"), ("original", "JPG")]  # RAW+JPEG, RAW developed
+        assert s["qa"]["files"] == 2 and "timing" in s["qa"]
+        if s["role"] == "lq":
+            assert s["qa"]["motion_ref_px"] < 12 and s["degradation"] == "both"
+    assert cli("--workspace", ws, "verify").exit_code == 0
+    pairs = json.loads(cli("--workspace", ws, "pairs", "--json").stdout)
+    assert len(pairs) == 5
+
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "17", "--glass", "5mm", "--lq", "2", "--yes")
+    assert r.exit_code == 0, r.output
+    assert "continuing at 6" in r.stderr
+    got = shots(cli, ws, "17")
+    assert sorted((s["role"], s["index"]) for s in got if s["role"] == "lq")[-2:] == [("lq", 6), ("lq", 7)]
+    assert sum(s["role"] == "gt" for s in got) == 1
+    assert cli("--workspace", ws, "verify").exit_code == 0
+
+
+def test_remote_trigger_delivers_through_events(cli, ws):
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--trigger", "remote", "--scene", "3",
+            "--glass", "8mm", "--lq", "1", "--category", "signs & markers", "--yes")
+    assert r.exit_code == 0, r.output
+    got = shots(cli, ws, "3")
+    assert [s["trigger"] for s in got] == ["remote", "remote"]
+    assert all(len(s["files"]) == 3 for s in got)
+    scenes = json.loads(cli("--workspace", ws, "scenes", "--json").stdout)
+    assert scenes[0]["category"] == "signs & markers" and scenes[0]["glass_mm"] == [8.0]
+
+
+def test_bad_input_is_refused_before_anything_is_stored(cli, ws):
+    for args, words in (
+        (["--glass", "thick"], "expected a thickness in millimetres"),
+        (["--glass", "5mm", "--category", "beach"], "expected one of"),
+        (["--glass", "5mm", "--trigger", "wifi"], "expected usb or remote"),
+        (["--glass", "5mm", "--scene", "a/b"], "not usable as a folder name"),
+    ):
+        base = ["--workspace", ws, "capture", "--camera", "virtual", "--scene", "9", "--yes"]
+        if "--scene" in args:
+            base = base[:5] + base[7:]
+        r = cli(*base, *args)
+        assert r.exit_code == 1 and words in r.output, (args, r.output)
+    assert json.loads(cli("--workspace", ws, "shots", "--json").stdout) == []
+
+
+def test_no_camera_connected(cli, ws):
+    r = cli("--workspace", ws, "cameras", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout) == []
+    r = cli("--workspace", ws, "capture", "--scene", "1", "--glass", "5mm", "--yes")
+    assert r.exit_code == 1 and "no camera found" in r.output
