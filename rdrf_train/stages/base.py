@@ -40,6 +40,8 @@ A dict of tensors on the device: `gt` and `lq` float32 (B, 3, H, W) RGB in [0, 1
 `pair_id` (int64 (B,)). Validation batches hold one test pair, centre-cropped to `data.val_crop`
 when set, else the full image.
 
+`rdrf info model --stage NAME [--pretrained X] --json` prints `Stage.parameter_counts(config, X)`.
+
 Inference
 ---------
 `Stage.load_restorer(run, checkpoint, device)` returns an `ImageRestorer`: a callable mapping an RGB
@@ -99,6 +101,12 @@ class Stage(abc.ABC):
     def validation_step(self, batch: dict) -> dict[str, float]:
         """Metrics for one test pair (higher/lower-is-better is the metric's own); the loop averages
         them over the test split and logs them as `val_<key>`."""
+
+    @classmethod
+    def parameter_counts(cls, config: TrainConfig, pretrained: Optional[str] = None) -> dict[str, dict[str, int]]:
+        """`rdrf info model`: {component: {"trainable": n, "frozen": n}} without weights or data.
+        `pretrained` is the `--pretrained` option (stage II: a prior folder or a named config)."""
+        raise NotImplementedError(f"stage {cls.name!r} does not describe its model")
 
     @classmethod
     @abc.abstractmethod
