@@ -25,6 +25,7 @@ app = typer.Typer(
 
 # Each module defines `register(app)`; torch-dependent modules import torch inside their commands.
 COMMAND_MODULES = (
+    "rdrf.commands.train",
     "rdrf.commands.workspace",
     "rdrf.commands.ingest",
     "rdrf.commands.export",

@@ -1,0 +1,264 @@
+"""The training loop every stage shares, on Hugging Face Accelerate.
+
+`accelerate launch -m rdrf.cli train ...` (or plain `rdrf train`) runs it on one CPU, one GPU or
+several (DDP). AdamW, the constant-then-cosine schedule of `rdrf_train.schedule`, gradient clipping,
+mixed precision on GPU, validation on the export's test split, `save_state` checkpoints with resume
+from the latest complete one at the exact step, learning rate, optimizer moments, RNG state and data
+order, and a limit on kept checkpoints. The run folder layout is in `rdrf_train.runs`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from rdrf_train.config import TrainConfig, deep_merge, dump_toml, parse_override, read_toml, resolve_dict, validate
+from rdrf_train.data import EpochSampler, PairDataset, eval_loader, read_manifest, train_loader
+from rdrf_train.runs import DONE, RunFolder
+from rdrf_train.schedule import make_scheduler
+from rdrf_train.stages import get_stage
+from rdrf_train.stages.base import Stage
+from schemas.errors import RdrfError
+from schemas.storage import durable_write
+
+Notify = Callable[[str], None]
+
+
+def resolve_config(stage_name: str, output: Path, config_file: Optional[Path], overrides: Sequence[str]) -> TrainConfig:
+    """A new run: shipped default < --config < overrides. An existing run: its saved config < overrides."""
+    stage_cls = get_stage(stage_name)
+    run = RunFolder(Path(output))
+    if run.config_path.exists():
+        saved = read_toml(run.config_path)
+        if saved.get("stage") != stage_name:
+            raise RdrfError(f"run {output} was trained with stage {saved.get('stage')!r}, not {stage_name!r}")
+        if config_file is not None:
+            raise RdrfError(
+                f"run {output} already has a config.toml; it resumes with it (change settings with overrides, "
+                f"or give a new --output)"
+            )
+        data = saved
+        for text in overrides:
+            data = deep_merge(data, parse_override(text))
+        return validate(stage_cls.config_class, data, f"{run.config_path} + overrides")
+    data = resolve_dict(stage_name, config_file, list(overrides))
+    return validate(stage_cls.config_class, data, str(config_file or f"default {stage_name}.toml"))
+
+
+def mixed_precision_mode(requested: str) -> str:
+    if not torch.cuda.is_available():
+        return "no"
+    if requested == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return requested
+
+
+class MetricsLog:
+    def __init__(self, path: Path, enabled: bool):
+        self.path, self.enabled = path, enabled
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines a killed run wrote past the checkpoint it resumes from."""
+        if not self.enabled or not self.path.exists():
+            return
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:  # a line torn by the kill
+                continue
+        durable_write(("\n".join(keep) + "\n" if keep else "").encode(), self.path)
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+
+
+def _progress(enabled: bool, total: int, start: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bar = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("lr {task.fields[lr]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+    task = bar.add_task("train", total=total, completed=start, loss="-", lr="-")
+    return bar, task
+
+
+def validate_stage(stage: Stage, loader) -> dict[str, float]:
+    for m in stage.modules.values():
+        m.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    with torch.no_grad():
+        for batch in loader:
+            batch = {k: (v.to(stage.device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+            for key, value in stage.validation_step(batch).items():
+                sums[key] = sums.get(key, 0.0) + float(value)
+            count += 1
+    for m in stage.modules.values():
+        m.train()
+    return {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
+
+
+def save_checkpoint(accelerator: Accelerator, stage: Stage, run: RunFolder, step: int, keep: int) -> Path:
+    from safetensors.torch import save_file
+
+    folder = run.checkpoint_dir(step)
+    if accelerator.is_main_process and folder.exists():
+        shutil.rmtree(folder)  # an incomplete save of the same step from a killed run
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        weights = folder / "weights"
+        weights.mkdir(parents=True, exist_ok=True)
+        for name, module in stage.modules.items():
+            state = {k: v.detach().float().cpu().contiguous() for k, v in accelerator.unwrap_model(module).state_dict().items()}
+            save_file(state, str(weights / f"{name}.safetensors"))
+        durable_write(json.dumps({"step": step, "time": time.time()}).encode(), folder / DONE)
+        for _, old in run.checkpoints()[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return folder
+
+
+def train(
+    stage_name: str,
+    export_dir: Path,
+    output: Path,
+    config_file: Optional[Path] = None,
+    overrides: Sequence[str] = (),
+    show_progress: bool = True,
+    notify: Notify = lambda message: None,
+) -> RunFolder:
+    config = resolve_config(stage_name, output, config_file, overrides)
+    stage_cls = get_stage(stage_name)
+    run = RunFolder(Path(output))
+    rc = config.run
+
+    accelerator = Accelerator(mixed_precision=mixed_precision_mode(rc.mixed_precision), project_dir=str(run.path))
+    main = accelerator.is_main_process
+    say = notify if main else (lambda message: None)
+    set_seed(rc.seed)
+
+    train_set = PairDataset(export_dir, "train", config.data, train=True, seed=rc.seed)
+    has_test = bool(read_manifest(export_dir, "test"))
+    if not has_test:
+        say(f"export {export_dir} has no test split: no validation during training")
+    loader = train_loader(train_set, rc.batch_size, rc.num_workers, rc.seed)
+    sampler: EpochSampler = loader.sampler  # type: ignore[assignment]
+
+    stage = stage_cls(config, accelerator)
+    modules = stage.build()
+    stage.modules = modules
+    params = stage.trainable_parameters()
+    if not params:
+        raise RdrfError(f"stage {stage_name!r} built no trainable parameters")
+    o = config.optim
+    optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
+    scheduler = make_scheduler(optimizer, rc.max_steps, o, config.schedule)
+    names = list(modules)
+    prepared = accelerator.prepare(*modules.values(), optimizer, loader)
+    stage.modules = dict(zip(names, prepared[: len(names)]))
+    optimizer, loader = prepared[len(names)], prepared[len(names) + 1]
+    accelerator.register_for_checkpointing(scheduler)  # stepped by us once per optimizer step
+    for m in stage.modules.values():
+        m.train()
+
+    if main:
+        run.path.mkdir(parents=True, exist_ok=True)
+        durable_write(dump_toml(config).encode(), run.config_path)
+    log = MetricsLog(run.metrics_path, main)
+
+    step = 0
+    latest = run.latest()
+    if latest is not None:
+        step, folder = latest
+        accelerator.load_state(str(folder))
+        log.truncate_after(step)
+        lr_now = optimizer.param_groups[0]["lr"]
+        log.write({"event": "resume", "step": step, "lr": lr_now, "checkpoint": folder.name})
+        say(f"resuming {run.path} from {folder.name} (step {step}, lr {lr_now:.3g})")
+    if step >= rc.max_steps:
+        say(f"run {run.path} already finished {step} steps (run.max_steps = {rc.max_steps})")
+        return run
+
+    test_loader = None
+    if has_test and main:
+        test_set = PairDataset(export_dir, "test", config.data, train=False, max_items=rc.val_max_images)
+        test_loader = eval_loader(test_set)
+
+    steps_per_epoch = len(loader)
+    epoch, skip = divmod(step, steps_per_epoch)
+    bar, task = _progress(show_progress and main, rc.max_steps, step)
+    window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
+    last_saved = step
+    with bar:
+        while step < rc.max_steps:
+            sampler.set_epoch(epoch)
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)
+            batches = accelerator.skip_first_batches(loader, skip) if skip else loader
+            for batch in batches:
+                lr = optimizer.param_groups[0]["lr"]
+                loss = stage.training_step(batch)
+                if not torch.isfinite(loss):
+                    raise RdrfError(f"training loss became {loss.item()} at step {step + 1} of run {run.path}")
+                accelerator.backward(loss)
+                if rc.grad_clip > 0 and accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, rc.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                window_loss += accelerator.gather(loss.detach()).mean().item()
+                window_n += 1
+                bar.update(task, completed=step, loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+
+                last = step >= rc.max_steps
+                do_val = test_loader is not None and (step % rc.val_every == 0 or last)
+                do_ckpt = step % rc.checkpoint_every == 0 or last
+                if step % rc.log_every == 0 or do_val or do_ckpt:
+                    now = time.perf_counter()
+                    record = {
+                        "step": step,
+                        "loss": window_loss / window_n,
+                        "lr": lr,
+                        "epoch": epoch,
+                        "sec_per_step": (now - window_start) / window_n,
+                    }
+                    if do_val:
+                        record.update(validate_stage(stage, test_loader))
+                    accelerator.wait_for_everyone()
+                    log.write(record)
+                    window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
+                if do_ckpt:
+                    save_checkpoint(accelerator, stage, run, step, rc.keep_checkpoints)
+                    last_saved = step
+                if last:
+                    break
+            epoch += 1
+            skip = 0
+    if last_saved != step:
+        save_checkpoint(accelerator, stage, run, step, rc.keep_checkpoints)
+    accelerator.end_training()
+    return run

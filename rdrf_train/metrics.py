@@ -1,0 +1,78 @@
+"""Full-reference metrics of the paper's Table 2 that need no downloaded weights: PSNR and SSIM.
+
+Colour convention (what `rdrf eval` reports): both images are RGB, float in [0, 1] (the restored
+image clipped to [0, 1] and rounded to 8 bits, as `rdrf restore` writes it), data range 1.
+- PSNR = 10 log10(1 / MSE) over all pixels and the three channels; equals scikit-image's
+  `peak_signal_noise_ratio(gt, out, data_range=1)`.
+- SSIM follows Wang et al. (2004): an 11x11 Gaussian window (sigma 1.5), K1 = 0.01, K2 = 0.03,
+  population covariances, the mean SSIM map without the window's half-width border, averaged over
+  the channels; equals `structural_similarity(gt, out, data_range=1, channel_axis=-1,
+  gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`.
+`colour="y"` computes both on the BT.601 luma (MATLAB's `rgb2ycbcr` Y, range [16, 235]/255), the
+convention of many deraining papers (DRSformer's own evaluation) - reported separately, never mixed.
+
+LPIPS needs an ImageNet backbone and the LPIPS linear layers, which no reachable registry ships:
+it is computed only when the user supplies weights (see `rdrf_train.evaluate`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+
+Colour = Literal["rgb", "y"]
+
+
+def to_luma(img: np.ndarray) -> np.ndarray:
+    """RGB [0, 1] -> BT.601 Y in [16/255, 235/255] (MATLAB rgb2ycbcr), shape (H, W)."""
+    return (16.0 + img[..., 0] * 65.481 + img[..., 1] * 128.553 + img[..., 2] * 24.966) / 255.0
+
+
+def _prepare(gt: np.ndarray, out: np.ndarray, colour: Colour) -> tuple[np.ndarray, np.ndarray]:
+    if gt.shape != out.shape:
+        raise ValueError(f"images differ in shape: {gt.shape} vs {out.shape}")
+    gt, out = gt.astype(np.float64), out.astype(np.float64)
+    if colour == "y":
+        gt, out = to_luma(gt), to_luma(out)
+    return gt, out
+
+
+def psnr(gt: np.ndarray, out: np.ndarray, colour: Colour = "rgb", data_range: float = 1.0) -> float:
+    gt, out = _prepare(gt, out, colour)
+    mse = float(np.mean((gt - out) ** 2))
+    if mse == 0:
+        return float("inf")
+    return 10.0 * np.log10(data_range**2 / mse)
+
+
+def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
+    sigma, truncate = 1.5, 3.5
+    radius = int(truncate * sigma + 0.5)  # scipy's gaussian_filter radius, as scikit-image uses
+    win = 2 * radius + 1
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(a, (win, win), sigma, borderType=cv2.BORDER_REFLECT)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    ux, uy = blur(x), blur(y)
+    vx = blur(x * x) - ux * ux
+    vy = blur(y * y) - uy * uy
+    vxy = blur(x * y) - ux * uy
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    pad = (win - 1) // 2
+    return float(s[pad:-pad, pad:-pad].mean())
+
+
+def ssim(gt: np.ndarray, out: np.ndarray, colour: Colour = "rgb", data_range: float = 1.0) -> float:
+    gt, out = _prepare(gt, out, colour)
+    if gt.ndim == 2:
+        return _ssim_channel(gt, out, data_range)
+    return float(np.mean([_ssim_channel(gt[..., c], out[..., c], data_range) for c in range(gt.shape[-1])]))
+
+
+def quantize(img: np.ndarray, bits: int = 8) -> np.ndarray:
+    """Clip to [0, 1] and round to `bits`: what a saved image holds."""
+    levels = (1 << bits) - 1
+    return np.round(np.clip(img, 0.0, 1.0) * levels) / levels

@@ -1,0 +1,94 @@
+"""Stage I: DRSformer trained with L1 on (LQ, GT) crops (seeds/000 sec. 4.1, A.2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rdrf_train import metrics
+from rdrf_train.config import TrainConfig
+from rdrf_train.models.drsformer import DRSformer, DRSformerConfig
+from rdrf_train.runs import RunFolder
+from rdrf_train.stages.base import Stage
+from rdrf_train.tiling import tiled
+
+
+class RestoreConfig(TrainConfig):
+    stage: Literal["restore"] = "restore"
+    model: DRSformerConfig = DRSformerConfig()
+    tile: int = 512  # inference tile side for large images (validation, `rdrf restore`)
+    tile_overlap: int = 64
+
+
+def load_drsformer(run: RunFolder, checkpoint: Optional[Path] = None, device: str | torch.device = "cpu") -> DRSformer:
+    """The stage I network of a run, in eval mode; stage II uses this to make I_s."""
+    from safetensors.torch import load_file
+
+    from rdrf_train.runs import resolve_checkpoint
+
+    config = run.load_config()
+    if checkpoint is None:
+        run, checkpoint = resolve_checkpoint(run.path)
+    model = DRSformer(config.model)
+    model.load_state_dict(load_file(str(Path(checkpoint) / "weights" / "restorer.safetensors")))
+    return model.to(device).eval()
+
+
+class DRSformerRestorer:
+    """numpy RGB [0, 1] -> restored numpy RGB [0, 1], tiled for large images."""
+
+    def __init__(self, model: DRSformer, tile: int = 512, overlap: int = 64):
+        self.model = model
+        self.tile, self.overlap = tile, overlap
+        self.device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def __call__(self, lq: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(lq, dtype=np.float32)).permute(2, 0, 1)[None].to(self.device)
+        y = tiled(self.model.forward_any_size, x, self.tile, self.overlap)
+        return y[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+
+
+class RestoreStage(Stage):
+    name = "restore"
+    config_class = RestoreConfig
+    config: RestoreConfig
+
+    def build(self) -> dict[str, torch.nn.Module]:
+        return {"restorer": DRSformer(self.config.model)}
+
+    def training_step(self, batch: dict) -> torch.Tensor:
+        out = self.modules["restorer"](batch["lq"])
+        return F.l1_loss(out.float(), batch["gt"])
+
+    @torch.no_grad()
+    def validation_step(self, batch: dict) -> dict[str, float]:
+        model = self.accelerator.unwrap_model(self.modules["restorer"])
+        with self.accelerator.autocast():
+            out = tiled(model.forward_any_size, batch["lq"], self.config.tile, self.config.tile_overlap)
+        to_np = lambda t: t[0].float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()  # noqa: E731
+        gt, lq, res = to_np(batch["gt"]), to_np(batch["lq"]), metrics.quantize(to_np(out))
+        return {
+            "psnr": metrics.psnr(gt, res),
+            "ssim": metrics.ssim(gt, res),
+            "l1": float(np.abs(res - gt).mean()),
+            "psnr_identity": metrics.psnr(gt, lq),
+        }
+
+    @classmethod
+    def parameter_counts(cls, config: RestoreConfig, pretrained: Optional[str] = None) -> dict[str, dict[str, int]]:
+        model = DRSformer(config.model)
+        return {"restorer": {"trainable": sum(p.numel() for p in model.parameters()), "frozen": 0}}
+
+    @classmethod
+    def load_restorer(cls, run: RunFolder, checkpoint: Optional[Path] = None, device: str | None = None):
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        config = run.load_config()
+        return DRSformerRestorer(load_drsformer(run, checkpoint, device), config.tile, config.tile_overlap)
+
+
+STAGE = RestoreStage
