@@ -51,9 +51,11 @@ def test_true_homography_maps_degraded_background_onto_gt(gt):
 
     back = cv2.warpPerspective(shot.image, shot.homography, (W, H), flags=cv2.INTER_CUBIC)
     inside = cv2.erode(shot.valid, np.ones((9, 9), np.uint8)) > 0
-    err = np.abs(back.astype(np.float32) - gt.astype(np.float32))[inside].mean()
-    err_identity = np.abs(shot.image.astype(np.float32) - gt.astype(np.float32))[inside].mean()
-    assert err < 3.0, f"warping with the true homography leaves a mean error of {err:.2f} grey levels"
+    # Two resamplings soften the finest texture: compare at the scale interpolation leaves intact.
+    soft = lambda im: cv2.GaussianBlur(im.astype(np.float32), (0, 0), 1.0)  # noqa: E731
+    err = np.abs(soft(back) - soft(gt))[inside].mean()
+    err_identity = np.abs(soft(shot.image) - soft(gt))[inside].mean()
+    assert err < 1.0, f"warping with the true homography leaves a mean error of {err:.2f} grey levels"
     assert err_identity > 4 * err, "the test would pass without the homography"
 
 

@@ -29,8 +29,8 @@ class DegradationParams(BaseModel):
     )
     flow_traces: int = Field(0, ge=0, description="drops that ran down the glass, leaving a trail")
     drop_blur_px: float = Field(10.0, ge=0, description="defocus radius of the glass plane, reference px")
-    drop_view_frac: float = Field(0.12, gt=0, description="half-width of the scene area each drop shows, / width")
-    drop_rim_dark: float = Field(0.45, ge=0, le=1, description="darkening of the steep drop rims")
+    drop_view_frac: float = Field(0.6, gt=0, description="half-width of the scene area each drop shows (a flipped fish-eye view), / width")
+    drop_rim_dark: float = Field(0.6, ge=0, le=1, description="darkening of the steep drop rims")
     drop_highlight: float = Field(0.35, ge=0, le=1, description="strength of specular highlights")
     mask_threshold: float = Field(0.1, gt=0, lt=1, description="drop-layer opacity from which a pixel counts as raindrop")
 
@@ -106,8 +106,8 @@ def sample_params(
         drop_shape_mix=(float(shape[0]), float(shape[1]), float(shape[2])),
         flow_traces=int(rng.integers(2, 14)) if rng.random() < 0.35 else 0,
         drop_blur_px=float(rng.uniform(4, 22)),
-        drop_view_frac=float(rng.uniform(0.07, 0.2)),
-        drop_rim_dark=float(rng.uniform(0.25, 0.65)),
+        drop_view_frac=float(rng.uniform(0.35, 0.9)),
+        drop_rim_dark=float(rng.uniform(0.4, 0.8)),
         drop_highlight=float(rng.uniform(0.1, 0.5)),
         reflection=reflections,
         reflection_strength=float(np.exp(rng.uniform(np.log(0.04), np.log(0.45)))),

@@ -65,7 +65,7 @@ def _drop_shape(rng: np.random.Generator, r: float, mix: tuple[float, float, flo
         rx = ry = r
         theta = 0.0
         k = rng.integers(3, 6)
-        harmonics = np.stack([rng.uniform(0.03, 0.2, k) / np.arange(1, k + 1) ** 0.5, rng.uniform(0, 2 * np.pi, k)], 1)
+        harmonics = np.stack([rng.uniform(0.02, 0.12, k) / np.arange(1, k + 1) ** 0.7, rng.uniform(0, 2 * np.pi, k)], 1)
     if r > 6:  # heavy drops sag: a bulge towards the bottom (phi = +pi/2 is down in image coords)
         sag = np.array([[min(0.12, 0.004 * r), -np.pi / 2]])
         harmonics = sag if len(harmonics) == 0 else np.vstack([harmonics[:1] + sag, harmonics[1:]])
@@ -83,18 +83,18 @@ def _flow_trace(h: np.ndarray, rng: np.random.Generator, r_head: float, drops: l
     wander = cv2.GaussianBlur(wander.reshape(1, -1).astype(np.float32), (0, 0), 4).ravel()
     xs = x0 + wander + rng.normal(0, 0.15) * length * t
     ys = y0 + length * t
-    half = r_head * (0.25 + 0.45 * t)  # the track widens towards the drop that made it
+    half = r_head * (0.15 + 0.35 * t)  # the track widens towards the drop that made it
     track = np.zeros_like(h, dtype=np.uint8)
     for i in range(n - 1):
         cv2.line(track, (int(xs[i]), int(ys[i])), (int(xs[i + 1]), int(ys[i + 1])), 255, max(1, int(2 * half[i])), cv2.LINE_AA)
     corridor = cv2.dilate(track, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)))
     h[corridor > 0] = 0  # the running drop swept up the drops on its way
     dist = cv2.distanceTransform((track > 127).astype(np.uint8), cv2.DIST_L2, 3)
-    film = cv2.GaussianBlur(dist * np.float32(0.35), (0, 0), 1.0)
+    film = cv2.GaussianBlur(dist * np.float32(0.35), (0, 0), max(1.0, 0.4 * float(half.mean())))
     np.maximum(h, film, out=h)
-    for i in range(2, n - 4, max(2, int(rng.uniform(3, 9)))):  # beads
-        if rng.random() < 0.45:
-            rb = half[i] * rng.uniform(0.8, 1.5)
+    for i in range(2, n - 4, max(3, int(rng.uniform(6, 16)))):  # a few beads left behind
+        if rng.random() < 0.3:
+            rb = half[i] * rng.uniform(0.7, 1.3)
             _stamp(h, xs[i] + rng.normal(0, 0.3 * half[i]), ys[i], rb, rb * rng.uniform(1.0, 1.4), 0.0, np.zeros((0, 2)), 0.6)
             drops.append((xs[i], ys[i], rb))
     head = r_head * rng.uniform(0.9, 1.3)
@@ -111,7 +111,7 @@ def drop_heights(width: int, height: int, params: DegradationParams, rng: np.ran
     count = int(round(params.drop_count * (height / width) / (2 / 3)))  # drop_count is per 3:2 frame
     # Sizes: many small, few large (a truncated power law).
     u = rng.random(count)
-    radii = r_min * (r_max / r_min) ** (u**2.2)
+    radii = r_min * (r_max / r_min) ** (u**1.6)
     order = np.argsort(-radii)  # big ones first: small ones may sit on them and merge
     xs, ys = rng.uniform(0, width, count), rng.uniform(0, height, count)
     drops: list[tuple[float, float, float]] = []
@@ -141,8 +141,8 @@ def render_drops(behind: np.ndarray, params: DegradationParams, rng: np.random.G
     gy = cv2.Sobel(h, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
     # Refraction: a ray through the cap lands at p + K grad(h), i.e. c + (p - c)(1 - K/h) near the
     # centre: flipped and minified, every drop showing about K px around itself, whatever its size.
-    k = np.float32(params.drop_view_frac * ww * 0.7)
-    limit = np.float32(0.6 * ww)
+    k = np.float32(params.drop_view_frac * ww * 0.5)
+    limit = np.float32(1.2 * ww)
     mx = np.clip(gx * k, -limit, limit)
     my = np.clip(gy * k, -limit, limit)
     grid_x, grid_y = np.meshgrid(np.arange(ww, dtype=np.float32), np.arange(wh, dtype=np.float32))
@@ -150,7 +150,7 @@ def render_drops(behind: np.ndarray, params: DegradationParams, rng: np.random.G
     view = cv2.remap(lensed, grid_x + mx, grid_y + my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
     slope = np.sqrt(gx * gx + gy * gy)
-    shade = 1.0 - params.drop_rim_dark * _smoothstep(0.7, 2.2, slope)
+    shade = 1.0 - params.drop_rim_dark * _smoothstep(0.45, 1.6, slope)
     view *= (0.92 * shade)[..., None]  # surface losses, total internal reflection at the rims
     # Specular highlight of the bright sky above: where the normal bisects view and light.
     norm = 1.0 / np.sqrt(1.0 + slope * slope)

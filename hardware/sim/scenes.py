@@ -47,60 +47,66 @@ def fractal_noise(rng: np.random.Generator, width: int, height: int, scale: floa
 
 
 def _jitter(color, rng: np.random.Generator, amount: float) -> np.ndarray:
-    return np.clip(np.asarray(color, np.float32) * (1 + rng.normal(0, amount, 3)), 0, 1).astype(np.float32)
+    """A colour varied mostly in brightness, a little in hue (real materials are not confetti)."""
+    c = np.asarray(color, np.float32) * (1 + rng.normal(0, amount)) * (1 + rng.normal(0, amount * 0.25, 3))
+    return np.clip(c, 0, 1).astype(np.float32)
 
 
 def _solid(width: int, height: int, color) -> np.ndarray:
-    out = np.empty((height, width, 3), np.float32)
-    out[:] = np.asarray(color, np.float32)
-    return out
+    return np.broadcast_to(np.asarray(color, np.float32), (height, width, 3)).copy()
+
+
+def _cells(rng: np.random.Generator, width: int, height: int, cw: int, ch: int, base, amount: float, joint: int, stagger: bool):
+    """Bricks or tiles, vectorised: each cell its own shade of `base`; returns (image, joint mask)."""
+    rows = np.arange(height) // ch
+    offset = (rows % 2) * (cw // 2) if stagger else np.zeros_like(rows)
+    xs = np.arange(width)[None, :] + offset[:, None]
+    cols = xs // cw
+    n_rows, n_cols = rows.max() + 1, cols.max() + 1
+    shade = 1 + rng.normal(0, amount, (n_rows, n_cols)).astype(np.float32)
+    hue = 1 + rng.normal(0, amount * 0.3, (n_rows, n_cols, 3)).astype(np.float32)
+    img = np.asarray(base, np.float32) * (shade[..., None] * hue)[rows[:, None], cols]
+    joints = ((np.arange(height) % ch) < joint)[:, None] | ((xs % cw) < joint)
+    return img, joints
 
 
 def wall_texture(rng: np.random.Generator, width: int, height: int, kind: str, base, unit: float) -> np.ndarray:
     """A wall material at `unit` px per cm-ish: brick, concrete panels, plaster, tiles, corrugated metal, wood."""
-    img = _solid(width, height, base)
+    base = np.asarray(base, np.float32)
+    joint = max(1, int(round(1.2 * unit)))
     if kind == "brick":
-        bh, bw = max(3, int(7 * unit)), max(6, int(21 * unit))
-        mortar = np.clip(np.asarray(base) * 1.35 + 0.12, 0, 1)
-        img[:] = mortar
-        for row, y in enumerate(range(0, height, bh)):
-            off = (row % 2) * bw // 2
-            for x in range(-off, width, bw):
-                c = tuple(float(v) for v in _jitter(base, rng, 0.12))
-                cv2.rectangle(img, (x + 1, y + 1), (x + bw - 2, y + bh - 2), c, -1)
-    elif kind == "concrete":
-        step = max(20, int(rng.uniform(120, 260) * unit))
-        for x in range(0, width, step):
-            cv2.line(img, (x, 0), (x, height), tuple(float(v) * 0.7 for v in base), max(1, int(unit)))
-        for y in range(0, height, int(step * rng.uniform(0.5, 1.0))):
-            cv2.line(img, (0, y), (width, y), tuple(float(v) * 0.72 for v in base), max(1, int(unit)))
-        # formwork tie holes
-        for x in range(step // 4, width, step // 2):
-            for y in range(step // 4, height, step // 2):
-                cv2.circle(img, (x, y), max(1, int(1.6 * unit)), tuple(float(v) * 0.55 for v in base), -1, cv2.LINE_AA)
+        img, joints = _cells(rng, width, height, max(6, int(22 * unit)), max(3, int(7.5 * unit)), base, 0.12, joint, True)
+        img[joints] = np.clip(base * 0.6 + 0.35, 0, 1)
     elif kind == "tiles":
         t = max(4, int(rng.uniform(15, 40) * unit))
-        for y in range(0, height, t):
-            for x in range(0, width, t):
-                c = tuple(float(v) for v in _jitter(base, rng, 0.05))
-                cv2.rectangle(img, (x + 1, y + 1), (x + t - 2, y + t - 2), c, -1)
-        img[::t] *= 0.75
-        img[:, ::t] *= 0.75
+        img, joints = _cells(rng, width, height, t, t, base, 0.05, joint, False)
+        img[joints] *= 0.7
+    else:
+        img = _solid(width, height, base)
+    if kind == "concrete":
+        step = max(20, int(rng.uniform(120, 260) * unit))
+        for x in range(0, width, step):
+            cv2.line(img, (x, 0), (x, height), tuple(float(v) * 0.7 for v in base), joint)
+        for y in range(0, height, int(step * rng.uniform(0.5, 1.0))):
+            cv2.line(img, (0, y), (width, y), tuple(float(v) * 0.72 for v in base), joint)
+        for x in range(step // 4, width, step // 2):  # formwork tie holes
+            for y in range(step // 4, height, step // 2):
+                cv2.circle(img, (x, y), max(1, int(1.6 * unit)), tuple(float(v) * 0.55 for v in base), -1, cv2.LINE_AA)
     elif kind == "metal":
         period = max(4, int(rng.uniform(10, 18) * unit))
         x = np.arange(width, dtype=np.float32)
-        ridge = 0.8 + 0.25 * np.sin(2 * np.pi * x / period)
-        img *= ridge[None, :, None]
+        img *= (0.8 + 0.25 * np.sin(2 * np.pi * x / period))[None, :, None]
     elif kind == "wood":
         plank = max(4, int(rng.uniform(10, 20) * unit))
         for y in range(0, height, plank):
             img[y : y + plank] *= _jitter((1, 1, 1), rng, 0.08)
             img[y : y + max(1, int(unit))] *= 0.6
-        grain = fractal_noise(rng, width, max(2, height // 8), 30 * unit, 3)
+        grain = fractal_noise(rng, max(2, width // 8), height, 30 * unit / 8, 3)
         img *= (1 + 0.12 * cv2.resize(grain, (width, height)))[..., None]
-    # weathering: stains and large-scale tone, plus fine grain
-    img *= (1 + 0.10 * fractal_noise(rng, width, height, 90 * unit, 3))[..., None]
-    img *= (1 + 0.06 * fractal_noise(rng, width, height, 4 * unit + 2, 2))[..., None]
+    # weathering (stains, streaks of runoff) and the fine grain of the material, in one pass
+    stains = fractal_noise(rng, width, height, 90 * unit, 3)
+    grain = fractal_noise(rng, width, height, 3 * unit + 2, 2)
+    img *= (1 + 0.10 * stains + 0.07 * grain)[..., None]
     return img
 
 
@@ -173,7 +179,7 @@ def facade_texture(rng: np.random.Generator, width: int, height: int, unit: floa
         "metal": _jitter((0.55, 0.58, 0.6), rng, 0.1),
     }[kind]
     img = wall_texture(rng, width, height, kind, base, unit)
-    floor_h = max(12, int(rng.uniform(300, 380) * unit))
+    floor_h = max(12, int(rng.uniform(310, 370) * unit))
     cols = int(rng.integers(3, 9))
     col_w = width / cols
     win_w = col_w * rng.uniform(0.4, 0.7)
@@ -264,10 +270,16 @@ def perspective_quad(x0: float, x1: float, top0: float, bot0: float, top1: float
 
 
 def _building(p: Painter, x0: float, x1: float, top0: float, top1: float, bot0: float, bot1: float, *, shop: bool = False) -> None:
-    wall_w = abs(x1 - x0) * max(1.0, abs((bot0 - top0) / max(bot1 - top1, 1)))
-    tex_w = int(min(max(64, wall_w * 1.2), 3 * p.w))
-    tex_h = int(min(max(64, max(bot0 - top0, bot1 - top1) * 1.1), 3 * p.h))
-    tex = facade_texture(p.rng, tex_w, tex_h, p.u * tex_w / max(abs(x1 - x0), 1) * 0.8, shop=shop)
+    """A facade on the quad (x0, top0..bot0) - (x1, top1..bot1), textured at about its on-screen size."""
+    screen_h = max(bot0 - top0, bot1 - top1)
+    receding = abs((bot0 - top0) - (bot1 - top1)) > 0.2 * screen_h
+    tex_h = int(np.clip(screen_h, 64, 1.3 * p.h))
+    tex_w = abs(x1 - x0) * tex_h / max(screen_h, 1)
+    if receding:  # a side wall is longer than it looks
+        tex_w = max(tex_w, tex_h * p.rng.uniform(1.2, 2.5))
+    tex_w = int(np.clip(tex_w, 64, 2 * p.w))
+    floors = int(p.rng.integers(3, 9))
+    tex = facade_texture(p.rng, tex_w, tex_h, tex_h / (floors * 340 + 300), shop=shop)
     p.paste(tex, perspective_quad(x0, x1, top0, bot0, top1, bot1))
 
 
@@ -275,11 +287,14 @@ def _ground(p: Painter, horizon: float, kind: str) -> None:
     """A ground plane from the horizon down, its texture foreshortened by perspective."""
     base = {"asphalt": (0.28, 0.28, 0.3), "pavement": (0.55, 0.53, 0.5), "grass": (0.25, 0.38, 0.15)}[kind]
     tw, th = p.w * 2, max(16, int((p.h - horizon) * 3))
-    tex = wall_texture(p.rng, tw, th, "tiles" if kind == "pavement" else "plaster", _jitter(base, p.rng, 0.08), p.u * 2)
+    tex = wall_texture(p.rng, tw, th, "tiles" if kind == "pavement" else "plaster", _jitter(base, p.rng, 0.08), p.u * 0.8)
     if kind == "grass":
         tex *= (1 + 0.35 * fractal_noise(p.rng, tw, th, 3 * p.u + 1, 2))[..., None]
-    spread = p.w * 1.5
-    p.paste(tex, [[-spread, horizon], [p.w + spread, horizon], [p.w + spread * 0.2, p.h], [-spread * 0.2, p.h]])
+    # The texture's columns converge to a vanishing point on the horizon; far rows are foreshortened.
+    p.img[int(horizon) :] = np.asarray(base, np.float32) * 0.95
+    vx = p.w * p.rng.uniform(0.3, 0.7)
+    far, near = p.w * 1.2, p.w * 4.0
+    p.paste(tex, [[vx - far, horizon], [vx + far, horizon], [vx + near, p.h + 1], [vx - near, p.h + 1]])
 
 
 def _tree(p: Painter, x: float, base_y: float, size: float) -> None:
@@ -297,8 +312,9 @@ def _tree(p: Painter, x: float, base_y: float, size: float) -> None:
     leaf = fractal_noise(p.rng, x1 - x0, y1 - y0, max(2.0, size * 0.03), 3)
     color = _jitter((0.2, 0.33, 0.12), p.rng, 0.15)
     m = (crown[y0:y1, x0:x1] / 255.0).astype(np.float32)
-    m *= (leaf > -0.35).astype(np.float32)
-    tex = color * (0.75 + 0.45 * leaf)[..., None]
+    m *= (leaf > -0.6).astype(np.float32)
+    depth = np.linspace(1.1, 0.7, y1 - y0, dtype=np.float32)[:, None, None]  # lit from above
+    tex = color * (0.75 + 0.5 * leaf)[..., None] * depth
     region = p.img[y0:y1, x0:x1]
     region *= (1 - m)[..., None]
     region += tex * m[..., None]
