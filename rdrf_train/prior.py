@@ -106,7 +106,7 @@ class Prior:
     def encode(self, image: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1] (B, 3, H, W), H and W multiples of 8 -> scaled latent (posterior mode, as DiffBIR)."""
         x = image.to(self.vae.dtype) * 2 - 1
-        return self.vae.encode(x).latent_dist.mode() * self.scaling_factor
+        return (self.vae.encode(x).latent_dist.mode() * self.scaling_factor).float()
 
     def save(self, folder: Path) -> None:
         """Write diffusers layout (loadable by `load_prior(folder)`); needs the text encoder kept."""
