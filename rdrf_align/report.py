@@ -32,7 +32,7 @@ from rdrf_align.digest import catalogue_digest
 from rdrf_align.export import tool_version
 from rdrf_align.resize import to_uint8
 from rdrf_align.splits import file_leaks, label_key
-from schemas.catalogue import Alignment, Pair, Scene, Shot
+from schemas.catalogue import Alignment, Export, Pair, Scene, Shot
 from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
 from schemas.storage import durable_write
@@ -114,6 +114,7 @@ class ReportPlan:
     leaks: list[str]
     warnings: list[str]
     digest: str
+    exports: list[dict] = field(default_factory=list)
     generated: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
 
     @property
@@ -195,6 +196,15 @@ def plan_report(catalogue: Catalogue, out: Optional[Path] = None) -> ReportPlan:
             warnings.insert(0, f"{len(unassigned)} scene(s) have no split yet: {shown} (`rdrf split` or `rdrf export` assigns them)")
         leaks = [str(x) for x in file_leaks(session)]
         digest = catalogue_digest(session)
+        exports, latest = [], set()
+        for e in session.scalars(select(Export).order_by(Export.id.desc())):
+            exports.append({
+                "id": e.id, "path": e.path, "split": e.split, "format": e.format, "size": e.size, "records": e.n_records,
+                "created": e.created_at.strftime("%Y-%m-%d %H:%M") if e.created_at else "",
+                "current": e.catalogue_digest == digest, "replaced": e.path in latest,
+                "on_disk": (ws.root / e.path / "manifest.jsonl").is_file(),
+            })
+            latest.add(e.path)
     splits = Counter(p.split or "unassigned" for p in pages)
     summary = {
         "scenes": len(pages),
@@ -209,7 +219,7 @@ def plan_report(catalogue: Catalogue, out: Optional[Path] = None) -> ReportPlan:
         "test_pairs": sum(p.status == "ok" for s in pages if s.split == "test" for p in s.pairs),
     }
     return ReportPlan(ws, out, pages, rejected, summary, {k: dict(v) for k, v in category_counts.items()},
-                      metrics, leaks, warnings, digest)
+                      metrics, leaks, warnings, digest, exports)
 
 
 def _image_path(shot: Optional[Shot]) -> Optional[str]:

@@ -56,6 +56,11 @@ def test_test_fraction_outside_range_is_refused():
         choose_splits([], [("1", None)], 1.5)
 
 
+def light_specs() -> list[SceneSpec]:
+    """Splits do not look at pairs: eight scenes over four categories, one small pair each."""
+    return [SceneSpec(str(n), CATEGORIES[n % 4], statuses=("ok",), size=(48, 32)) for n in range(1, 9)]
+
+
 def _splits(ws) -> dict[str, tuple[str, bool]]:
     cat = Catalogue(ws)
     try:
@@ -66,7 +71,7 @@ def _splits(ws) -> dict[str, tuple[str, bool]]:
 
 
 def test_adding_scenes_and_resplitting_moves_no_existing_scene(tmp_path, cli):
-    ws = build_workspace(tmp_path / "ws", test_fraction=0.3)
+    ws = build_workspace(tmp_path / "ws", specs=light_specs(), test_fraction=0.3)
     r = cli("-w", ws.root, "split", "--json")
     assert r.exit_code == 0, r.output
     listed = {x["scene"]: x["split"] for x in json.loads(r.stdout)}
@@ -75,7 +80,7 @@ def test_adding_scenes_and_resplitting_moves_no_existing_scene(tmp_path, cli):
     assert all(split in ("train", "test") for split, _ in before.values())
     assert "test" in {s for s, _ in before.values()}
 
-    add_scenes(ws, [SceneSpec(str(n), CATEGORIES[n % 3]) for n in range(20, 30)])
+    add_scenes(ws, [SceneSpec(str(n), CATEGORIES[n % 3], statuses=("ok",), size=(48, 32)) for n in range(20, 30)])
     assert cli("-w", ws.root, "split").exit_code == 0
     after = _splits(ws)
     assert {k: after[k] for k in before} == before  # nothing moved
@@ -86,7 +91,7 @@ def test_adding_scenes_and_resplitting_moves_no_existing_scene(tmp_path, cli):
 
 
 def test_pinning_moves_one_scene_and_keeps_it(tmp_path, cli):
-    ws = build_workspace(tmp_path / "ws", test_fraction=0.3)
+    ws = build_workspace(tmp_path / "ws", specs=light_specs(), test_fraction=0.3)
     assert cli("-w", ws.root, "split").exit_code == 0
     before = _splits(ws)
     label = next(k for k, (s, _) in before.items() if s == "train")
@@ -96,7 +101,7 @@ def test_pinning_moves_one_scene_and_keeps_it(tmp_path, cli):
     after = _splits(ws)
     assert after[label] == ("test", True)
     assert {k: v for k, v in after.items() if k != label} == {k: v for k, v in before.items() if k != label}
-    add_scenes(ws, [SceneSpec("40", CATEGORIES[0])])
+    add_scenes(ws, [SceneSpec("40", CATEGORIES[0], statuses=("ok",), size=(48, 32))])
     cli("-w", ws.root, "split")
     assert _splits(ws)[label] == ("test", True)
     assert cli("-w", ws.root, "split", "unpin", label).exit_code == 0
