@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Optional
@@ -239,6 +240,7 @@ class VirtualCamera(GPhotoCamera):
         self.rig = rig
         rig.camera = self
         self._frame: Optional[RigFrame] = None
+        self.render_s = 0.0  # the last frame's rendering (the simulator, not the camera)
 
     def _connect_vusb(self) -> Any:
         gp = use_backend(self.rig.store, self.rig.config_home)
@@ -247,7 +249,9 @@ class VirtualCamera(GPhotoCamera):
         return cam
 
     def _next_frame(self) -> None:
+        t0 = time.perf_counter()
         self._frame = self.rig.render()
+        self.render_s = time.perf_counter() - t0
         self.rig.load(self._frame)
         self._reopen(apply_profile=False)  # vusb reads the folder (and the sizes) when a session opens
 

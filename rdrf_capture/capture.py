@@ -27,6 +27,8 @@ from sqlalchemy import select
 from hardware.camera import Camera, CameraBusy, CameraError, CapturedShot, NoFile
 from hardware.rig import Rig
 from rdrf_capture import live_qa
+from rdrf_capture.background_develop import Developer, develop_shot, undeveloped
+from rdrf_capture.images import is_raw
 from rdrf_capture.ingest import IncomingFile, SetupInfo, ShotInfo, check_label, ingest_shots, next_index
 from rdrf_capture.protocol import Step, instructions, plan, trigger_hint
 from schemas.catalogue import Scene, Shot
@@ -86,6 +88,7 @@ class SessionSummary:
     stopped: Optional[str] = None  # why the session ended early (operator, interrupt, camera gone)
     error: Optional[CameraError] = None  # the camera failure that ended it, if any
     interrupted: bool = False
+    developed: int = 0  # RAW shots developed in the background
 
     @property
     def flagged(self) -> list[ShotReport]:
@@ -147,6 +150,7 @@ class Session:
         self.summary = SessionSummary(opts.scene)
         self.thresholds = live_qa.Thresholds.from_settings(catalogue.workspace.settings())
         self._ref: Optional[live_qa.Frame] = None
+        self.developer: Optional[Developer] = None
 
     # --- the scene as catalogued ------------------------------------------------------------------
     def _existing(self) -> tuple[int, int]:
@@ -160,7 +164,14 @@ class Session:
             if gt is None:
                 return None
             jpegs = [f for f in gt.files if f.kind == "original" and PurePosixPath(f.path).suffix.lower() in JPEG_EXTS]
-            f = jpegs[0] if jpegs else shot_image(gt)
+            gt_id = gt.id
+            f = jpegs[0] if jpegs else None
+        if f is None:  # RAW only: QA reads its development
+            develop_shot(self.catalogue, gt_id)
+            with self.catalogue.session() as s:
+                f = shot_image(s.get(Shot, gt_id))
+        with self.catalogue.session() as s:
+            gt = s.get(Shot, gt_id)
             path, size = self.catalogue.workspace.abs(f.path), (gt.width, gt.height)
         data = path.read_bytes()
         return self._frame(data, size)
@@ -205,7 +216,8 @@ class Session:
             ),
         )
         files = [IncomingFile(name=f.name, source=f.data) for f in shot.files]
-        result = ingest_shots(self.catalogue, self.opts.scene, [(files, info)])[0]
+        # originals and catalogue now; RAW development in the background (background_develop.py)
+        result = ingest_shots(self.catalogue, self.opts.scene, [(files, info)], develop_raw=False)[0]
         if not result.added:
             raise RdrfError(
                 f"scene {self.opts.scene}: the camera delivered {', '.join(shot.names)}, which is already catalogued "
@@ -218,7 +230,8 @@ class Session:
     def _qa(self, step: Step, shot: CapturedShot, shot_id: int) -> dict:
         want = getattr(getattr(self.camera, "profile", None), "files_per_shot", 0)
         data = _jpeg_of(shot)
-        if data is None:  # RAW only: QA reads the developed image
+        if data is None:  # RAW only: QA reads the developed image, made now
+            develop_shot(self.catalogue, shot_id)
             with self.catalogue.session() as s:
                 row = s.get(Shot, shot_id)
                 f = shot_image(row)
@@ -286,6 +299,8 @@ class Session:
                     if shot.retries:
                         qa["busy_retries"] = shot.retries
                     self._record_qa(shot_id, qa)
+                if self.developer is not None and any(is_raw(n) for n in shot.names):
+                    self.developer.submit(shot_id)
                 return ShotReport(step, shot_id, index, shot.names, qa, timing)
             except CameraError as exc:
                 attempts += 1
@@ -330,6 +345,12 @@ class Session:
         if n_gt:
             self.op.say(f"scene {o.scene} has its GT ({n_gt} shot(s)) and {n_lq} degraded shot(s); continuing at {n_lq + 1}")
         self.rig.set_scene(o.scene, o.category)
+        self.developer = Developer(self.catalogue, on_error=lambda m: self.op.say(f"[red]{m}[/]"))
+        behind = undeveloped(self.catalogue, o.scene)
+        if behind:
+            self.op.say(f"scene {o.scene}: {len(behind)} RAW shot(s) of an earlier session still to develop; developing in the background")
+        for shot_id in behind:
+            self.developer.submit(shot_id)
         previous: Optional[str] = None
         try:
             for step in steps:
@@ -356,7 +377,21 @@ class Session:
         except CameraError as exc:
             self.summary.stopped = f"camera: {exc}"
             self.summary.error = exc
+        self._finish_development()
         return self.summary
+
+    def _finish_development(self) -> None:
+        dev, self.developer = self.developer, None
+        if dev is None:
+            return
+        if dev.pending:
+            self.op.say(f"developing {dev.pending} RAW file(s)... (Ctrl-C leaves them for the next session)")
+        try:
+            dev.finish()
+        except KeyboardInterrupt:
+            self.summary.interrupted = True
+            self.summary.stopped = self.summary.stopped or "interrupted while developing; the next session develops the rest"
+        self.summary.developed = len(dev.done)
 
 
 def run_session(catalogue, camera: Camera, rig: Rig, opts: CaptureOptions, operator: Operator) -> SessionSummary:
