@@ -141,13 +141,14 @@ Pairs by status: {status_line}. Pairs of these scenes left out: {excluded}.
   single-channel PNG, resized with nearest neighbour. GT, degraded image and mask of a pair share one
   crop and one resize, so they stay aligned. Resizing: area averaging when shrinking; {fit}
   ({plan.cropped} pair(s) cropped).
+  {"Warp borders: each scene's frame is shrunk about its centre, keeping the aspect ratio, to the area that every ok degraded shot of the scene covers once warped (from the homographies), so no exported image has black borders." if p.borders == "crop" else "Warp borders kept: degraded images may have black borders where the shot did not cover the GT frame (see valid_fraction)."}
 
 ## Provenance
 
 | | |
 |---|---|
 | tool | rdrf {plan.version} |
-| parameters | split={p.split}, format={p.format}, size={p.size}, fit={p.fit}, include_rejected={str(p.include_rejected).lower()}{f", shard_size={p.shard_size}" if p.format == "webdataset" else ""} |
+| parameters | split={p.split}, format={p.format}, size={p.size}, fit={p.fit}, borders={p.borders}, include_rejected={str(p.include_rejected).lower()}{f", shard_size={p.shard_size}" if p.format == "webdataset" else ""} |
 | split rule | stratified by category, test fraction {plan.test_fraction:.4f} for newly assigned scenes; a scene's split never moves once set |
 | catalogue digest (sha256) | `{plan.digest}` |
 | manifest.jsonl sha256 | `{manifest_sha256}` |

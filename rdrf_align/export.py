@@ -39,7 +39,18 @@ from sqlalchemy.orm import Session, selectinload
 
 from rdrf_align import layouts
 from rdrf_align.digest import catalogue_digest
-from rdrf_align.resize import FITS, Box, crop_box, decode_image, encode_png, parse_size, resize_image, resize_mask
+from rdrf_align.resize import (
+    FITS,
+    Box,
+    covered_quad,
+    crop_box,
+    decode_image,
+    encode_png,
+    inside_all,
+    parse_size,
+    resize_image,
+    resize_mask,
+)
 from rdrf_align.splits import (
     SPLITS,
     Assignment,
@@ -58,6 +69,7 @@ from schemas.views import shot_camera, shot_image
 from schemas.workspace import Catalogue, Workspace
 
 EXPORT_SPLITS = ("train", "test", "all")
+BORDERS = ("crop", "keep")
 MANIFEST = "manifest.jsonl"
 DATASHEET = "README.md"
 STATE = ".rdrf-export.json"
@@ -81,6 +93,7 @@ class ExportParams:
     format: str = "folder"
     size: str = "1080x720"
     fit: str = "crop"
+    borders: str = "crop"
     include_rejected: bool = False
     shard_size: int = 256
 
@@ -91,6 +104,8 @@ class ExportParams:
             raise RdrfError(f"format {self.format!r} is not one of {', '.join(layouts.FORMATS)}")
         if self.fit not in FITS:
             raise RdrfError(f"fit {self.fit!r} is not one of {', '.join(FITS)}")
+        if self.borders not in BORDERS:
+            raise RdrfError(f"borders {self.borders!r} is not one of {', '.join(BORDERS)}")
         if self.shard_size < 1:
             raise RdrfError(f"shard size {self.shard_size} must be at least 1 sample")
         parse_size(self.size)
@@ -284,8 +299,6 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
                         f"{gw}x{gh}; aligned files must be in the GT's pixel frame - re-run `rdrf align` for scene {scene.label}"
                     )
             box = crop_box(gw, gh, target, params.fit, what=f"scene {scene.label} ({gt_file.path})")
-            cropped += box != (0, 0, gw, gh)
-            out_w, out_h = target if target is not None else (gw, gh)
             name = layouts.pair_name(scene.label, pair.lq_shot.index)
             glass = pair.lq_shot.setup.glass_mm if pair.lq_shot.setup else None
             record = ExportRecord(
@@ -297,8 +310,8 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
                 glass_mm=glass,
                 camera=shot_camera(pair.lq_shot) or shot_camera(pair.gt_shot),
                 gt="", lq="", mask="",
-                width=out_w,
-                height=out_h,
+                width=gw,  # set with the final crop box below
+                height=gh,
                 homography=a.homography,
                 lq_original=pair.lq_shot.original_name,
                 status=pair.status,
@@ -319,6 +332,7 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
                 target,
             ))
             scenes[scene.label] = (scene.category, scene.split)
+        cropped = _final_boxes(items, params.borders == "crop")
         if not items:
             what = " or ".join(sorted(wanted))
             raise RdrfError(
@@ -337,6 +351,27 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
         raise RdrfError(f"two pairs would be exported under the same name: {', '.join(dupes[:5])}")
     _place(items, params)
     return ExportPlan(ws, out, params, items, digest, fraction, assigned, dict(excluded), scenes, cropped)
+
+
+def _final_boxes(items: list[Item], borders: bool) -> int:
+    """Shrink each scene's crop box into the area all its ok pairs' warps cover (when `borders`),
+    then set every record's output size. Returns how many pairs lose pixels to cropping."""
+    by_scene: dict[str, list[Item]] = defaultdict(list)
+    for it in items:
+        by_scene[it.record.scene].append(it)
+    cropped = 0
+    for group in by_scene.values():
+        w, h = group[0].record.width, group[0].record.height
+        box = group[0].box
+        if borders:
+            quads = [covered_quad(it.record.homography, w, h) for it in group if it.record.status == "ok" and it.record.homography]
+            box = inside_all(box, quads)
+        for it in group:
+            it.box = box
+            out_w, out_h = it.target if it.target is not None else (box[2] - box[0], box[3] - box[1])
+            it.record = it.record.model_copy(update={"width": out_w, "height": out_h})
+            cropped += box != (0, 0, w, h)
+    return cropped
 
 
 def _place(items: list[Item], params: ExportParams) -> None:

@@ -8,6 +8,12 @@ crop would happily pick). Shapes within 1% of the target ratio are resized witho
 pixels of rounding in a sensor's size is not worth losing a border). `fit="refuse"` makes a mismatch
 an error instead, for curators who want to decide per scene.
 
+Warping a degraded shot onto its GT leaves black borders where the shot did not cover the GT frame.
+A model trained on them learns to invent borders, so by default the crop box of a scene is also
+shrunk, about its centre and keeping its aspect ratio, until it lies inside the area every ok pair of
+the scene covers. That area is computed from the homographies (the image of the degraded frame under
+H, a convex quadrilateral), not from the valid-mask files, so planning an export decodes nothing.
+
 GT, degraded and mask always share one crop box and one output size, so the pair stays aligned.
 Images are resized with INTER_AREA when shrinking (no aliasing of fine rain streaks) and INTER_CUBIC
 when enlarging; masks with nearest neighbour so they stay binary.
@@ -16,7 +22,7 @@ when enlarging; masks with nearest neighbour so they stay binary.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -63,6 +69,38 @@ def crop_box(width: int, height: int, target: Optional[tuple[int, int]], fit: st
     h = int(round(width / want))
     y0 = (height - h) // 2
     return (0, y0, width, y0 + h)
+
+
+def covered_quad(homography, width: int, height: int) -> np.ndarray:
+    """The degraded frame's corners mapped into the GT frame (4x2 float32, degraded -> GT)."""
+    corners = np.array([[[0, 0]], [[width, 0]], [[width, height]], [[0, height]]], np.float64)
+    return cv2.perspectiveTransform(corners, np.asarray(homography, np.float64)).reshape(4, 2).astype(np.float32)
+
+
+def inside_all(box: Box, quads: Sequence[np.ndarray], margin: float = 2.0) -> Box:
+    """The largest box with `box`'s centre and aspect ratio whose corners lie at least `margin` px
+    inside every quadrilateral (the warp's covered areas). Returns `box` when it already fits."""
+    if not quads:
+        return box
+    x0, y0, x1, y1 = box
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+
+    def fits(s: float) -> bool:
+        pts = [(cx - s * hw, cy - s * hh), (cx + s * hw, cy - s * hh), (cx + s * hw, cy + s * hh), (cx - s * hw, cy + s * hh)]
+        return all(cv2.pointPolygonTest(q, p, True) >= margin for q in quads for p in pts)
+
+    if fits(1.0):
+        return box
+    lo, hi = 0.0, 1.0
+    for _ in range(30):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    w = int(2 * lo * hw)
+    h = int(round(w * hh / hw))
+    if w < 8 or h < 8:
+        raise RdrfError(f"the degraded shots cover almost none of the GT frame (crop {w}x{h}); check their homographies")
+    nx0, ny0 = int(round(cx - w / 2)), int(round(cy - h / 2))
+    return (nx0, ny0, nx0 + w, ny0 + h)
 
 
 def as_three_channels(img: np.ndarray) -> np.ndarray:

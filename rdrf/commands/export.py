@@ -30,6 +30,11 @@ class Format(str, Enum):
     webdataset = "webdataset"
 
 
+class Borders(str, Enum):
+    crop = "crop"
+    keep = "keep"
+
+
 class Fit(str, Enum):
     crop = "crop"
     refuse = "refuse"
@@ -132,6 +137,7 @@ def register(app: typer.Typer) -> None:
         format: Annotated[Format, typer.Option("--format", help="folder (BasicSR gt/ lq/ mask/), imagefolder (Hugging Face), webdataset (tar shards).")] = Format.folder,
         size: Annotated[str, typer.Option(help="WIDTHxHEIGHT or 'original'. The paper trains at 1080x720.")] = "1080x720",
         fit: Annotated[Fit, typer.Option(help="Frames of another aspect ratio: crop (centre-crop to the target's) or refuse.")] = Fit.crop,
+        borders: Annotated[Borders, typer.Option(help="crop: shrink each scene's frame to what all its aligned shots cover (no black warp borders); keep: export them.")] = Borders.crop,
         out: Annotated[Optional[Path], typer.Option(help="Export folder (default: exports/<split>-<format>-<size>/ in the workspace).")] = None,
         include_rejected: Annotated[bool, typer.Option("--include-rejected", help="Also export rejected pairs that have aligned files (status in the manifest).")] = False,
         shard_size: Annotated[int, typer.Option(help="WebDataset samples per tar shard.")] = 256,
@@ -146,7 +152,7 @@ def register(app: typer.Typer) -> None:
         from rdrf_align.export import ExportParams, plan_export, write_export
 
         cat = context.open_catalogue()
-        params = ExportParams(split=split.value, format=format.value, size=size, fit=fit.value,
+        params = ExportParams(split=split.value, format=format.value, size=size, fit=fit.value, borders=borders.value,
                               include_rejected=include_rejected, shard_size=shard_size)
         plan = plan_export(cat, params, out)
         if plan.assigned:
@@ -162,6 +168,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def report(
+        borders: Annotated[Borders, typer.Option(help="crop: shrink each scene's frame to what all its aligned shots cover (no black warp borders); keep: export them.")] = Borders.crop,
         out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/ in the workspace).")] = None,
         workers: Annotated[int, typer.Option(help="Parallel image workers.")] = _default_workers(),
     ) -> None:
