@@ -32,7 +32,7 @@ from rdrf_align.digest import catalogue_digest
 from rdrf_align.export import tool_version
 from rdrf_align.resize import to_uint8
 from rdrf_align.splits import file_leaks, label_key
-from schemas.catalogue import Alignment, Export, Pair, Scene, Shot
+from schemas.catalogue import Alignment, Export, File, Pair, Scene, Shot
 from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
 from schemas.storage import durable_write
@@ -42,12 +42,14 @@ from schemas.workspace import Catalogue, Workspace
 Advance = Callable[[int], None]
 THUMB_SIDE = 480  # longest side of a thumbnail read for a sheet cell
 OVERLAY_SIDE = 900
+THUMB_CACHE = ".thumbnails"
 PANEL_WIDTH = 400  # three panels side by side fill the page's width
 
 
 @dataclass
 class ShotTile:
     path: Optional[str]  # the shot's image, relative to the workspace
+    sha256: str
     label: str
     status: str
 
@@ -75,6 +77,7 @@ class ScenePage:
     pinned: bool
     notes: str
     gt_path: Optional[str]
+    gt_sha256: str
     tiles: list[ShotTile]
     pairs: list[PairRow]
     cameras: list[str]
@@ -149,6 +152,7 @@ def plan_report(catalogue: Catalogue, out: Optional[Path] = None) -> ReportPlan:
             category_counts[scene.category][scene.split or "unassigned"] += 1
             gt = scene_gt(scene)
             gt_path = _image_path(gt)
+            gt_thumb = _thumb_file(gt)
             if gt is None:
                 warnings.append(f"scene {scene.label} has no GT shot")
             elif gt_path is None:
@@ -161,7 +165,8 @@ def plan_report(catalogue: Catalogue, out: Optional[Path] = None) -> ReportPlan:
                     continue
                 pair = pair_by_lq.get(shot.id)
                 status = pair.status if pair else "pending"
-                tiles.append(ShotTile(_image_path(shot), f"#{shot.index} {status}", status))
+                thumb = _thumb_file(shot)
+                tiles.append(ShotTile(thumb.path if thumb else None, thumb.sha256 if thumb else "", f"#{shot.index} {status}", status))
                 if pair is None:
                     continue
                 a = pair.alignment
@@ -186,7 +191,7 @@ def plan_report(catalogue: Catalogue, out: Optional[Path] = None) -> ReportPlan:
                     ))
             pages.append(ScenePage(
                 scene.label, _slug(scene.label), scene.category, scene.split, scene.split_pinned, scene.notes,
-                gt_path, tiles, rows,
+                gt_thumb.path if gt_thumb else None, gt_thumb.sha256 if gt_thumb else "", tiles, rows,
                 sorted({s.camera_model for s in scene.setups if s.camera_model}),
                 sorted({s.glass_mm for s in scene.setups if s.glass_mm is not None}),
             ))
@@ -220,6 +225,20 @@ def plan_report(catalogue: Catalogue, out: Optional[Path] = None) -> ReportPlan:
     }
     return ReportPlan(ws, out, pages, rejected, summary, {k: dict(v) for k, v in category_counts.items()},
                       metrics, leaks, warnings, digest, exports)
+
+
+def _thumb_file(shot: Optional[Shot]) -> Optional[File]:
+    """What a thumbnail is read from: the camera JPEG of a RAW+JPEG shot (libjpeg decodes it at 1/8
+    scale in a fraction of the time a 16-bit developed PNG takes), else the shot's image."""
+    if shot is None:
+        return None
+    jpegs = [f for f in shot.files if f.kind == "original" and f.path.lower().endswith((".jpg", ".jpeg"))]
+    if jpegs:
+        return jpegs[0]
+    try:
+        return shot_image(shot)
+    except LookupError:
+        return None
 
 
 def _image_path(shot: Optional[Shot]) -> Optional[str]:
@@ -266,8 +285,8 @@ def read_rgb(ws: Workspace, rel: str, max_side: Optional[int] = None, grey: bool
     return img
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+def _jpeg(rgb: np.ndarray, quality: int = 88) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RdrfError("could not encode a report figure")
     return buf.tobytes()
@@ -277,13 +296,28 @@ def _data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def render_sheet(ws: Workspace, page: ScenePage) -> bytes:
+def thumbnail(ws: Workspace, rel: str, sha256: str, side: int, cache: Optional[Path]) -> np.ndarray:
+    """read_rgb at `side`, kept in `cache` by file hash: re-running a report decodes no original twice."""
+    if cache is None or not sha256:
+        return read_rgb(ws, rel, side)
+    path = cache / f"{sha256[:40]}-{side}.jpg"
+    if path.is_file():
+        img = cv2.imread(str(path))
+        if img is not None:
+            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    img = read_rgb(ws, rel, side)
+    cache.mkdir(parents=True, exist_ok=True)
+    durable_write(_jpeg(img, 92), path)
+    return img
+
+
+def render_sheet(ws: Workspace, page: ScenePage, cache: Optional[Path] = None) -> bytes:
     if page.gt_path is None:
         raise RdrfError(f"scene {page.label} has no GT image to put in the middle of its contact sheet")
-    gt = read_rgb(ws, page.gt_path, THUMB_SIDE * 2)
+    gt = thumbnail(ws, page.gt_path, page.gt_sha256, THUMB_SIDE * 2, cache)
     shots = []
     for t in page.tiles:
-        img = read_rgb(ws, t.path, THUMB_SIDE) if t.path else np.full((8, 12, 3), 60, np.uint8)
+        img = thumbnail(ws, t.path, t.sha256, THUMB_SIDE, cache) if t.path else np.full((8, 12, 3), 60, np.uint8)
         shots.append((img, t.label, t.status))
     return _jpeg(sheets.contact_sheet(gt, shots))
 
@@ -346,7 +380,7 @@ def build_report(plan: ReportPlan, workers: int = 4, advance: Advance = lambda n
 
     def scene_job(page: ScenePage) -> None:
         try:
-            page.sheet = save(f"scene-{page.slug}.jpg", render_sheet(ws, page), "image/jpeg")
+            page.sheet = save(f"scene-{page.slug}.jpg", render_sheet(ws, page, out / THUMB_CACHE), "image/jpeg")
         except RdrfError as exc:
             page.problem = str(exc)
 
