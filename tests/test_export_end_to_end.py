@@ -1,0 +1,66 @@
+"""Virtual rig -> import -> align -> split -> export -> report, through the CLI only (the done-when checks)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+from PIL import Image
+
+from schemas.records import ExportRecord
+
+pytestmark = pytest.mark.slow
+
+
+def _has_align() -> bool:
+    from rdrf.cli import app
+
+    return any((c.name or c.callback.__name__) == "align" for c in app.registered_commands)
+
+
+def test_virtual_rig_to_leak_free_exports_and_a_report(tmp_path, cli):
+    if not _has_align():
+        pytest.skip("`rdrf align` is not mounted yet")
+    shoot, ws = tmp_path / "shoot", tmp_path / "ws"
+    assert cli("synth", shoot, "--scenes", "8", "--lq", "2", "--size", "594x396", "--seed", "3").exit_code == 0
+    assert cli("init", ws).exit_code == 0
+    r = cli("-w", ws, "import", shoot)
+    assert r.exit_code == 0, r.output
+    r = cli("-w", ws, "align", "--all")
+    assert r.exit_code in (0, 1), r.output  # 1 when some pair was rejected
+    assert cli("-w", ws, "split", "--test-fraction", "0.25").exit_code == 0
+
+    validator = jsonschema.Draft202012Validator(ExportRecord.model_json_schema())
+    manifests = {}
+    for split in ("train", "test"):
+        r = cli("-w", ws, "export", "--split", split)
+        assert r.exit_code == 0, r.output
+        out = Path(r.stdout.strip().splitlines()[-1])
+        rows = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+        assert rows
+        for row in rows:
+            validator.validate(row)
+            for role in ("gt", "lq", "mask"):
+                assert Image.open(out / row[role]).size == (1080, 720)
+        manifests[split] = (out, rows)
+    assert not {r["scene"] for r in manifests["train"][1]} & {r["scene"] for r in manifests["test"][1]}
+
+    r = cli("-w", ws, "export", "--split", "train", "--out", tmp_path / "again")
+    assert (tmp_path / "again" / "manifest.jsonl").read_bytes() == (manifests["train"][0] / "manifest.jsonl").read_bytes()
+
+    r = cli("-w", ws, "report")
+    assert r.exit_code == 0, r.output
+    page = ws / "reports" / "report.html"
+    assert page.read_text().count('<figure class="scene"') == 8
+    browser = shutil.which("chromium")
+    if browser:
+        shot = tmp_path / "report.png"
+        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,3000", f"--screenshot={shot}",
+                        page.as_uri()], check=True, capture_output=True, timeout=120)
+        assert Image.open(shot).size == (1400, 3000)
