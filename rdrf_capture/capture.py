@@ -299,9 +299,12 @@ class Session:
                     if shot.retries:
                         qa["busy_retries"] = shot.retries
                     self._record_qa(shot_id, qa)
-                if self.developer is not None and any(is_raw(n) for n in shot.names):
-                    self.developer.submit(shot_id)
-                return ShotReport(step, shot_id, index, shot.names, qa, timing)
+                    if self.developer is not None and any(is_raw(n) for n in shot.names):
+                        self.developer.submit(shot_id)
+                    report = ShotReport(step, shot_id, index, shot.names, qa, timing)
+                    self.summary.shots.append(report)  # before a held-back Ctrl-C is honoured
+                    self._show(report)
+                return report
             except CameraError as exc:
                 attempts += 1
                 self.op.say(f"[red]{exc}[/]")
@@ -368,8 +371,6 @@ class Session:
                 if report is None:
                     self.summary.stopped = "stopped by the operator"
                     break
-                self.summary.shots.append(report)
-                self._show(report)
                 previous = step.role
         except KeyboardInterrupt:
             self.summary.stopped = "interrupted (Ctrl-C); every shot listed above is stored and catalogued"

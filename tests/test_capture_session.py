@@ -114,3 +114,62 @@ def test_failures_at_chosen_moments(workspace):
 def _snapshot(cat: Catalogue) -> list:
     with cat.session() as s:
         return [(f.path, f.sha256, f.size) for f in s.scalars(select(File).order_by(File.id))]
+
+
+def _nikon(body: Body, op: Quiet) -> GPhotoCamera:
+    clock = FakeClock()
+    return GPhotoCamera(
+        profile_named("Nikon D7100").model_copy(update={"files_per_shot": 1}),
+        model="Nikon DSC D7100",
+        connect=connector(body),
+        sleep=clock.sleep,
+        clock=clock,
+        say=op.say,
+    ).open()
+
+
+def test_operator_stops_with_q_and_the_next_session_continues(workspace):
+    class StopsAtThird(Quiet):
+        interactive = True
+        prompts = 0
+
+        def ready(self, prompt):
+            self.prompts += 1
+            return self.prompts < 3
+
+    body = Body(frames(6))
+    op = StopsAtThird()
+    cat = Catalogue(Workspace(workspace))
+    summary = run_session(cat, _nikon(body, op), ManualRig(), CaptureOptions(scene="2", glass_mm=5.0, lq=4), op)
+    assert summary.stopped == "stopped by the operator"
+    assert [(r.step.role, r.index) for r in summary.shots] == [("gt", 1), ("lq", 1)]
+    assert op.prompts == 3
+    summary = run_session(cat, _nikon(body, Quiet()), ManualRig(), CaptureOptions(scene="2", glass_mm=5.0, lq=2), Quiet())
+    assert [(r.step.role, r.index) for r in summary.shots] == [("lq", 2), ("lq", 3)]
+    cat.close()
+
+
+def test_ctrl_c_during_a_shot_still_stores_it(workspace):
+    import os
+    import signal
+
+    body = Body(frames(3))
+    op = Quiet()
+    cam = _nikon(body, op)
+    real_capture = cam._cam.capture
+
+    def capture_then_ctrl_c(kind):
+        path = real_capture(kind)
+        if body.fired == 2:  # the operator hits Ctrl-C while lq-1 is being taken
+            os.kill(os.getpid(), signal.SIGINT)
+        return path
+
+    cam._cam.capture = capture_then_ctrl_c
+    cat = Catalogue(Workspace(workspace))
+    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="4", glass_mm=5.0, lq=2), op)
+    assert summary.interrupted and "interrupted" in summary.stopped
+    assert any("finishing the shot in progress" in m for m in op.messages)
+    assert [(r.step.role, r.index) for r in summary.shots] == [("gt", 1), ("lq", 1)]
+    with cat.session() as s:
+        assert len(s.scalars(select(Shot)).all()) == 2 and s.scalar(select(IngestJournal.id)) is None
+    cat.close()
