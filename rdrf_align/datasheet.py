@@ -78,6 +78,22 @@ def _loading(fmt: str, splits: tuple[str, ...]) -> str:
     )
 
 
+def _card_header(fmt: str, split: str, n: int) -> str:
+    """YAML front matter the Hugging Face Hub reads as the dataset card (imagefolder exports only)."""
+    if fmt != "imagefolder":
+        return ""
+    bins = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
+    size = next((label for limit, label in bins if n < limit), "n>1M")
+    return (
+        "---\n"
+        f"pretty_name: Wet-glass paired images ({split})\n"
+        "task_categories:\n- image-to-image\n"
+        "tags:\n- raindrop-removal\n- reflection-removal\n- paired\n"
+        f"size_categories:\n- {size}\n"
+        "---\n\n"
+    )
+
+
 def render_datasheet(plan: "ExportPlan", manifest_sha256: str) -> str:
     p = plan.params
     records = plan.records
@@ -96,7 +112,7 @@ def render_datasheet(plan: "ExportPlan", manifest_sha256: str) -> str:
         "before resizing (stretching would distort raindrops, padding would add fake content)"
         if p.fit == "crop" else "frames whose aspect ratio differs from the target were refused"
     )
-    return f"""# RDRF-style paired dataset export: {p.split}
+    return _card_header(p.format, p.split, len(records)) + f"""# RDRF-style paired dataset export: {p.split}
 
 Real paired images of scenes seen through wet glass: for each pair, the clean ground truth (`gt`,
 captured with the light-blocking box, no water), a degraded shot through the wet glass (`lq`, raindrops
