@@ -92,11 +92,12 @@ class Prior:
         return float(self.vae.config.scaling_factor)
 
     def to(self, device, dtype: Optional[torch.dtype] = None) -> "Prior":
-        self.unet.to(device=device, dtype=dtype)
-        self.vae.to(device=device, dtype=dtype)
+        for module in (self.unet, self.vae, self.text_encoder):
+            if module is not None:
+                module.to(device)
+                if dtype is not None and module.dtype != dtype:
+                    module.to(dtype)
         self.empty_embedding = self.empty_embedding.to(device=device, dtype=dtype or self.empty_embedding.dtype)
-        if self.text_encoder is not None:
-            self.text_encoder.to(device=device, dtype=dtype)
         return self
 
     def prompt_embedding(self, batch: int) -> torch.Tensor:
