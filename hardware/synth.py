@@ -26,6 +26,7 @@ from schemas.storage import durable_write
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 GLASS_MM = (3.0, 5.0, 8.0)
 TRUTH_VERSION = 1
+CAMERA = "rdrf synth"  # what the catalogue records as the body: these shots have no EXIF
 
 
 @dataclass
@@ -98,7 +99,10 @@ def synthesize(
         reflected = render_scene(behind, max(64, width // 2), max(64, height // 2), int(rng.integers(2**31)))
         durable_write(_png(gt), folder / "gt.png")
         degradation = "both" if reflections else "raindrop"
-        meta = f'category = "{category}"\nglass_mm = {glass:g}\ndegradation = "{degradation}"\nnotes = "{notes}"\n'
+        meta = (
+            f'category = "{category}"\nglass_mm = {glass:g}\ndegradation = "{degradation}"\n'
+            f'camera = "{CAMERA}"\nnotes = "{notes}"\n'
+        )
         durable_write(meta.encode(), folder / "scene.toml")
         shots = []
         for k in range(lq):

@@ -82,3 +82,16 @@ def test_synth_uses_the_users_backgrounds_without_reflections(cli, tmp_path):
     (entry,) = truth["files"].values()
     assert entry["params"]["reflection"] is False
     assert tomllib.loads((out / "001" / "scene.toml").read_text())["degradation"] == "raindrop"
+
+
+def test_rdrf_import_reads_what_synth_wrote(cli, tmp_path):
+    out, ws = tmp_path / "ds", tmp_path / "ws"
+    assert cli("synth", out, "--scenes", "2", "--lq", "2", "--size", "96x64", "--seed", "2").exit_code == 0
+    assert cli("init", ws).exit_code == 0
+    r = cli("import", out, cwd=ws)
+    assert r.exit_code == 0, r.output
+    scenes = json.loads(cli("scenes", "--json", cwd=ws).stdout)
+    assert [(s["scene"], s["gt_shots"], s["lq_shots"]) for s in scenes] == [("001", 1, 2), ("002", 1, 2)]
+    truth = json.loads((out / "truth.json").read_text())
+    assert [s["category"] for s in scenes] == [truth["scenes"][s["scene"]]["category"] for s in scenes]
+    assert all(s["glass_mm"] == [truth["scenes"][s["scene"]]["glass_mm"]] for s in scenes)
