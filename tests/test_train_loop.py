@@ -1,0 +1,160 @@
+"""Training end to end on a small synthetic export: the loss falls and the model beats the identity
+baseline; a SIGKILLed run resumes at the right step and learning rate; `rdrf eval`, `rdrf restore`
+and `rdrf info model` on the result. Tiny DRSformer configs go through the same code as the paper's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from rdrf_train.loop import train
+from rdrf_train.runs import RunFolder
+from rdrf_train.schedule import lr_at
+from rdrf_train.stages.restore import RestoreConfig
+from train_helpers import make_export
+
+TINY = ["model.dim=8", "model.blocks=[1,1,1,1]", "run.num_workers=0"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    # The CI machine has 2 cores; torch's thread pool fighting other processes is far slower than one thread.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    return make_export(tmp_path_factory.mktemp("train") / "export", n_train=8, n_test=2)
+
+
+def _train(export, out, steps, one_thread=None) -> RunFolder:
+    return train(
+        "restore", export, out,
+        overrides=TINY + [f"run.max_steps={steps}", "run.batch_size=2", "data.crop=32", f"run.log_every={steps // 10}",
+                          f"run.val_every={steps // 2}", f"run.checkpoint_every={steps // 4}", "run.keep_checkpoints=2",
+                          "run.grad_clip=0.5", "tile=64", "tile_overlap=16"],
+        show_progress=False,
+    )
+
+
+def _check_training(run: RunFolder, steps: int) -> None:
+    lines = [m for m in run.metrics() if "loss" in m]
+    assert [m["step"] for m in lines][-1] == steps
+    assert all({"step", "loss", "lr"} <= set(m) for m in lines)
+    first, last = lines[0]["loss"], np.mean([m["loss"] for m in lines[-3:]])
+    assert last < 0.6 * first, (first, last)
+    final = lines[-1]
+    assert final["val_psnr"] > final["val_psnr_identity"] + 2.0, final
+    # checkpoints: a limit of 2 keeps the last two; the resolved config is in the run folder
+    assert [s for s, _ in run.checkpoints()] == [steps * 3 // 4, steps]
+    assert isinstance(run.load_config(), RestoreConfig) and run.load_config().model.dim == 8
+    assert (run.checkpoints()[-1][1] / "weights" / "restorer.safetensors").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(export, tmp_path_factory, one_thread) -> RunFolder:
+    return _train(export, tmp_path_factory.mktemp("runs") / "stage1", 60)
+
+
+def test_training_lowers_the_loss_and_beats_the_identity_baseline(trained):
+    _check_training(trained, 60)
+
+
+@pytest.mark.slow
+def test_200_cpu_steps_lower_the_loss_and_beat_the_identity_baseline(export, tmp_path, one_thread):
+    _check_training(_train(export, tmp_path / "run200", 200), 200)
+
+
+def test_eval_prints_table_2_columns_with_the_identity_row(cli, trained, export):
+    r = cli("eval", "--data", export, "--checkpoint", trained.path)
+    assert r.exit_code == 0, r.output
+    assert "| identity (degraded input) |" in r.stdout and "PSNR" in r.stdout and "SSIM" in r.stdout
+    assert "LPIPS skipped" in r.stderr
+    r = cli("eval", "--data", export, "--checkpoint", trained.path, "--json")
+    report = json.loads(r.stdout)
+    identity, model = report["rows"]
+    assert report["images"] == 2 and report["step"] == 60
+    assert model["psnr"] > identity["psnr"] and len(report["per_image"]) == 2
+    # the same figures as the last validation during training
+    assert model["psnr"] == pytest.approx(trained.metrics()[-1]["val_psnr"], abs=1e-3)
+
+
+def test_restore_writes_images_the_size_of_the_inputs(cli, trained, tmp_path):
+    rng = np.random.default_rng(0)
+    small = (rng.random((45, 77, 3)) * 255).astype(np.uint8)
+    large = (rng.random((150, 170, 3)) * 255).astype(np.uint8)  # larger than the run's 64 px tile: tiled
+    cv2.imwrite(str(tmp_path / "small.jpg"), small)
+    cv2.imwrite(str(tmp_path / "large.png"), large)
+    r = cli("restore", tmp_path / "small.jpg", tmp_path / "large.png", "--checkpoint", trained.path, "--out", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert cv2.imread(str(tmp_path / "out" / "small.png")).shape == small.shape
+    assert cv2.imread(str(tmp_path / "out" / "large.png")).shape == large.shape
+    r = cli("restore", tmp_path / "missing.png", "--checkpoint", trained.path)
+    assert r.exit_code == 1 and "missing.png does not exist" in r.output
+    r = cli("restore", tmp_path / "small.jpg", "--checkpoint", tmp_path)
+    assert r.exit_code == 1 and "neither a training run" in r.output
+
+
+def test_info_model_prints_the_parameter_count(cli):
+    r = cli("info", "model", "--stage", "restore", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["total"]["trainable"] == 3_716_804
+
+
+def _metrics(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
+
+
+def test_a_sigkilled_run_resumes_at_the_right_step_and_learning_rate(export, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-c", "from rdrf.cli import main; main()", "-q", "train", "--stage", "restore",
+            "--data", str(export), "--output", str(run), "--max-steps", "24", "--batch-size", "2",
+            *[x for o in TINY + ["data.crop=32", "run.log_every=1", "run.checkpoint_every=3", "run.val_every=1000",
+                                  "run.keep_checkpoints=2", "schedule.constant_fraction=0"] for x in ("--set", o)]]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    folder = RunFolder(run)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        latest = folder.latest()
+        if latest and latest[0] >= 6:
+            break
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {m["step"]: m for m in _metrics(run) if "loss" in m}
+    resume_step = folder.latest()[0]
+    assert resume_step >= 6 and max(before) < 24
+
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = _metrics(run)
+    event = next(m for m in after if m.get("event") == "resume")
+    assert event["step"] == resume_step
+    config = folder.load_config()
+    expected_lr = lr_at(resume_step, 24, config.optim, config.schedule)
+    assert event["lr"] == pytest.approx(expected_lr, rel=1e-9)
+    steps = [m for m in after if "loss" in m]
+    assert [m["step"] for m in steps] == list(range(1, 25))  # no gap, no duplicate
+    first_new = next(m for m in steps if m["step"] == resume_step + 1)
+    assert first_new["lr"] == pytest.approx(expected_lr, rel=1e-9)
+    if resume_step + 1 in before:  # the killed run got there too: same LR and, deterministic on CPU, same loss
+        assert first_new["lr"] == pytest.approx(before[resume_step + 1]["lr"], rel=1e-9)
+        assert first_new["loss"] == pytest.approx(before[resume_step + 1]["loss"], rel=1e-5)
+    assert len(folder.checkpoints()) == 2 and folder.latest()[0] == 24
