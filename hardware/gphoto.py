@@ -160,20 +160,35 @@ class GPhotoCamera:
     def _connect_usb(self) -> Any:
         gp = use_backend(None)
         cam = gp.Camera()
-        if self.port:
+        if self.port:  # several bodies: drive this one (python-gphoto2 examples/choose-camera.py)
             ports = gp.PortInfoList()
             ports.load()
-            cam.set_port_info(ports[ports.lookup_path(self.port)])
+            try:
+                where = ports.lookup_path(self.port)
+            except gp.GPhoto2Error as exc:
+                raise NoCamera(f"{self.model}: no USB port {self.port} any more (unplugged?); `rdrf cameras` lists the ports") from exc
+            cam.set_port_info(ports[where])
             if self.model:
                 abilities = gp.CameraAbilitiesList()
                 abilities.load()
-                cam.set_abilities(abilities[abilities.lookup_model(self.model)])
-        cam.init()
+                try:
+                    which = abilities.lookup_model(self.model)
+                except gp.GPhoto2Error as exc:
+                    raise NoCamera(f"libgphoto2 {gp.gp_library_version(0)[0]} does not know the model {self.model!r}") from exc
+                cam.set_abilities(abilities[which])
+        try:
+            cam.init()
+        except gp.GPhoto2Error as exc:
+            if self.port and exc.code == GP_ERROR_BAD_PARAMETERS:  # libgphoto2's answer for a vanished port
+                raise NoCamera(f"{self.model}: no camera answers on {self.port} (unplugged, or another port now?); `rdrf cameras` lists them") from exc
+            raise
         return cam
 
     def open(self, apply_profile: bool = True) -> "GPhotoCamera":
         try:
             self._cam = self._connect_fn()
+        except CameraError:
+            raise
         except Exception as exc:
             code = gp_code(exc)
             if code is None:
