@@ -30,7 +30,7 @@ class TerminalOperator:
         if not self.interactive:
             return False
         ready, _, _ = select.select([sys.stdin], [], [], 0)
-        return bool(ready) and sys.stdin.readline().strip().lower() in ("q", "quit", "")
+        return bool(ready) and sys.stdin.readline().strip().lower() in ("q", "quit")
 
 
 def register(app: typer.Typer) -> None:
