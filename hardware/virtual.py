@@ -18,6 +18,7 @@ then captured and downloaded through the same libgphoto2 calls a real body answe
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -241,12 +242,22 @@ class VirtualCamera(GPhotoCamera):
         rig.camera = self
         self._frame: Optional[RigFrame] = None
         self.render_s = 0.0  # the last frame's rendering (the simulator, not the camera)
+        self._env = {k: os.environ.get(k) for k in ("VCAMERADIR", "IOLIBS", "XDG_CONFIG_HOME")}
 
     def _connect_vusb(self) -> Any:
         gp = use_backend(self.rig.store, self.rig.config_home)
         cam = gp.Camera()
         cam.init()
         return cam
+
+    def close(self) -> None:
+        """End the vusb session and give the process its USB drivers and settings folder back."""
+        super().close()
+        for key, value in self._env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     def _next_frame(self) -> None:
         t0 = time.perf_counter()

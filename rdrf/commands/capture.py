@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
     def capture(
         scene: Annotated[str, typer.Option("--scene", "-s", help="Scene number/label, e.g. 17.")],
         glass: Annotated[str, typer.Option("--glass", help="Glass slab thickness, e.g. 3mm, 5mm, 8mm.")],
-        camera: Annotated[str, typer.Option("--camera", help="auto, a model name, a port (usb:001,007) or virtual.")] = "auto",
+        camera: Annotated[str, typer.Option("--camera", help="auto, a model name, a port (usb:001,007) or virtual (the simulated rig; frame size from rdrf.toml [virtual] width/height, default 4752x3168).")] = "auto",
         trigger: Annotated[str, typer.Option("--trigger", help="usb (PTP capture) or remote (wireless remote, files by events).")] = "usb",
         category: Annotated[Optional[str], typer.Option("--category", help="Scene category (one of the paper's eight).")] = None,
         distance_cm: Annotated[Optional[float], typer.Option("--distance-cm", help="Camera-to-glass distance.")] = None,
