@@ -350,6 +350,24 @@ def render_rejected(ws: Workspace, r: RejectedPage) -> bytes:
 # ---------------------------------------------------------------- page
 
 
+def reason_counts(reasons) -> list[tuple[str, int]]:
+    """Rejection reasons grouped by kind (the text before its figures), most frequent first. A pair
+    with several problems counts once per problem."""
+    counts: Counter = Counter()
+    for reason in reasons:
+        parts, depth, start = [], 0, 0
+        text = reason or "(no reason recorded)"
+        for i, ch in enumerate(text):  # split at "; " outside parentheses
+            depth += (ch == "(") - (ch == ")")
+            if depth == 0 and text.startswith("; ", i):
+                parts.append(text[start:i])
+                start = i + 2
+        parts.append(text[start:])
+        for part in parts:
+            counts[part.split(" (")[0].strip() or part] += 1
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def _environment() -> Environment:
     env = Environment(autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = lambda v, fmt=".2f": "–" if v is None else format(v, fmt)
@@ -401,6 +419,7 @@ def build_report(plan: ReportPlan, workers: int = 4, advance: Advance = lambda n
     template = _environment().from_string(resources.files("rdrf_align").joinpath("templates/report.html").read_text())
     page = template.render(
         plan=plan,
+        reasons=reason_counts(r.row.reason for r in plan.rejected),
         charts=charts,
         version=tool_version(),
         workspace=str(ws.root),
