@@ -335,8 +335,10 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
         cropped = _final_boxes(items, params.borders == "crop")
         if not items:
             what = " or ".join(sorted(wanted))
+            seen = ", ".join(f"{n} {status}" for status, n in sorted(excluded.items())) or "none"
             raise RdrfError(
-                f"no {what} pairs with aligned files in split {params.split}; run `rdrf align --all`, check `rdrf split`"
+                f"no {what} pairs with aligned files in split {params.split} (its pairs: {seen}); "
+                f"run `rdrf align --all`, see `rdrf report` for rejections, check `rdrf split`"
             )
         leaks += check_split_map((it.record.scene, it.record.split) for it in items)
         leaks += prior_export_leaks(session, ws, out, {s: v[1] for s, v in scenes.items()})
