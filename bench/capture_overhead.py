@@ -11,6 +11,7 @@ storing + cataloguing (incl. RAW development) and live QA. Live QA alone is also
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -43,8 +44,6 @@ def main() -> None:
     a = ap.parse_args()
     w, h = map(int, a.size.split("x"))
     with tempfile.TemporaryDirectory() as d:
-        import os
-
         os.environ["XDG_CONFIG_HOME"] = str(Path(d) / "xdg")
         ws = create_workspace(Path(d) / "ws")
         cat = Catalogue(ws)
@@ -64,15 +63,18 @@ def main() -> None:
         for r, render in zip(summary.shots, renders):
             t = r.timing
             camera_own = t["camera"] - render
-            rows.append((r.step.role, r.index, render, camera_own, t["libgphoto2"], t["store"], t["qa"], t["total"] - t["camera"]))
+            rows.append((r.step.role, r.index, render, camera_own, t["libgphoto2"], t["store"], t["qa"], t["total"] - t["camera"],
+                         t["store_cpu"], t["qa_cpu"]))
         print(f"virtual camera, {w}x{h}, {'JPEG' if a.jpeg_only else 'RAW(DNG)+JPEG'}, {len(rows)} shots")
-        print("shot     render_s  camera_s  (libgphoto2)  store_s  qa_s  rdrf_overhead_s")
-        for role, i, render, cam_s, gp_s, st, qa, over in rows:
-            print(f"{role}-{i:03d}  {render:8.2f}  {cam_s:8.3f}  ({gp_s:9.3f})  {st:7.2f}  {qa:5.2f}  {over:8.2f}")
+        print("shot     render_s  camera_s  (libgphoto2)  store_s  qa_s  rdrf_overhead_s  (cpu: store  qa)")
+        for role, i, render, cam_s, gp_s, st, qa, over, st_cpu, qa_cpu in rows:
+            print(f"{role}-{i:03d}  {render:8.2f}  {cam_s:8.3f}  ({gp_s:9.3f})  {st:7.2f}  {qa:5.2f}  {over:8.2f}"
+                  f"          {st_cpu:5.2f} {qa_cpu:5.2f}")
         lq = [r for r in rows if r[0] == "lq"]
         print(f"mean over degraded shots: rdrf adds {statistics.mean(r[7] for r in lq):.2f} s per shot "
               f"(store {statistics.mean(r[5] for r in lq):.2f} s, live QA {statistics.mean(r[6] for r in lq):.2f} s) "
-              f"beyond the camera's {statistics.mean(r[3] for r in lq):.3f} s")
+              f"beyond the camera's {statistics.mean(r[3] for r in lq):.3f} s; CPU of the critical path "
+              f"{statistics.mean(r[8] + r[9] for r in lq):.2f} s (load average now {os.getloadavg()[0]:.1f})")
 
         # live QA alone on full-size JPEGs
         jpegs = sorted((ws.root / "originals" / "1").glob("*/*.JPG"))

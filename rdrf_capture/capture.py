@@ -86,7 +86,7 @@ class SessionSummary:
     scene: str
     shots: list[ShotReport] = field(default_factory=list)
     stopped: Optional[str] = None  # why the session ended early (operator, interrupt, camera gone)
-    error: Optional[CameraError] = None  # the camera failure that ended it, if any
+    error: Optional[RdrfError] = None  # the failure that ended it (camera, storage), if any
     interrupted: bool = False
     developed: int = 0  # RAW shots developed in the background
 
@@ -283,8 +283,9 @@ class Session:
                     t_cam = time.perf_counter() - t0
                     for note in shot.notes:
                         self.op.say(f"  note: {note}")
+                    c0 = time.thread_time()
                     shot_id, index = self._store(step, shot)
-                    t_store = time.perf_counter() - t0 - t_cam
+                    t_store, c_store = time.perf_counter() - t0 - t_cam, time.thread_time() - c0
                     qa = self._qa(step, shot, shot_id)
                     t_total = time.perf_counter() - t0
                     timing = {
@@ -293,6 +294,9 @@ class Session:
                         "store": round(t_store, 4),
                         "qa": round(t_total - t_cam - t_store, 4),
                         "total": round(t_total, 4),
+                        # CPU seconds of this thread: what the machine's load does not inflate
+                        "store_cpu": round(c_store, 4),
+                        "qa_cpu": round(time.thread_time() - c0 - c_store, 4),
                     }
                     qa["timing"] = timing
                     qa["trigger"] = shot.trigger
@@ -377,6 +381,9 @@ class Session:
             self.summary.interrupted = True
         except CameraError as exc:
             self.summary.stopped = f"camera: {exc}"
+            self.summary.error = exc
+        except RdrfError as exc:  # a shot that could not be stored: what was stored before stays
+            self.summary.stopped = str(exc)
             self.summary.error = exc
         self._finish_development()
         return self.summary
