@@ -3,7 +3,7 @@
 Rows: the identity baseline (the degraded image itself, as the reference every method must beat)
 and the run's model. PSNR and SSIM follow `rdrf_train.metrics` (RGB, data range 1, the output
 rounded to 8 bits as saved). LPIPS needs its AlexNet backbone and linear layers as local files
-(`--lpips-weights`): without them the column is skipped with a notice. The no-reference columns
+(`--lpips-weights DIR`, see `rdrf_train.lpips`): without them the column is skipped with a notice. The no-reference columns
 (MUSIQ, CLIP-IQA(+), HyperIQA) likewise need weights no reachable registry ships and are not computed.
 """
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from rdrf_train import metrics
 from rdrf_train.data import ExportReader, load_pair, read_manifest
+from rdrf_train.lpips import lpips_distance
 from rdrf_train.runs import resolve_checkpoint
 from rdrf_train.stages import get_stage
 from schemas.errors import RdrfError
@@ -31,6 +32,8 @@ class ImageScore(BaseModel):
     ssim: float
     psnr_identity: float
     ssim_identity: float
+    lpips: Optional[float] = None
+    lpips_identity: Optional[float] = None
 
 
 class MethodRow(BaseModel):
@@ -69,10 +72,13 @@ def evaluate(
     stage_name = run.stage_name()
     restorer = get_stage(stage_name).load_restorer(run, ckpt, device)
     notices = []
+    lpips_model = None
     if lpips_weights is None:
-        notices.append("LPIPS skipped: it needs AlexNet and LPIPS weights as local files (--lpips-weights); none given")
+        notices.append("LPIPS skipped: it needs AlexNet and LPIPS weights as local files (--lpips-weights DIR); none given")
     else:
-        raise RdrfError(f"LPIPS weights {lpips_weights}: LPIPS is not supported in this version")
+        from rdrf_train.lpips import load_lpips
+
+        lpips_model = load_lpips(lpips_weights, device or "cpu")
     reader = ExportReader(Path(export_dir))
     scores = []
     for record in records:
@@ -88,10 +94,13 @@ def evaluate(
                 ssim=metrics.ssim(pair.gt, out),
                 psnr_identity=metrics.psnr(pair.gt, pair.lq),
                 ssim_identity=metrics.ssim(pair.gt, pair.lq),
+                lpips=lpips_distance(lpips_model, pair.gt, out) if lpips_model else None,
+                lpips_identity=lpips_distance(lpips_model, pair.gt, pair.lq) if lpips_model else None,
             )
         )
         on_image(record.name)
     mean = lambda key: float(np.mean([getattr(s, key) for s in scores]))  # noqa: E731
+    lp = (lambda key: mean(key)) if lpips_model else (lambda key: None)  # noqa: E731
     step = int(ckpt.name.split("-")[-1])
     return EvalReport(
         export=str(export_dir),
@@ -100,8 +109,8 @@ def evaluate(
         step=step,
         images=len(scores),
         rows=[
-            MethodRow(method="identity (degraded input)", psnr=mean("psnr_identity"), ssim=mean("ssim_identity")),
-            MethodRow(method=f"{run.path.name} ({stage_name}, step {step})", psnr=mean("psnr"), ssim=mean("ssim")),
+            MethodRow(method="identity (degraded input)", psnr=mean("psnr_identity"), ssim=mean("ssim_identity"), lpips=lp("lpips_identity")),
+            MethodRow(method=f"{run.path.name} ({stage_name}, step {step})", psnr=mean("psnr"), ssim=mean("ssim"), lpips=lp("lpips")),
         ],
         per_image=scores,
         notices=notices,

@@ -91,6 +91,20 @@ def test_eval_prints_table_2_columns_with_the_identity_row(cli, trained, export)
     assert model["psnr"] > identity["psnr"] and len(report["per_image"]) == 2
     # the same figures as the last validation during training
     assert model["psnr"] == pytest.approx(trained.metrics()[-1]["val_psnr"], abs=1e-3)
+    assert model["lpips"] is None
+
+
+def test_eval_adds_lpips_when_local_weights_are_given(cli, trained, export, tmp_path):
+    from rdrf_train.lpips import LPIPS
+
+    ref = LPIPS()
+    torch.save({f"features.{k}": v for k, v in ref.features.state_dict().items()}, tmp_path / "alexnet.pth")
+    torch.save({f"lin{i}.model.1.weight": c.weight.data.abs() for i, c in enumerate(ref.lins)}, tmp_path / "alex.pth")
+    r = cli("eval", "--data", export, "--checkpoint", trained.path, "--json", "--lpips-weights", tmp_path)
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    assert all(row["lpips"] is not None and row["lpips"] > 0 for row in rows)
+    assert "LPIPS skipped" not in r.stderr
 
 
 def test_restore_writes_images_the_size_of_the_inputs(cli, trained, tmp_path):

@@ -42,3 +42,29 @@ def test_tiled_inference_covers_every_pixel_and_matches_a_local_network():
     assert (out - whole).abs().mean() < 2e-3
     small = image[..., :60, :60]
     assert torch.equal(tiled(conv, small, tile=64, overlap=16), conv(small))  # small images run whole
+
+
+def test_lpips_loads_local_weight_files_and_measures_distance(tmp_path):
+    from rdrf_train.lpips import LPIPS, load_lpips, lpips_distance
+    from schemas.errors import RdrfError
+
+    with pytest.raises(RdrfError, match="no AlexNet weights"):
+        load_lpips(tmp_path)
+    torch.manual_seed(0)
+    ref = LPIPS()
+    for conv in ref.lins:  # LPIPS's linear weights are non-negative
+        conv.weight.data.abs_()
+    torch.save({f"features.{k}": v for k, v in ref.features.state_dict().items()} | {"classifier.1.weight": torch.zeros(2)},
+               tmp_path / "alexnet.pth")
+    with pytest.raises(RdrfError, match="no alex.pth"):
+        load_lpips(tmp_path)
+    torch.save({f"lin{i}.model.1.weight": c.weight.data.clone() for i, c in enumerate(ref.lins)}, tmp_path / "alex.pth")
+    model = load_lpips(tmp_path)
+    assert torch.equal(model.features[3].weight, ref.features[3].weight) and torch.equal(model.lins[4].weight, ref.lins[4].weight)
+    rng = np.random.default_rng(0)
+    gt = texture(rng, 96, 96)
+    near = np.clip(gt + rng.normal(0, 0.02, gt.shape), 0, 1).astype(np.float32)
+    far = np.clip(gt + rng.normal(0, 0.2, gt.shape), 0, 1).astype(np.float32)
+    assert lpips_distance(model, gt, gt) == pytest.approx(0.0, abs=1e-7)
+    assert 0 < lpips_distance(model, gt, near) < lpips_distance(model, gt, far)
+    assert lpips_distance(model, gt, far) == pytest.approx(lpips_distance(model, far, gt), rel=1e-5)
