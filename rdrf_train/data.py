@@ -16,7 +16,6 @@ Randomness is reproducible and independent of the number of workers: the sampler
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tarfile

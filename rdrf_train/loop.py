@@ -10,7 +10,6 @@ order, and a limit on kept checkpoints. The run folder layout is in `rdrf_train.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from pathlib import Path

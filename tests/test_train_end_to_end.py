@@ -4,7 +4,6 @@ through the CLI only: the training side reads exactly what `rdrf export` writes,
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import pytest
