@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_SAMPLES = 200_000
+MAX_SAMPLES = 20_000
 
 
 @dataclass(frozen=True)
@@ -56,18 +56,20 @@ def _fit_channel(x: np.ndarray, y: np.ndarray, iterations: int = 8) -> tuple[flo
     return float(g), float(b), w > 0
 
 
-def fit_photometric(aligned01: np.ndarray, gt01: np.ndarray, valid: np.ndarray, seed: int = 0) -> Photometric:
-    """Fit on valid, unsaturated pixels (a random subsample: the model has 6 numbers)."""
-    sat = (aligned01.max(axis=2) > 0.98) | (gt01.max(axis=2) > 0.98)
-    ys, xs = np.nonzero(valid & ~sat)
-    if len(ys) < 100:
+def fit_photometric(aligned: np.ndarray, gt: np.ndarray, valid: np.ndarray, scale: float = 255.0) -> Photometric:
+    """Fit on a regular sample of valid, unsaturated pixels (the model has 6 numbers; ~20k samples
+    pin them down far below the noise). `aligned` and `gt` are integer or float images of one
+    size; values are divided by `scale`."""
+    h, w = gt.shape[:2]
+    step = max(1, int(np.sqrt(h * w / (2 * MAX_SAMPLES))))
+    a = aligned[::step, ::step].reshape(-1, 3).astype(np.float64) / scale
+    g = gt[::step, ::step].reshape(-1, 3).astype(np.float64) / scale
+    ok = valid[::step, ::step].reshape(-1) > 0
+    ok &= (a.max(axis=1) < 0.98) & (g.max(axis=1) < 0.98)
+    a, g = a[ok], g[ok]
+    if len(a) < 100:
         return Photometric(np.ones(3), np.zeros(3), 0.0)
-    if len(ys) > MAX_SAMPLES:
-        pick = np.random.default_rng(seed).choice(len(ys), MAX_SAMPLES, replace=False)
-        ys, xs = ys[pick], xs[pick]
-    a = aligned01[ys, xs].astype(np.float64)
-    g = gt01[ys, xs].astype(np.float64)
-    gains, offsets, inl = [], [], np.ones(len(ys), bool)
+    gains, offsets, inl = [], [], np.ones(len(a), bool)
     for c in range(3):
         gc, bc, ic = _fit_channel(a[:, c], g[:, c])
         gains.append(gc)

@@ -113,8 +113,7 @@ def align_pair(
 
     t = time.perf_counter()
     a_s, v_s = masks.reduce(aligned), masks.reduce_valid(valid)
-    fs = np.float32(1.0 / full_scale(gt))
-    photo = fit_photometric(a_s.astype(np.float32) * fs, scene.small.astype(np.float32) * fs, v_s > 0)
+    photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
     analysis = masks.analyse(a_s, scene.small, v_s, valid, photo, mask_params)
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
     timings["masks"] = time.perf_counter() - t

@@ -231,7 +231,10 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
             "(images do not overlap, are featureless, or show different scenes)"
         )
     if not _plausible(H, lw, lh):
-        raise RegistrationFailed(f"degenerate homography from {ninl} feature inliers of {n} matches")
+        raise RegistrationFailed(
+            f"no plausible homography: the best one from {ninl} feature inliers of {n} matches folds or collapses "
+            "the frame (images do not overlap, or show different scenes)"
+        )
     H = H / H[2, 2]
     reg = Registration(H, n, ninl, ninl / max(n, 1), rms, H.copy(), factor=factor)
     lq_gray = gray_float(lq)

@@ -1,0 +1,306 @@
+"""`rdrf align`: every pair without a current alignment, in parallel, resumable.
+
+Crash safety: a worker writes a pair's outputs with `durable_write` (temporary file, fsync, rename),
+so a file under aligned/ is either absent or complete; the main process alone writes the catalogue,
+one transaction per pair (File rows, an Alignment row, the Pair's status/reason/alignment_id), and
+journals the output paths (IngestJournal) while a pair is in flight. Killed at any point, a re-run
+finds the pair still without an alignment and redoes it, overwriting the same paths; nothing is
+catalogued twice. A lock file keeps two `rdrf align` runs out of one workspace.
+
+Memory: a worker holds one pair and its scene's GT (about 4 full-size images plus reduced copies:
+~1.5 GB for a 60 MP 8-bit pair); pairs go out in scene order so each worker prepares a GT once per
+scene, and never more than `workers` pairs are in flight.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import multiprocessing as mp
+import os
+import queue
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+from sqlalchemy import select, update
+
+from rdrf_align import masks
+from rdrf_align.images import encode_png, read_image
+from rdrf_align.pipeline import MASK_METHODS, METHOD, VERSION, SceneGT, align_pair
+from rdrf_align.quality import QualitySettings
+from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene
+from schemas.errors import RdrfError
+from schemas.storage import TMP_MARK, durable_write
+from schemas.views import shot_image
+from schemas.workspace import Catalogue, Workspace
+
+OUTPUT_KINDS = ("aligned", "valid_mask", "raindrop_mask")
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    scenes: tuple[str, ...] = ()  # empty: every scene
+    workers: int = 1
+    force: bool = False
+    mask_method: str = "default"
+    quality: QualitySettings = QualitySettings()
+    mask_params: masks.MaskParams = masks.MaskParams()
+
+
+@dataclass(frozen=True)
+class Task:
+    pair_id: int
+    scene: str
+    root: str
+    gt_path: str | None  # relative to the workspace
+    lq_path: str | None
+    outputs: dict[str, str]  # kind -> relative path
+    problem: str = ""  # why the pair cannot even be read
+    mask_method: str = "default"
+    quality: QualitySettings = QualitySettings()
+    mask_params: masks.MaskParams = masks.MaskParams()
+
+
+@dataclass
+class TaskResult:
+    pair_id: int
+    status: str
+    reason: str
+    figures: dict = field(default_factory=dict)  # Alignment columns
+    params: dict = field(default_factory=dict)
+    stored: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # kind -> (path, sha256, size)
+    seconds: float = 0.0
+
+
+@dataclass
+class Summary:
+    counts: Counter = field(default_factory=Counter)
+    results: list[TaskResult] = field(default_factory=list)
+    skipped: int = 0  # pairs that already had an alignment
+
+
+def settings_from_workspace(ws: Workspace) -> tuple[QualitySettings, dict]:
+    """QC thresholds and command defaults from the workspace's `[align]` section."""
+    section = ws.settings().get("align", {})
+    if not isinstance(section, dict):
+        raise RdrfError(f"{ws.marker}: [align] must be a table of settings")
+    return QualitySettings.from_settings(section, f"{ws.marker} [align]"), section
+
+
+def output_paths(scene: str, lq_index: int) -> dict[str, str]:
+    stem = f"aligned/{scene}/lq{lq_index:03d}"
+    return {"aligned": f"{stem}.png", "valid_mask": f"{stem}.valid.png", "raindrop_mask": f"{stem}.mask.png"}
+
+
+def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
+    """The pairs to align (scene order), and how many were skipped as already aligned."""
+    ws = cat.workspace
+    tasks, skipped = [], 0
+    with cat.session() as s:
+        if options.scenes:
+            known = set(s.scalars(select(Scene.label).where(Scene.label.in_(options.scenes))))
+            missing = [x for x in options.scenes if x not in known]
+            if missing:
+                raise RdrfError(f"no scene {', '.join(map(repr, missing))} in {ws.root}; `rdrf scenes` lists them")
+        q = select(Pair).join(Scene, Pair.scene_id == Scene.id)
+        if options.scenes:
+            q = q.where(Scene.label.in_(options.scenes))
+        pairs = list(s.scalars(q.order_by(Scene.label, Pair.id)))
+        for pair in pairs:
+            if pair.alignment_id is not None and not options.force:
+                skipped += 1
+                continue
+            problem, gt_path, lq_path = "", None, None
+            try:
+                gt_path = shot_image(pair.gt_shot).path
+                lq_path = shot_image(pair.lq_shot).path
+            except LookupError as exc:
+                problem = str(exc)
+            for role, shot in (("GT", pair.gt_shot), ("degraded", pair.lq_shot)):
+                if not problem and shot.scene_id != pair.scene_id:
+                    problem = f"{role} shot {shot.id} belongs to scene {shot.scene.label}, not to the pair's scene {pair.scene.label}"
+            tasks.append(
+                Task(
+                    pair.id, pair.scene.label, str(ws.root), gt_path, lq_path,
+                    output_paths(pair.scene.label, pair.lq_shot.index), problem,
+                    options.mask_method, options.quality, options.mask_params,
+                )
+            )
+    return tasks, skipped
+
+
+# ---- worker side: no catalogue access here ------------------------------------------------------
+
+_SCENE: tuple[str, SceneGT] | None = None
+
+
+def _scene_gt(path: Path) -> SceneGT:
+    global _SCENE
+    key = f"{path}:{path.stat().st_mtime_ns}"
+    if _SCENE is None or _SCENE[0] != key:
+        _SCENE = None  # let the previous scene's arrays go before reading the next
+        _SCENE = (key, SceneGT.prepare(read_image(path)))
+    return _SCENE[1]
+
+
+def _init_worker(threads: int) -> None:
+    cv2.setNumThreads(threads)
+
+
+def work(task: Task) -> TaskResult:
+    """Align one pair and store its outputs; every failure becomes a failed result with a reason."""
+    t0 = time.perf_counter()
+    if task.problem:
+        return TaskResult(task.pair_id, "failed", task.problem)
+    root = Path(task.root)
+    try:
+        scene = _scene_gt(root / task.gt_path)
+        lq = read_image(root / task.lq_path)
+    except (RdrfError, OSError) as exc:
+        return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
+    out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
+    del lq
+    res = TaskResult(task.pair_id, out.status, out.reason, params=out.params())
+    if out.homography is not None:
+        gain, offset = out.photometric.rgb()
+        res.figures = {
+            "homography": [[float(v) for v in row] for row in out.homography],
+            "n_matches": out.registration.n_matches,
+            "n_inliers": out.registration.n_inliers,
+            "inlier_ratio": round(out.registration.inlier_ratio, 4),
+            "reproj_error": round(float(out.registration.reproj_error), 4),
+            "gain": gain,
+            "offset": offset,
+            "valid_fraction": round(out.valid_fraction, 5),
+            "mask_coverage": round(out.mask_coverage, 5),
+        }
+        t = time.perf_counter()
+        for kind, img in (("aligned", out.aligned), ("valid_mask", out.valid), ("raindrop_mask", out.mask)):
+            rel = task.outputs[kind]
+            st = durable_write(encode_png(img), root / rel)
+            res.stored[kind] = (rel, st.sha256, st.size)
+        res.params.setdefault("timings_s", {})["write"] = round(time.perf_counter() - t, 4)
+    res.params["mask_method"] = task.mask_method
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+# ---- main side: dispatch, journal, commit -------------------------------------------------------
+
+
+def _journal(cat: Catalogue, task: Task) -> None:
+    with cat.session() as s:
+        for rel in task.outputs.values():
+            s.add(IngestJournal(path=rel, source=f"rdrf align: pair {task.pair_id}"))
+
+
+def commit(cat: Catalogue, task: Task, res: TaskResult, mask_method: str) -> None:
+    """One transaction: outputs' File rows, the Alignment row, the pair's status - or none of it."""
+    with cat.session() as s:
+        pair = s.get(Pair, task.pair_id)
+        files: dict[str, File] = {}
+        for kind, (rel, sha, size) in res.stored.items():
+            f = s.scalar(select(File).where(File.path == rel))
+            if f is None:
+                f = File(shot_id=pair.lq_shot_id, kind=kind, path=rel, sha256=sha, size=size)
+                s.add(f)
+            else:
+                # same path, new content: earlier attempts no longer own these bytes
+                col = getattr(Alignment, f"{kind}_file_id")
+                s.execute(update(Alignment).where(col == f.id).values({col: None}))
+                f.shot_id, f.kind, f.sha256, f.size = pair.lq_shot_id, kind, sha, size
+            files[kind] = f
+        s.flush()
+        a = Alignment(
+            pair_id=pair.id,
+            method=METHOD,
+            version=VERSION,
+            status=res.status,
+            reason=res.reason,
+            mask_method=mask_method if res.stored else None,
+            params=res.params or None,
+            seconds=round(res.seconds, 3),
+            aligned_file_id=files["aligned"].id if "aligned" in files else None,
+            valid_mask_file_id=files["valid_mask"].id if "valid_mask" in files else None,
+            raindrop_mask_file_id=files["raindrop_mask"].id if "raindrop_mask" in files else None,
+            **res.figures,
+        )
+        s.add(a)
+        s.flush()
+        pair.status, pair.reason, pair.alignment_id = res.status, res.reason, a.id
+        s.query(IngestJournal).filter(IngestJournal.path.in_(list(task.outputs.values()))).delete(synchronize_session=False)
+
+
+class _Lock:
+    def __init__(self, ws: Workspace):
+        ws.aligned.mkdir(exist_ok=True)
+        self.path = ws.aligned / ".align.lock"
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self.fd)
+            raise RdrfError(f"another `rdrf align` is running in {ws.root} (it holds {self.path}); wait for it to finish") from None
+
+    def release(self) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def _clear_leftovers(ws: Workspace) -> None:
+    """Temporary files of a killed run (never catalogued, never complete)."""
+    for p in ws.aligned.rglob(f"*{TMP_MARK}*"):
+        p.unlink(missing_ok=True)
+
+
+def _results(tasks: list[Task], workers: int, before: Callable[[Task], None]) -> Iterator[tuple[Task, TaskResult]]:
+    if workers <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            before(t)
+            yield t, work(t)
+        return
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    ctx = mp.get_context("spawn")  # OpenCV's thread pool does not survive fork
+    done: queue.Queue = queue.Queue()
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
+        pending = list(reversed(tasks))
+        inflight: dict[int, Task] = {}
+        while pending or inflight:
+            while pending and len(inflight) < workers:
+                t = pending.pop()
+                before(t)
+                inflight[t.pair_id] = t
+                pool.apply_async(work, (t,), callback=done.put, error_callback=lambda e, t=t: done.put((t, e)))
+            item = done.get()
+            if isinstance(item, tuple):  # a worker raised: a bug, keep its traceback
+                raise item[1]
+            yield inflight.pop(item.pair_id), item
+
+
+def align_workspace(cat: Catalogue, options: AlignOptions, on_plan: Callable[[int], None] | None = None,
+                    on_result: Callable[[Task, TaskResult], None] | None = None) -> Summary:
+    if options.mask_method not in MASK_METHODS:
+        raise RdrfError(f"--mask {options.mask_method}: expected one of {', '.join(MASK_METHODS)}")
+    if options.workers < 1:
+        raise RdrfError(f"--workers {options.workers}: expected at least 1")
+    ws = cat.workspace
+    lock = _Lock(ws)
+    try:
+        _clear_leftovers(ws)
+        tasks, skipped = plan(cat, options)
+        if on_plan:
+            on_plan(len(tasks))
+        summary = Summary(skipped=skipped)
+        for task, res in _results(tasks, options.workers, lambda t: _journal(cat, t)):
+            commit(cat, task, res, options.mask_method)
+            summary.counts[res.status] += 1
+            summary.results.append(res)
+            if on_result:
+                on_result(task, res)
+        return summary
+    finally:
+        lock.release()
