@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "rdrf.commands.train",
     "rdrf.commands.workspace",
     "rdrf.commands.ingest",
+    "rdrf.commands.align",
     "rdrf.commands.export",
     "rdrf.commands.synth",
     "rdrf.commands.capture",
