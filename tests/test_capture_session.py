@@ -63,6 +63,7 @@ def test_failures_at_chosen_moments(workspace):
             ("capture", 2): -110,  # lq-1: busy twice, retried with back-off
             ("capture", 3): -110,
             ("file_get", 4): -52,  # lq-3: unplugged during its download (lq-2 was file_get 3)
+            ("capture", 7): -7,  # lq-4: a USB I/O error; the session re-opens the camera and shoots again
         },
     )
     plugs = []
@@ -90,12 +91,13 @@ def test_failures_at_chosen_moments(workspace):
     assert "disappeared during downloading" in text and "[-52]" in text
     assert "Nikon DSC D7100: reconnected (after: " in text and "[-105]" in text  # -105 while the cable was out
     assert "waiting up to 60 s for Nikon DSC D7100" in text
+    assert "USB input/output error during capture [-7]" in text
     assert body.fired == 5  # the shot cut off by the unplugging was fetched from the card, not re-shot
     lq1 = next(r for r in summary.shots if r.index == 1 and r.step.role == "lq")
     assert lq1.qa["busy_retries"] == 2
 
     # now the body stays busy: the session stops with the message, earlier shots untouched
-    body.fail.update({("capture", i): -110 for i in range(6, 400)})
+    body.fail.update({("capture", i): -110 for i in range(9, 400)})
     before = _snapshot(cat)
     summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="8", glass_mm=3.0, lq=1, max_attempts=2), op)
     assert summary.error is not None and summary.error.code == -110
