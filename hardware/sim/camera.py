@@ -26,9 +26,20 @@ _LINEAR_TO_SRGB = np.clip(
 ).astype(np.uint8)
 
 
+def _gaussian_quantiles(levels: int = 256) -> np.ndarray:
+    """Standard-normal quantiles at (i + 0.5) / levels, rescaled to unit variance: noise from random bytes."""
+    from statistics import NormalDist
+
+    q = np.array([NormalDist().inv_cdf((i + 0.5) / levels) for i in range(levels)], np.float64)
+    return (q / q.std()).astype(np.float32).reshape(levels, 1)
+
+
+_GAUSS_BYTES = _gaussian_quantiles()
+
+
 def to_linear(image: np.ndarray) -> np.ndarray:
     """sRGB uint8 -> linear float32 in [0, 1]."""
-    return _SRGB_TO_LINEAR[image]
+    return cv2.LUT(np.ascontiguousarray(image), _SRGB_TO_LINEAR.reshape(256, 1))
 
 
 def to_srgb(linear: np.ndarray) -> np.ndarray:
@@ -78,19 +89,24 @@ def defocus(image: np.ndarray, radius: float) -> np.ndarray:
 
 def expose(linear: np.ndarray, exposure_ev: float, wb_gains: tuple[float, float, float]) -> np.ndarray:
     """Exposure and white-balance drift of the body between the GT shot and this one (in place)."""
-    gains = np.asarray(wb_gains, np.float32) * np.float32(2.0**exposure_ev)
-    linear *= gains
+    g = 2.0**exposure_ev
+    cv2.multiply(linear, (wb_gains[0] * g, wb_gains[1] * g, wb_gains[2] * g, 0.0), dst=linear)
     return linear
 
 
 def add_noise(linear: np.ndarray, rng: np.random.Generator, shot: float, read: float) -> np.ndarray:
-    """Poisson-Gaussian sensor noise: variance = shot * signal + read^2 (in place)."""
+    """Poisson-Gaussian sensor noise: variance = shot * signal + read^2 (in place).
+
+    The unit normals come from random bytes through a 256-level quantile table (tails cut at 2.9
+    sigma): four times faster than drawing float normals for 45 M samples, and just as deterministic.
+    """
     if shot <= 0 and read <= 0:
         return linear
     std = np.maximum(linear, 0) * np.float32(shot)
     std += np.float32(read * read)
     np.sqrt(std, out=std)
-    std *= rng.standard_normal(linear.shape, dtype=np.float32)
+    raw = np.frombuffer(rng.bytes(linear.size), np.uint8).reshape(linear.shape)
+    std *= cv2.LUT(raw, _GAUSS_BYTES)
     linear += std
     return linear
 

@@ -174,12 +174,19 @@ class Painter:
         cv2.fillPoly(self.img, [np.asarray(pts, np.int32)], tuple(float(c) for c in color), cv2.LINE_AA)
 
     def darken(self, pts, amount: float, blur: float) -> None:
-        """A soft shadow over a polygon."""
-        m = np.zeros((self.h, self.w), np.float32)
-        cv2.fillPoly(m, [np.asarray(pts, np.int32)], 1.0, cv2.LINE_AA)
+        """A soft shadow over a polygon (computed in its padded bounding box only)."""
+        pts = np.asarray(pts, np.float32)
+        pad = int(3 * blur) + 2
+        x0, y0 = (np.floor(pts.min(0)).astype(int) - pad).clip(0)
+        x1, y1 = np.ceil(pts.max(0)).astype(int) + pad
+        x1, y1 = min(x1, self.w), min(y1, self.h)
+        if x1 <= x0 or y1 <= y0:
+            return
+        m = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.fillPoly(m, [np.round(pts - np.array([x0, y0], np.float32)).astype(np.int32)], 1.0, cv2.LINE_AA)
         if blur > 0.5:
             m = cv2.GaussianBlur(m, (0, 0), blur)
-        self.img *= (1 - amount * m)[..., None]
+        self.img[y0:y1, x0:x1] *= (1 - amount * m)[..., None]
 
 
 def facade_texture(rng: np.random.Generator, width: int, height: int, unit: float, *, shop: bool = False) -> np.ndarray:
@@ -297,18 +304,35 @@ def _building(p: Painter, x0: float, x1: float, top0: float, top1: float, bot0: 
     p.paste(tex, perspective_quad(x0, x1, top0, bot0, top1, bot1))
 
 
-def _ground(p: Painter, horizon: float, kind: str) -> None:
-    """A ground plane from the horizon down, its texture foreshortened by perspective."""
+def _ground(p: Painter, horizon: float, kind: str, vx: float | None = None) -> None:
+    """A ground plane below the horizon, seen from eye height: each pixel looks up its point on the
+    ground in a mirrored-repeat material tile; far rows read a blurred tile (no moire) and fade into haze."""
     base = {"asphalt": (0.28, 0.28, 0.3), "pavement": (0.55, 0.53, 0.5), "grass": (0.25, 0.38, 0.15)}[kind]
-    tw, th = p.w * 2, max(16, int((p.h - horizon) * 3))
-    tex = wall_texture(p.rng, tw, th, "tiles" if kind == "pavement" else "plaster", _jitter(base, p.rng, 0.08), p.u * 0.8)
+    size = int(min(2048, max(64, p.w // 2)))
+    tile = wall_texture(p.rng, size, size, "tiles" if kind == "pavement" else "plaster", _jitter(base, p.rng, 0.08), size / 600)
     if kind == "grass":
-        tex *= (1 + 0.35 * fractal_noise(p.rng, tw, th, 3 * p.u + 1, 2))[..., None]
-    # The texture's columns converge to a vanishing point on the horizon; far rows are foreshortened.
-    p.img[int(horizon) :] = np.asarray(base, np.float32) * 0.95
-    vx = p.w * p.rng.uniform(0.3, 0.7)
-    far, near = p.w * 1.2, p.w * 4.0
-    p.paste(tex, [[vx - far, horizon], [vx + far, horizon], [vx + near, p.h + 1], [vx - near, p.h + 1]])
+        tile *= (1 + 0.35 * fractal_noise(p.rng, size, size, size / 300 + 1, 2))[..., None]
+    elif kind == "asphalt":
+        tile *= (1 + 0.12 * fractal_noise(p.rng, size, size, size / 400 + 1, 2))[..., None]
+    y0 = int(np.ceil(horizon + 1))
+    if y0 >= p.h:
+        return
+    vx = p.w * p.rng.uniform(0.3, 0.7) if vx is None else vx
+    f = 0.9 * p.w  # focal length, px
+    eye = 1.6  # camera height, m
+    per_m = size / p.rng.uniform(3.0, 6.0)  # tile pixels per metre
+    ys = np.arange(y0, p.h, dtype=np.float32)
+    z = f * eye / (ys - np.float32(horizon))  # distance of each row, m
+    xs = np.arange(p.w, dtype=np.float32) - np.float32(vx)
+    map_x = (xs[None, :] * (z / f)[:, None]) * np.float32(per_m)
+    map_y = np.broadcast_to((z * np.float32(per_m))[:, None], map_x.shape).astype(np.float32)
+    sharp = cv2.remap(tile, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    blurred = cv2.remap(cv2.GaussianBlur(tile, (0, 0), 4), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    texels = z / f * per_m  # tile pixels per screen pixel in each row
+    w_far = np.clip((texels - 1.0) / 3.0, 0, 1)[:, None, None]
+    haze = np.clip(1 - 30.0 / z, 0, 0.6)[:, None, None]
+    ground = sharp * (1 - w_far) + blurred * w_far
+    p.img[y0:] = ground * (1 - haze) + np.float32(0.75) * haze
 
 
 def _tree(p: Painter, x: float, base_y: float, size: float) -> None:
@@ -412,7 +436,7 @@ def _scene_street(p: Painter) -> None:
     horizon = p.h * p.rng.uniform(0.4, 0.55)
     vx = p.w * p.rng.uniform(0.35, 0.65)
     _skyline(p, horizon)
-    _ground(p, horizon, "asphalt")
+    _ground(p, horizon, "asphalt", vx)
     # sidewalks and the buildings along them, converging to (vx, horizon)
     for side in (-1, 1):
         near_x = vx + side * p.w * 0.75
