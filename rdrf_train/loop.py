@@ -1,10 +1,14 @@
 """The training loop every stage shares, on Hugging Face Accelerate.
 
-`accelerate launch -m rdrf.cli train ...` (or plain `rdrf train`) runs it on one CPU, one GPU or
-several (DDP). AdamW, the constant-then-cosine schedule of `rdrf_train.schedule`, gradient clipping,
-mixed precision on GPU, validation on the export's test split, `save_state` checkpoints with resume
-from the latest complete one at the exact step, learning rate, optimizer moments, RNG state and data
-order, and a limit on kept checkpoints. The run folder layout is in `rdrf_train.runs`.
+`rdrf train ...` runs it on the CPU or one GPU; `accelerate launch --multi_gpu --num_processes 4
+$(which rdrf) train ...` runs it on several (DDP; `run.batch_size` is per process).
+
+AdamW, the constant-then-cosine schedule of `rdrf_train.schedule`, gradient clipping, mixed
+precision on GPU, validation on the export's test split (main process), `save_state` checkpoints
+with resume from the latest complete one at the exact step, learning rate, optimizer moments, RNG
+state and data order, and a limit on kept checkpoints. The run folder layout is in `rdrf_train.runs`.
+On CPU, set OMP_NUM_THREADS to the cores you can spare: an oversubscribed torch thread pool is
+many times slower than one thread.
 """
 
 from __future__ import annotations
