@@ -238,7 +238,7 @@ def train(
                 bar.update(task, completed=step, loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
 
                 last = step >= rc.max_steps
-                do_val = test_loader is not None and (step % rc.val_every == 0 or last)
+                do_val = has_test and (step % rc.val_every == 0 or last)  # the same on every process
                 do_ckpt = step % rc.checkpoint_every == 0 or last
                 if step % rc.log_every == 0 or do_val or do_ckpt:
                     now = time.perf_counter()
@@ -249,7 +249,7 @@ def train(
                         "epoch": epoch,
                         "sec_per_step": (now - window_start) / window_n,
                     }
-                    if do_val:
+                    if do_val and test_loader is not None:  # main process only; the others wait below
                         record.update(validate_stage(stage, test_loader))
                     accelerator.wait_for_everyone()
                     log.write(record)
