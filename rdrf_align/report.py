@@ -35,7 +35,7 @@ from rdrf_align.splits import file_leaks, label_key
 from schemas.catalogue import Alignment, Export, File, Pair, Scene, Shot
 from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
-from schemas.storage import durable_write
+from schemas.storage import durable_write, sha256_bytes
 from schemas.views import scene_gt, shot_image
 from schemas.workspace import Catalogue, Workspace
 
@@ -101,6 +101,7 @@ class RejectedPage:
     aligned_path: Optional[str]
     mask_path: Optional[str]
     valid_path: Optional[str]
+    sources: str = ""  # hash of the files the overlay is drawn from (cache key)
     image: str = ""
     problem: str = ""
 
@@ -183,11 +184,14 @@ def plan_report(catalogue: Catalogue, out: Optional[Path] = None) -> ReportPlan:
                         if value is not None:
                             metrics[key].append((float(value), pair.status))
                 if pair.status in ("rejected", "failed"):
+                    files = [shot_image_or_none(gt), shot_image_or_none(shot)] + (
+                        [a.aligned_file, a.raindrop_mask_file, a.valid_mask_file] if a else [])
                     rejected.append(RejectedPage(
                         row, scene.label, _slug(scene.label), gt_path, _image_path(shot),
                         a.aligned_file.path if a and a.aligned_file else None,
                         a.raindrop_mask_file.path if a and a.raindrop_mask_file else None,
                         a.valid_mask_file.path if a and a.valid_mask_file else None,
+                        sources=sha256_bytes("|".join(f.sha256 if f else "-" for f in files).encode()),
                     ))
             pages.append(ScenePage(
                 scene.label, _slug(scene.label), scene.category, scene.split, scene.split_pinned, scene.notes,
@@ -241,13 +245,18 @@ def _thumb_file(shot: Optional[Shot]) -> Optional[File]:
         return None
 
 
-def _image_path(shot: Optional[Shot]) -> Optional[str]:
+def shot_image_or_none(shot: Optional[Shot]) -> Optional[File]:
     if shot is None:
         return None
     try:
-        return shot_image(shot).path
+        return shot_image(shot)
     except LookupError:
         return None
+
+
+def _image_path(shot: Optional[Shot]) -> Optional[str]:
+    f = shot_image_or_none(shot)
+    return f.path if f else None
 
 
 # ---------------------------------------------------------------- image loading
@@ -403,8 +412,14 @@ def build_report(plan: ReportPlan, workers: int = 4, advance: Advance = lambda n
             page.problem = str(exc)
 
     def rejected_job(r: RejectedPage) -> None:
+        cached = out / THUMB_CACHE / f"overlay-{r.sources[:40]}-{OVERLAY_SIDE}.jpg"
         try:
-            r.image = save(f"pair-{r.row.pair_id}.jpg", render_rejected(ws, r), "image/jpeg")
+            if cached.is_file():
+                data = cached.read_bytes()
+            else:
+                data = render_rejected(ws, r)
+                durable_write(data, cached)
+            r.image = save(f"pair-{r.row.pair_id}.jpg", data, "image/jpeg")
         except RdrfError as exc:
             r.problem = str(exc)
 

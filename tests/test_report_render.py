@@ -100,3 +100,14 @@ def test_difference_overlay_lights_up_misalignment_and_outlines_the_mask():
     assert shifted.mean() > same.mean() + 5
     outline = (np.abs(same.astype(int) - (0, 230, 255)).max(axis=2) < 30)
     assert outline[40:81, 100:141].sum() > 100 and outline[:30].sum() == 0
+
+
+def test_rejection_reasons_are_grouped_by_kind_without_splitting_inside_figures():
+    from rdrf_align.report import reason_counts
+
+    reasons = [
+        "exposure mismatch (gain 1.00, 0.65 / offset +0.05; allowed gain 1/1.6..1.6, |offset| <= 0.15); scene motion outside the drops (7.1% > 1.0%)",
+        "scene motion outside the drops (2.0% > 1.0%)",
+        "too few inliers (12 < 40)",
+    ]
+    assert reason_counts(reasons) == [("scene motion outside the drops", 2), ("exposure mismatch", 1), ("too few inliers", 1)]
