@@ -57,9 +57,20 @@ def falling(values: list[float], k: int = 3) -> bool:
 
 
 @pytest.fixture(scope="module")
-def control_run(export, tmp_path_factory):
+def stage1_run(export, tmp_path_factory):
+    """A (barely trained, small) stage I run: stage II computes I_s with it on the fly."""
+    out = tmp_path_factory.mktemp("runs") / "stage1"
+    overrides = ["run.max_steps=1", "run.batch_size=2", "run.num_workers=0", "run.val_every=1000", "data.crop=64",
+                 "model.dim=8", "model.blocks=[1,1,1,1]"]
+    train("restore", export, out, overrides=overrides, show_progress=False)
+    return RunFolder(out)
+
+
+@pytest.fixture(scope="module")
+def control_run(export, stage1_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "control"
-    train("control", export, out, overrides=[*COMMON, "run.max_steps=6", "run.checkpoint_every=4"], show_progress=False)
+    overrides = [*COMMON, "run.max_steps=6", "run.checkpoint_every=4", f"model.stage1={stage1_run.path}"]
+    train("control", export, out, overrides=overrides, show_progress=False)
     return RunFolder(out)
 
 
@@ -94,6 +105,7 @@ def test_fidelity_encoder_trains_and_its_run_restores_through_the_whole_pipeline
 
     restorer = get_stage("fidelity").load_restorer(run, device="cpu")
     assert restorer.fidelity is not None and restorer.steps == 2
+    assert restorer.stage1 is not None  # the control run's stage I, inherited
     lq = np.random.default_rng(0).random((50, 70, 3), dtype=np.float32)
     assert restorer(lq).shape == lq.shape
 
@@ -101,6 +113,12 @@ def test_fidelity_encoder_trains_and_its_run_restores_through_the_whole_pipeline
 def test_stage2_without_a_prior_says_how_to_give_one(export, tmp_path):
     with pytest.raises(RdrfError, match="model.pretrained is not set"):
         train("control", export, tmp_path / "run", overrides=["run.max_steps=1", "run.num_workers=0", "run.batch_size=2"], show_progress=False)
+
+
+def test_stage1_of_the_wrong_kind_is_refused(export, control_run, tmp_path):
+    with pytest.raises(RdrfError, match="not a stage I"):
+        train("control", export, tmp_path / "run", overrides=[*COMMON, "run.max_steps=1", f"model.stage1={control_run.path}"],
+              show_progress=False)
 
 
 def test_control_run_config_records_the_recipe(control_run):
