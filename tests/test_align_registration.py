@@ -1,0 +1,71 @@
+"""Registration recovers known homographies to a small fraction of a pixel, big and small frames."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from align_synth import make_pair, random_homography, textured, view
+from rdrf_align.pipeline import SceneGT, align_pair, warp_to_gt
+from rdrf_align.registration import RegistrationFailed, corner_error, prepare_reference, register
+
+
+@pytest.mark.parametrize("w,h,corner_px,seed", [(1600, 1064, 12, 1), (800, 640, 4, 2)])
+def test_recovers_known_homography(w, h, corner_px, seed):
+    Ht = random_homography(w, h, corner_px, np.random.default_rng(seed))
+    gt, lq = make_pair(w, h, Ht, seed)
+    reg = register(prepare_reference(gt), lq)
+    err = corner_error(reg.homography, Ht, w, h)
+    assert reg.refined and err.mean() < 0.08 and err.max() < 0.2, err
+    assert reg.reproj_error < 0.2 and reg.n_inliers >= 100
+
+
+def test_small_image_strong_viewpoint_change():
+    """720x480 seen from a rotated, zoomed, oblique viewpoint: 12 deg, 0.8x, strong keystone."""
+    w, h = 720, 480
+    c = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    R = cv2.getRotationMatrix2D((w / 2, h / 2), 12, 0.8)
+    d = cv2.transform(c[None], R)[0] + np.float32([[40, -10], [-25, 30], [20, 15], [-30, -35]])
+    Ht = cv2.getPerspectiveTransform(c, d).astype(np.float64)  # degraded -> GT
+    gt, lq = make_pair(w, h, Ht, 5)
+    reg = register(prepare_reference(gt), lq)
+    err = corner_error(reg.homography, Ht, w, h)
+    assert err.mean() < 0.15 and err.max() < 0.4, err
+
+
+def test_uint16_input_and_warp_validity():
+    w, h = 640, 448
+    Ht = random_homography(w, h, 10, np.random.default_rng(3))
+    gt8, lq8 = make_pair(w, h, Ht, 3)
+    gt, lq = gt8.astype(np.uint16) * 257, lq8.astype(np.uint16) * 257
+    out = align_pair(SceneGT.prepare(gt), lq)
+    assert out.status == "ok", out.reason
+    assert out.aligned.dtype == np.uint16 and out.mask.dtype == np.uint8
+    assert corner_error(out.homography, Ht, w, h).max() < 0.3
+    # the valid mask is exactly where the warp put degraded pixels
+    aligned, valid = warp_to_gt(np.full_like(lq, 60000), out.homography, w, h)
+    assert np.all(aligned[valid > 0] == 60000)
+
+
+def test_featureless_and_unrelated_images_fail():
+    w, h = 640, 448
+    flat = np.full((h, w, 3), 90, np.uint8)
+    img = textured(h, w, 1)
+    with pytest.raises(RegistrationFailed, match="featureless"):
+        register(prepare_reference(flat), img)
+    with pytest.raises(RegistrationFailed, match="featureless"):
+        register(prepare_reference(img), flat)
+    with pytest.raises(RegistrationFailed, match="homography"):
+        register(prepare_reference(img), textured(h, w, 2))
+
+
+def test_no_overlap_fails():
+    """The degraded frame looks at canvas far away from the GT's crop."""
+    w, h = 640, 448
+    canvas = textured(3 * h, 3 * w, 4)
+    gt = canvas[:h, :w].copy()
+    T = np.array([[1, 0, 2 * w], [0, 1, 2 * h], [0, 0, 1]], np.float64)
+    lq = view(canvas, T, w, h, 0)
+    with pytest.raises(RegistrationFailed):
+        register(prepare_reference(gt), lq)
