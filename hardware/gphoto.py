@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Optional
 
 from hardware.camera import (
@@ -153,6 +153,7 @@ class GPhotoCamera:
         self._captures = 0  # captures since the session was opened
         self._seen: set[tuple[str, str]] = set()  # files already handed out, per session
         self.pending: list[tuple[str, str]] = []  # announced, not yet downloaded (kept across reconnects)
+        self.strays: list[tuple[str, str]] = []  # announced after their shot was stored: left on the card
         self.camera_s = 0.0  # time inside libgphoto2 for the shot in progress
         self._retries = 0
 
@@ -352,21 +353,28 @@ class GPhotoCamera:
         """Files that come through capture() and FILE_ADDED events (0: unknown, use the whole window)."""
         return self.profile.files_per_shot
 
-    def _collect(self, first: list[tuple[str, str]], deadline_s: float, complete: bool = False) -> list[tuple[str, str]]:
-        """Read events for the rest of a shot's files (see the module docstring)."""
+    def _collect(self, first: list[tuple[str, str]], deadline_s: float) -> list[tuple[str, str]]:
+        """Read events for the rest of a shot's files (see the module docstring). With a known file
+        count the window is not cut short by CAPTURE_COMPLETE (some bodies announce the JPEG after
+        it); with `same_stem`, a file of another stem is a late one of an earlier shot and is kept
+        out of this one (noted in `strays`) rather than mixed in."""
         found = list(first)
         want = self._want_from_events()
+        stem = PurePosixPath(first[0][1]).stem if first else None
         end = self._clock() + deadline_s
         while (want == 0 or len(found) < want) and self._clock() < end:
             kind, data = self._call("waiting for the camera's events", self._cam.wait_for_event, EVENT_POLL_MS)
             if kind == EVENT_FILE_ADDED:
                 key = (data.folder, data.name)
-                if key not in found and key not in self._seen:
-                    found.append(key)
-                    self.pending.append(key)
+                if key in found or key in self._seen:
+                    continue
+                if self.profile.same_stem and stem and PurePosixPath(data.name).stem != stem:
+                    self.strays.append(key)
+                    continue
+                found.append(key)
+                self.pending.append(key)
                 end = self._clock() + self.profile.event_window_s
-            elif kind == EVENT_CAPTURE_COMPLETE:
-                complete = True
+            elif kind == EVENT_CAPTURE_COMPLETE and want == 0:
                 end = min(end, self._clock() + COMPLETE_GRACE_S)
             elif kind == EVENT_TIMEOUT:
                 self._sleep(IDLE_SLEEP_S)
@@ -380,7 +388,8 @@ class GPhotoCamera:
         self.pending.clear()
         if not files:
             raise NoFile(f"{self.model}: the shutter fired but no file reached the computer; check the card and the capture target")
-        notes = []
+        notes = [f"{folder}/{name} arrived after its shot was stored; it stays on the card" for folder, name in self.strays]
+        self.strays.clear()
         want = self._want()
         if want and len(files) < want:
             notes.append(f"only {len(files)} of {want} files arrived ({', '.join(f.name for f in files)})")

@@ -123,3 +123,32 @@ def test_every_error_code_has_an_actionable_message():
     for code, words in {-105: "USB mode", -110: "busy", -52: "unplugged", -53: "gio mount", -7: "cable", -10: "in time"}.items():
         err = camera_error(code, "capture", "Nikon DSC D7100")
         assert "Nikon DSC D7100" in str(err) and words in str(err) and err.code == code
+
+
+def test_a_late_file_of_an_earlier_shot_is_not_mixed_into_the_next():
+    body = Body(raw_jpeg_shots(2))
+    cam = sony(body)
+    from fakecam import Path_
+
+    from hardware.gphoto import EVENT_FILE_ADDED
+
+    body.card["DSC00000.JPG"] = b"late"
+    cam._cam.events.append((EVENT_FILE_ADDED, Path_(body.folder, "DSC00000.JPG")))  # queued before the shutter
+    shot = cam.capture()
+    assert shot.names == ["DSC00001.ARW", "DSC00001.JPG"]
+    assert shot.notes == [f"{body.folder}/DSC00000.JPG arrived after its shot was stored; it stays on the card"]
+
+
+def test_capture_complete_does_not_cut_the_wait_for_the_announced_second_file():
+    body = Body(raw_jpeg_shots(1))
+    cam = sony(body)
+    real = cam._cam.capture
+
+    def complete_first(kind):
+        path = real(kind)
+        cam._cam.events.sort(key=lambda e: e[0] != 4)  # CAPTURE_COMPLETE before the JPEG's FILE_ADDED
+        cam._cam.events[1:1] = [(1, None)] * 30  # and a few idle polls in between
+        return path
+
+    cam._cam.capture = complete_first
+    assert cam.capture().names == ["DSC00001.ARW", "DSC00001.JPG"]

@@ -46,6 +46,7 @@ class Profile(BaseModel):
     native_height: Optional[int] = None
     files_per_shot: int = Field(0, ge=0, description="0: unknown, collect for the whole event window")
     event_window_s: float = Field(3.0, gt=0, description="how long to wait for the next file of a shot")
+    same_stem: bool = Field(False, description="RAW and JPEG of one shot share a file stem (DSC01234.ARW/.JPG)")
     max_captures_per_init: int = Field(0, ge=0, description="re-open the session after this many (0: never)")
     busy_retry_s: float = Field(10.0, gt=0, description="how long a busy (-110) body is retried")
     settings: list[Setting] = Field(default_factory=list)
