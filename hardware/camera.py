@@ -77,6 +77,7 @@ GP_ERROR_IO_USB_FIND = -52
 GP_ERROR_BAD_PARAMETERS = -2
 GP_ERROR_MODEL_NOT_FOUND = -105
 GP_ERROR_CAMERA_BUSY = -110
+GP_ERROR_FILE_NOT_FOUND = -108
 
 
 class CameraError(RdrfError):
@@ -154,6 +155,12 @@ def camera_error(code: int, what: str, body: str) -> CameraError:
         return CameraIOError(
             f"{body}: USB input/output error during {what} [-7]; try another cable or port (avoid unpowered "
             "hubs); the session re-opens the camera and goes on",
+            code,
+        )
+    if code == GP_ERROR_FILE_NOT_FOUND:
+        return NoFile(
+            f"{body}: the camera announced a file but does not have it during {what} [-108] (card full, "
+            "capture target changed, or the body deleted it); check the card and shoot again",
             code,
         )
     if code == GP_ERROR_TIMEOUT:

@@ -120,7 +120,8 @@ def test_no_camera_and_claimed_usb_at_open():
 
 
 def test_every_error_code_has_an_actionable_message():
-    for code, words in {-105: "USB mode", -110: "busy", -52: "unplugged", -53: "gio mount", -7: "cable", -10: "in time"}.items():
+    for code, words in {-105: "USB mode", -110: "busy", -52: "unplugged", -53: "gio mount", -7: "cable", -10: "in time",
+                        -108: "does not have it"}.items():
         err = camera_error(code, "capture", "Nikon DSC D7100")
         assert "Nikon DSC D7100" in str(err) and words in str(err) and err.code == code
 
