@@ -382,7 +382,11 @@ class GPhotoCamera:
 
     def _fetch(self, trigger: str, captured_at: datetime) -> CapturedShot:
         # all or nothing: a disconnection half-way leaves every file pending for after `reconnect`
-        files = [self._download(folder, name) for folder, name in self.pending]
+        try:
+            files = [self._download(folder, name) for folder, name in self.pending]
+        except NoFile:  # the body does not have what it announced: nothing to fetch later either
+            self.pending.clear()
+            raise
         files.extend(self._companions(files))
         self._seen.update(self.pending)
         self.pending.clear()

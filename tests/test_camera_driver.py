@@ -153,3 +153,14 @@ def test_capture_complete_does_not_cut_the_wait_for_the_announced_second_file():
 
     cam._cam.capture = complete_first
     assert cam.capture().names == ["DSC00001.ARW", "DSC00001.JPG"]
+
+
+def test_announced_file_missing_on_the_body_is_retryable_and_forgotten():
+    from hardware.camera import NoFile
+
+    body = Body(raw_jpeg_shots(2), fail={("file_get", 1): -108})
+    cam = sony(body)
+    with pytest.raises(NoFile, match=r"\[-108\]"):
+        cam.capture()
+    assert cam.pending == []
+    assert cam.capture().names == ["DSC00002.ARW", "DSC00002.JPG"]  # the retry fires a new shot
