@@ -83,7 +83,7 @@ def main() -> None:
         times = []
         for data in shots:
             t0 = time.perf_counter()
-            q = live_qa.assess(ref, live_qa.prepare(live_qa.decode_for_qa(data), live_qa.jpeg_size(data)))
+            live_qa.assess(ref, live_qa.prepare(live_qa.decode_for_qa(data), live_qa.jpeg_size(data)))
             times.append(time.perf_counter() - t0)
         print(f"live QA per {w}x{h} JPEG (decode at reduced size + register + checks): "
               f"median {statistics.median(times):.3f} s, max {max(times):.3f} s")
