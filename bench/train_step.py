@@ -1,7 +1,8 @@
 """Seconds per stage I training step: DRSformer in the paper's configuration (C=16, blocks
 {2,4,4,8}, heads {1,2,4,8}), 256x256 crops, batch 4, AdamW + L1 + gradient clipping - the same
 `RestoreStage.training_step` the loop runs. Also the tiny test configuration in the same run, as a
-reference, and inference seconds for a 1080x720 image (the export size) on the same device.
+reference. Each step's time is printed as it completes (the paper configuration takes a while on
+a CPU); the first, warm-up step is not counted.
 
     .venv/bin/python bench/train_step.py [--steps 5] [--device cpu|cuda] [--bf16] [--threads N]
 """
@@ -20,7 +21,7 @@ from rdrf_train.config import validate, resolve_dict
 from rdrf_train.stages.restore import RestoreConfig, RestoreStage
 
 
-def time_steps(overrides: list[str], steps: int, device: str, bf16: bool, size: int, batch: int) -> list[float]:
+def time_steps(overrides: list[str], steps: int, device: str, bf16: bool, size: int, batch: int, label: str) -> list[float]:
     cfg = validate(RestoreConfig, resolve_dict("restore", None, overrides), "bench")
     acc = Accelerator(cpu=device == "cpu", mixed_precision="bf16" if bf16 else "no")
     stage = RestoreStage(cfg, acc)
@@ -44,6 +45,7 @@ def time_steps(overrides: list[str], steps: int, device: str, bf16: bool, size: 
         if acc.device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t)
+        print(f"  {label}: step {len(times) - 1 or 'warm-up'}: {times[-1]:.3f} s", flush=True)
     return times[1:]
 
 
@@ -58,13 +60,19 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     print(f"device {a.device}, torch threads {torch.get_num_threads()}, bf16 {a.bf16}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    tiny = time_steps(["model.dim=8", "model.blocks=[1,1,1,1]"], a.steps, a.device, a.bf16, 32, 2)
+    tiny = time_steps(["model.dim=8", "model.blocks=[1,1,1,1]"], a.steps, a.device, a.bf16, 32, 2, "tiny")
     print(f"tiny test config (C=8, blocks 1,1,1,1), 32x32 batch 2: {statistics.median(tiny):.3f} s/step (median of {len(tiny)})")
-    paper = time_steps([], a.steps, a.device, a.bf16, 256, 4)
+    paper = time_steps([], a.steps, a.device, a.bf16, 256, 4, "paper")
     med = statistics.median(paper)
     print(f"paper config (C=16, blocks 2,4,4,8), 256x256 batch 4: {med:.3f} s/step (median of {len(paper)}; "
           f"min {min(paper):.3f}, max {max(paper):.3f}); 300k steps would take {med * 300_000 / 86400:.1f} days")
     print(f"ratio paper/tiny: {med / statistics.median(tiny):.0f}x")
+    if a.device.startswith("cuda"):
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
+    else:
+        import resource
+
+        print(f"peak process memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.1f} GiB")
 
 
 if __name__ == "__main__":
