@@ -244,6 +244,13 @@ class VirtualCamera(GPhotoCamera):
         self.render_s = 0.0  # the last frame's rendering (the simulator, not the camera)
         self._env = {k: os.environ.get(k) for k in ("VCAMERADIR", "IOLIBS", "XDG_CONFIG_HOME")}
 
+    def truth(self) -> Optional[dict]:
+        """What the rig did for the last frame: the homography (degraded px -> GT px, full resolution)
+        and the renderer's parameters - recorded on the shot so alignment can be scored against it."""
+        if self._frame is None:
+            return None
+        return {"homography": self._frame.homography.tolist(), "params": self._frame.params}
+
     def _connect_vusb(self) -> Any:
         gp = use_backend(self.rig.store, self.rig.config_home)
         cam = gp.Camera()

@@ -300,6 +300,9 @@ class Session:
                     }
                     qa["timing"] = timing
                     qa["trigger"] = shot.trigger
+                    truth = getattr(self.camera, "truth", None)
+                    if callable(truth) and (known := truth()) is not None:
+                        qa["virtual_truth"] = known  # the virtual rig's exact motion, for scoring alignment
                     if shot.retries:
                         qa["busy_retries"] = shot.retries
                     self._record_qa(shot_id, qa)

@@ -46,6 +46,8 @@ def test_capture_scene_then_continue_the_degraded_series(cli, ws):
         assert s["qa"]["files"] == 2 and "timing" in s["qa"]
         if s["role"] == "lq":
             assert s["qa"]["motion_ref_px"] < 12 and s["degradation"] == "both"
+            truth = s["qa"]["virtual_truth"]  # the rig's exact homography travels with the shot
+            assert len(truth["homography"]) == 3 and truth["params"]["glass_mm"] == 5.0
     assert cli("--workspace", ws, "verify").exit_code == 0
     pairs = json.loads(cli("--workspace", ws, "pairs", "--json").stdout)
     assert len(pairs) == 5
