@@ -199,3 +199,17 @@ def test_bad_prior_paths_are_named(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(RdrfError, match="notes.txt"):
         load_prior(tmp_path / "notes.txt")
+
+
+def test_info_model_counts_per_component_without_weights():
+    from rdrf_train.stages.control import ControlConfig, ControlStage
+    from rdrf_train.stages.fidelity import FidelityConfig, FidelityStage
+
+    counts = ControlStage.parameter_counts(ControlConfig(), "sd21-base-config")
+    assert counts["unet"] == {"trainable": 0, "frozen": 865_910_724}
+    assert counts["control_branch"]["trainable"] + counts["modulate_gate"]["trainable"] == 363_444_361
+    concat = ControlStage.parameter_counts(ControlConfig(model={"condition": "concat"}), "sd21-base-config")
+    assert concat["modulate_gate"]["trainable"] == 0
+    fidelity = FidelityStage.parameter_counts(FidelityConfig(), "sd21-base-config")
+    assert fidelity["fidelity_encoder"]["trainable"] + fidelity["gate"]["trainable"] == 34_821_121
+    assert fidelity["vae"]["frozen"] == 83_653_863
