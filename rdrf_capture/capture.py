@@ -354,7 +354,9 @@ class Session:
         steps = plan(n_gt, n_lq, gt_count=o.gt_count, lq=o.lq)
         if n_gt:
             self.op.say(f"scene {o.scene} has its GT ({n_gt} shot(s)) and {n_lq} degraded shot(s); continuing at {n_lq + 1}")
-        self.rig.set_scene(o.scene, o.category)
+        with self.catalogue.session() as s:  # a later session of the scene keeps its category
+            known = s.scalar(select(Scene.category).where(Scene.label == o.scene))
+        self.rig.set_scene(o.scene, o.category or known)
         self.developer = Developer(self.catalogue, on_error=lambda m: self.op.say(f"[red]{m}[/]"))
         behind = undeveloped(self.catalogue, o.scene)
         if behind:

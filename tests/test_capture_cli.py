@@ -70,6 +70,10 @@ def test_remote_trigger_delivers_through_events(cli, ws):
     assert all(len(s["files"]) == 3 for s in got)
     scenes = json.loads(cli("--workspace", ws, "scenes", "--json").stdout)
     assert scenes[0]["category"] == "signs & markers" and scenes[0]["glass_mm"] == [8.0]
+    # a later session without --category photographs the same scene: QA still registers against the GT
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "3", "--glass", "8mm", "--lq", "1", "--yes")
+    assert r.exit_code == 0, r.output
+    assert shots(cli, ws, "3")[-1]["qa"]["inliers"] > 50
 
 
 def test_bad_input_is_refused_before_anything_is_stored(cli, ws):
