@@ -312,8 +312,22 @@ def _ground(p: Painter, horizon: float, kind: str, vx: float | None = None) -> N
     tile = wall_texture(p.rng, size, size, "tiles" if kind == "pavement" else "plaster", _jitter(base, p.rng, 0.08), size / 600)
     if kind == "grass":
         tile *= (1 + 0.35 * fractal_noise(p.rng, size, size, size / 300 + 1, 2))[..., None]
+    elif kind == "pavement":
+        grit = (p.rng.random((size, size), dtype=np.float32) < 0.01) * p.rng.uniform(-0.3, 0.3, (size, size)).astype(np.float32)
+        tile *= (1 + cv2.GaussianBlur(grit, (0, 0), max(0.6, size / 1500)))[..., None]
     elif kind == "asphalt":
         tile *= (1 + 0.12 * fractal_noise(p.rng, size, size, size / 400 + 1, 2))[..., None]
+        # gravel in the binder, tar-sealed cracks and patches: what feature matchers lock on to in a road
+        grit = (p.rng.random((size, size), dtype=np.float32) < 0.12) * p.rng.uniform(-0.6, 0.9, (size, size)).astype(np.float32)
+        tile *= (1 + cv2.GaussianBlur(grit, (0, 0), max(0.7, size / 2000)))[..., None]
+        for _ in range(int(p.rng.integers(0, 5))):
+            steps = p.rng.normal(0, size / 60, (int(p.rng.integers(8, 20)), 2)) + p.rng.normal(0, size / 50, 2)
+            pts = np.cumsum(steps, axis=0) + p.rng.uniform(0, size, 2)
+            cv2.polylines(tile, [pts.astype(np.int32)], False, (0.13, 0.13, 0.14), max(1, size // 700), cv2.LINE_AA)
+        for _ in range(int(p.rng.integers(0, 3))):
+            x, y = p.rng.uniform(0, size, 2)
+            w, h = p.rng.uniform(size / 20, size / 6, 2)
+            cv2.rectangle(tile, (int(x), int(y)), (int(x + w), int(y + h)), tuple(float(v) for v in _jitter(base, p.rng, 0.15) * 0.85), -1)
     y0 = int(np.ceil(horizon + 1))
     if y0 >= p.h:
         return
@@ -336,30 +350,39 @@ def _ground(p: Painter, horizon: float, kind: str, vx: float | None = None) -> N
 
 
 def _tree(p: Painter, x: float, base_y: float, size: float) -> None:
-    trunk = (0.25, 0.18, 0.12)
-    cv2.line(p.img, (int(x), int(base_y)), (int(x), int(base_y - size * 0.6)), trunk, max(2, int(size * 0.06)), cv2.LINE_AA)
-    blobs = [
-        (x + p.rng.normal(0, size * 0.25), base_y - size * 0.75 + p.rng.normal(0, size * 0.18), size * p.rng.uniform(0.12, 0.25))
-        for _ in range(18)
-    ]
-    x0 = int(max(0, min(bx - br for bx, _, br in blobs) - 2))
-    x1 = int(min(p.w, max(bx + br for bx, _, br in blobs) + 2))
-    y0 = int(max(0, min(by - br for _, by, br in blobs) - 2))
-    y1 = int(min(p.h, max(by + br for _, by, br in blobs) + 2))
+    """A deciduous tree: trunk and limbs, a crown of many leaf clusters, each lit from above-left."""
+    trunk = tuple(float(v) for v in _jitter((0.24, 0.18, 0.13), p.rng, 0.1))
+    top = base_y - size * 0.55
+    cv2.line(p.img, (int(x), int(base_y)), (int(x), int(top)), trunk, max(2, int(size * 0.05)), cv2.LINE_AA)
+    for _ in range(4):  # limbs into the crown
+        end = (x + p.rng.normal(0, size * 0.2), top - p.rng.uniform(0.05, 0.3) * size)
+        cv2.line(p.img, (int(x), int(top + size * 0.1)), (int(end[0]), int(end[1])), trunk, max(1, int(size * 0.02)), cv2.LINE_AA)
+    cx, cy = x, base_y - size * 0.78
+    rx, ry = size * p.rng.uniform(0.3, 0.45), size * p.rng.uniform(0.25, 0.35)
+    n = int(np.clip(size / 6, 20, 220))
+    ang, rad = p.rng.uniform(0, 2 * np.pi, n), np.sqrt(p.rng.uniform(0, 1, n))
+    bx, by = cx + rx * rad * np.cos(ang), cy + ry * rad * np.sin(ang)
+    br = size * p.rng.uniform(0.05, 0.11, n)
+    x0, x1 = int(max(0, (bx - br).min() - 2)), int(min(p.w, (bx + br).max() + 2))
+    y0, y1 = int(max(0, (by - br).min() - 2)), int(min(p.h, (by + br).max() + 2))
     if x1 <= x0 or y1 <= y0:
         return
-    crown = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    for bx, by, br in blobs:
-        cv2.circle(crown, (int(bx) - x0, int(by) - y0), int(br), 255, -1, cv2.LINE_AA)
-    leaf = fractal_noise(p.rng, x1 - x0, y1 - y0, max(2.0, size * 0.03), 3)
-    color = _jitter((0.2, 0.33, 0.12), p.rng, 0.15)
-    m = (crown / 255.0).astype(np.float32)
-    m *= (leaf > -0.6).astype(np.float32)
-    depth = np.linspace(1.1, 0.7, y1 - y0, dtype=np.float32)[:, None, None]  # lit from above
-    tex = color * (0.75 + 0.5 * leaf)[..., None] * depth
+    cover = np.zeros((y1 - y0, x1 - x0), np.float32)
+    light = np.zeros_like(cover)
+    order = np.argsort(by)  # clusters lower in the crown are painted last, in front
+    for i in order:
+        c = (int(bx[i]) - x0, int(by[i]) - y0)
+        cv2.circle(cover, c, int(br[i]), 1.0, -1, cv2.LINE_AA)
+        lit = 0.55 + 0.5 * float(np.clip(((cx - bx[i]) / rx + (cy - by[i]) / ry) * 0.5 + 0.5, 0, 1))
+        cv2.circle(light, c, int(br[i]), lit * 0.8, -1, cv2.LINE_AA)
+        cv2.circle(light, (c[0] - int(br[i] * 0.3), c[1] - int(br[i] * 0.3)), max(1, int(br[i] * 0.55)), lit, -1, cv2.LINE_AA)
+    leaf = fractal_noise(p.rng, x1 - x0, y1 - y0, max(2.0, size * 0.015), 3)
+    cover *= np.clip((leaf + 0.75) * 3, 0, 1)  # gaps between leaves at the cluster edges
+    color = _jitter((0.2, 0.32, 0.12), p.rng, 0.12)
+    tex = color * (light * (0.8 + 0.45 * leaf))[..., None]
     region = p.img[y0:y1, x0:x1]
-    region *= (1 - m)[..., None]
-    region += tex * m[..., None]
+    region *= (1 - cover)[..., None]
+    region += tex * cover[..., None]
 
 
 def _pole_sign(p: Painter, x: float, base_y: float, height: float, *, big: bool = False) -> None:
