@@ -84,3 +84,13 @@ def test_decode_for_qa_uses_reduced_jpeg_decoding():
     data = encode_jpeg(img, 90)
     assert jpeg_size(data) == (3000, 2000)
     assert decode_for_qa(data, 1024).shape == (1000, 1500, 3)  # 1/2 scale from the DCT, not a full decode
+
+
+def test_limits_come_from_the_workspace_settings(scene):
+    from rdrf_capture.live_qa import Thresholds
+
+    rig, ref = scene
+    loose = Thresholds.from_settings({"capture": {"qa": {"max_motion_px": 200, "min_inliers": 5}}})
+    assert loose.max_motion_px == 200 and loose.min_inliers == 5 and loose.max_exposure_ev == Thresholds().max_exposure_ev
+    q = assess(ref, frame(shoot(rig, 7, 60.0)), loose)
+    assert not any("camera moved" in f for f in q["flags"])
