@@ -25,6 +25,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2DCrossAttn, get_down_block
+from diffusers.utils import BaseOutput
 from torch import nn
 
 from rdrf_train.models.modulate_gate import ModulateGate
@@ -47,10 +48,10 @@ def zero_module(module: nn.Module) -> nn.Module:
 
 
 @dataclass
-class ControlOutput:
+class ControlOutput(BaseOutput):  # a BaseOutput, like ControlNetOutput, so DDP and pytree see its tensors
     down_block_res_samples: list[torch.Tensor]  # 12 for SD: added to the UNet's skip connections
     mid_block_res_sample: torch.Tensor  # added to the UNet's middle block output
-    alpha: Optional[torch.Tensor]  # the gate's α (B, 1, h, w); None without Modulate&Gate
+    alpha: Optional[torch.Tensor] = None  # the gate's α (B, 1, h, w); None without Modulate&Gate
 
 
 class ControlBranch(ModelMixin, ConfigMixin):

@@ -67,10 +67,12 @@ class FidelityStage(Stage):
 
         m = inherit_from_control(self.config.model)
         say = (lambda msg: print(msg, file=sys.stderr)) if self.accelerator.is_main_process else (lambda _: None)
-        self.prior = require_prior(m.pretrained, "stage fidelity").to(self.device, frozen_dtype(self.accelerator))
-        self.prior.unet = self.prior.unet.to("cpu")  # not used by this stage
-        encoder = FidelityEncoder.from_vae(self.prior.vae.float(), gate_channels=m.gate_channels)
-        self.prior.vae.to(frozen_dtype(self.accelerator))
+        prior = require_prior(m.pretrained, "stage fidelity")
+        encoder = FidelityEncoder.from_vae(prior.vae, gate_channels=m.gate_channels)  # from the fp32 weights
+        prior.vae.to(self.device)  # the UNet is not used by this stage and stays on the CPU
+        if frozen_dtype(self.accelerator) != torch.float32:
+            prior.vae.to(frozen_dtype(self.accelerator))
+        self.prior = prior
         if m.gradient_checkpointing and self.device.type == "cuda":
             encoder.enable_gradient_checkpointing()
             self.prior.vae.enable_gradient_checkpointing()  # gradients pass through the frozen decoder
