@@ -267,10 +267,9 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
         sizes: dict[str, tuple[int, int]] = {}
         cropped = 0
         wanted = {"ok", "rejected"} if params.include_rejected else {"ok"}
-        for pair in sorted(pairs, key=lambda p: (SPLITS.index(p.scene.split), label_key(p.scene.label), p.lq_shot.index, p.id)):
+        chosen = [p for p in pairs if p.scene.split in params.splits]
+        for pair in sorted(chosen, key=lambda p: (SPLITS.index(p.scene.split), label_key(p.scene.label), p.lq_shot.index, p.id)):
             scene = pair.scene
-            if scene.split not in params.splits:
-                continue
             a = pair.alignment
             usable = a is not None and a.aligned_file is not None and a.raindrop_mask_file is not None
             if pair.status not in wanted or (pair.status == "ok" and (a is None or a.status != "ok")):
