@@ -385,7 +385,7 @@ def _tree(p: Painter, x: float, base_y: float, size: float) -> None:
     region += tex * cover[..., None]
 
 
-def _pole_sign(p: Painter, x: float, base_y: float, height: float, *, big: bool = False) -> None:
+def _pole_sign(p: Painter, x: float, base_y: float, height: float, *, big: bool = False, max_width: float | None = None) -> None:
     t = max(2, int(p.u * (6 if big else 4)))
     cv2.line(p.img, (int(x), int(base_y)), (int(x), int(base_y - height)), (0.42, 0.43, 0.45), t, cv2.LINE_AA)
     kind = p.rng.choice(["rect", "circle", "triangle"], p=[0.6, 0.25, 0.15])
@@ -393,6 +393,8 @@ def _pole_sign(p: Painter, x: float, base_y: float, height: float, *, big: bool 
     cy = base_y - height + s * 0.6
     if kind == "rect":
         bw, bh = s * p.rng.uniform(1.5, 2.8), s * p.rng.uniform(0.5, 0.9)
+        if max_width is not None and bw > max_width:
+            bw, bh = max_width, bh * max_width / bw
         color = _jitter(p.rng.choice([(0.05, 0.35, 0.2), (0.1, 0.25, 0.6), (0.95, 0.95, 0.92), (0.9, 0.7, 0.1)]), p.rng, 0.05)
         box = (x - bw / 2, cy - bh / 2, x + bw / 2, cy + bh / 2)
         cv2.rectangle(p.img, (int(box[0]), int(box[1])), (int(box[2]), int(box[3])), tuple(float(v) for v in color), -1, cv2.LINE_AA)
@@ -587,8 +589,10 @@ def _scene_industrial(p: Painter) -> None:
 def _scene_signs(p: Painter) -> None:
     _scene_facade(p) if p.rng.random() < 0.5 else _scene_open(p)
     p.img *= np.float32(0.9)
-    for _ in range(int(p.rng.integers(1, 4))):
-        _pole_sign(p, p.rng.uniform(0.15, 0.85) * p.w, p.h * p.rng.uniform(0.95, 1.1), p.h * p.rng.uniform(0.6, 0.95), big=True)
+    n = int(p.rng.integers(1, 4))
+    slots = (np.arange(n) + 0.5) / n  # side by side, as signs are put up, not stacked in front of each other
+    for x in slots + p.rng.uniform(-0.15, 0.15, n) / n:
+        _pole_sign(p, float(np.clip(x, 0.1, 0.9)) * p.w, p.h * p.rng.uniform(0.95, 1.1), p.h * p.rng.uniform(0.6, 0.95), big=True, max_width=0.85 * p.w / n)
     # a board of markings on the ground or wall
     if p.rng.random() < 0.6:
         y = p.h * p.rng.uniform(0.8, 0.92)
