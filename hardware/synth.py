@@ -1,6 +1,6 @@
 """A synthetic RDRF-like dataset on disk: the import layout plus the truth of every degraded shot.
 
-    OUT/<scene>/gt.png                 the clean scene (lossless)
+    OUT/<scene>/gt.png                 the scene through the dry glass, box on (lossless; sensor noise, no JPEG)
     OUT/<scene>/lq/<scene>_<k>.jpg     degraded shots, JPEG like a camera
     OUT/<scene>/scene.toml             category, glass_mm, degradation, notes (read by `rdrf import`)
     OUT/<scene>/truth/<name>_mask.png  the true raindrop mask in the GT frame (255 = raindrop)
@@ -90,13 +90,21 @@ def synthesize(
         glass = float(rng.choice(GLASS_MM))
         if photos:
             source = photos[i % len(photos)]
-            gt = load_background(source, width, height)
+            world = load_background(source, width, height)
             notes = f"synthetic: background photo {source.name}, glass {glass:g} mm"
         else:
-            gt = render_scene(category, width, height, int(rng.integers(2**31)))
+            world = render_scene(category, width, height, int(rng.integers(2**31)))
             notes = f"synthetic: rendered {category} scene, glass {glass:g} mm"
         behind = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
         reflected = render_scene(behind, max(64, width // 2), max(64, height // 2), int(rng.integers(2**31)))
+        # One slab per scene: every shot, the GT included, sees the scene through the same glass. The GT is
+        # the dry glass with the light-blocking box on - no drops, no reflection, no drift - and its own noise.
+        slab = sample_params(rng, glass_mm=glass)
+        glass_fields = {"transmission": slab.transmission, "glass_tint": slab.glass_tint, "glass_mm": glass}
+        gt_params = slab.model_copy(update=dict(
+            glass_fields, drops=False, reflection=False, motion_px=0.0, exposure_ev=0.0, wb_gains=(1.0, 1.0, 1.0),
+        ))
+        gt = render_degraded(world, gt_params, int(rng.integers(2**31))).image
         durable_write(_png(gt), folder / "gt.png")
         degradation = "both" if reflections else "raindrop"
         meta = (
@@ -106,8 +114,8 @@ def synthesize(
         durable_write(meta.encode(), folder / "scene.toml")
         shots = []
         for k in range(lq):
-            params = sample_params(rng, reflections=reflections, glass_mm=glass)
-            shot = render_degraded(gt, params, int(rng.integers(2**31)), reflection_scene=reflected)
+            params = sample_params(rng, reflections=reflections, glass_mm=glass).model_copy(update=glass_fields)
+            shot = render_degraded(world, params, int(rng.integers(2**31)), reflection_scene=reflected)
             name = f"{label}_{k + 1:02d}"
             lq_rel = f"{label}/lq/{name}.jpg"
             mask_rel = f"{label}/truth/{name}_mask.png"
@@ -124,7 +132,14 @@ def synthesize(
             }
             shots.append(lq_rel)
             advance()
-        scene_index[label] = {"category": category, "glass_mm": glass, "gt": f"{label}/gt.png", "lq": shots, "reflected_category": behind}
+        scene_index[label] = {
+            "category": category,
+            "glass_mm": glass,
+            "gt": f"{label}/gt.png",
+            "gt_params": gt_params.model_dump(mode="json"),
+            "lq": shots,
+            "reflected_category": behind,
+        }
     truth = {
         "version": TRUTH_VERSION,
         "seed": seed,

@@ -8,6 +8,7 @@ import tomllib
 import cv2
 import numpy as np
 
+from hardware.sim.camera import to_linear, to_srgb
 from schemas.records import CATEGORIES
 
 
@@ -76,9 +77,14 @@ def test_synth_uses_the_users_backgrounds_without_reflections(cli, tmp_path):
     out = tmp_path / "ds"
     r = cli("synth", out, "--scenes", "1", "--lq", "1", "--size", "150x100", "--no-reflections", "--backgrounds", photos)
     assert r.exit_code == 0, r.output
-    gt = _read(out / "001" / "gt.png")
-    assert np.abs(gt.astype(int) - cv2.resize(photo, (150, 100), interpolation=cv2.INTER_AREA).astype(int)).mean() < 2
+    gt = _read(out / "001" / "gt.png")[..., ::-1]
     truth = json.loads((out / "truth.json").read_text())
+    # The GT is the photograph seen through the scene's dry glass: its transmission and tint, its own noise.
+    glass = truth["scenes"]["001"]["gt_params"]
+    assert not glass["drops"] and not glass["reflection"] and glass["motion_px"] == 0
+    seen = to_linear(cv2.resize(photo, (150, 100), interpolation=cv2.INTER_AREA)[..., ::-1])
+    expected = to_srgb(seen * np.float32(glass["transmission"]) * np.asarray(glass["glass_tint"], np.float32))
+    assert np.abs(gt.astype(int) - expected.astype(int)).mean() < 2.5, "GT = photo x glass transmission, plus noise"
     (entry,) = truth["files"].values()
     assert entry["params"]["reflection"] is False
     assert tomllib.loads((out / "001" / "scene.toml").read_text())["degradation"] == "raindrop"

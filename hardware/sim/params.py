@@ -51,8 +51,8 @@ class DegradationParams(BaseModel):
     exposure_ev: float = Field(0.0, description="exposure drift in stops")
     wb_gains: tuple[float, float, float] = Field((1.0, 1.0, 1.0), description="white-balance drift, RGB gains")
     noise: bool = True
-    noise_shot: float = Field(0.002, ge=0, description="shot-noise variance per unit linear intensity")
-    noise_read: float = Field(0.003, ge=0, description="read-noise standard deviation, linear")
+    noise_shot: float = Field(0.0003, ge=0, description="shot-noise variance per unit linear intensity")
+    noise_read: float = Field(0.001, ge=0, description="read-noise standard deviation, linear")
     jpeg_quality: int = Field(92, ge=1, le=100, description="quality the camera encodes the shot with")
     focal_px: float = Field(4600.0, gt=0, description="focal length in reference px (35 mm lens on a 36 mm sensor)")
 
@@ -122,8 +122,8 @@ def sample_params(
         motion_px=float(motion_px) if motion_px is not None else float(np.exp(rng.uniform(np.log(1.5), np.log(40)))),
         exposure_ev=float(rng.normal(0, 0.08)),
         wb_gains=(float(rng.normal(1, 0.02)), 1.0, float(rng.normal(1, 0.02))),
-        noise_shot=float(rng.uniform(0.0005, 0.004)),
-        noise_read=float(rng.uniform(0.001, 0.005)),
+        noise_shot=float(np.exp(rng.uniform(np.log(5e-5), np.log(8e-4)))),  # ISO 100 .. 1600
+        noise_read=float(rng.uniform(0.0005, 0.002)),
         jpeg_quality=int(rng.integers(85, 98)),
         focal_px=float(rng.uniform(3000, 9000)),
     )
