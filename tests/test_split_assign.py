@@ -29,7 +29,14 @@ def test_paper_scene_count_gives_36_test_scenes_spread_over_categories():
     per_cat = Counter(c for _, c in scenes)
     test_cat = Counter(a.category for a in tests)
     for cat, n in per_cat.items():
-        assert abs(test_cat[cat] - n * DEFAULT_TEST_FRACTION) <= 1.0, (cat, test_cat[cat], n)
+        assert abs(test_cat[cat] - n * DEFAULT_TEST_FRACTION) <= 1.0 + 1e-9, (cat, test_cat[cat], n)
+
+
+@pytest.mark.parametrize("n", [7, 12, 20, 40, 100])
+def test_small_datasets_get_about_the_target_share_of_test_scenes(n):
+    for seed in (1, 2, 3):
+        result = choose_splits([], paper_like(n, seed), DEFAULT_TEST_FRACTION)
+        assert abs(sum(a.split == "test" for a in result) - n * DEFAULT_TEST_FRACTION) < 0.75
 
 
 def test_assignment_is_deterministic_whatever_the_insertion_order():
