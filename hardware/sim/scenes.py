@@ -209,6 +209,8 @@ def facade_texture(rng: np.random.Generator, width: int, height: int, unit: floa
     frame = _jitter(rng.choice([(0.92, 0.92, 0.9), (0.25, 0.25, 0.27), (0.45, 0.32, 0.2)]), rng, 0.05)
     ground = int(height - floor_h * rng.uniform(1.0, 1.3))
     t = max(1, int(4 * unit))
+    balconies = rng.random() < 0.3
+    rail = _jitter(rng.choice([(0.2, 0.2, 0.22), (0.85, 0.85, 0.85), (0.4, 0.42, 0.45)]), rng, 0.05)
     for fy in range(int(floor_h * 0.25), ground - int(win_h * 0.8), floor_h):
         # a ledge between floors, with the shadow it casts
         cv2.rectangle(img, (0, fy - 2 * t), (width, fy), tuple(float(v) for v in np.clip(np.asarray(base) * 1.15, 0, 1)), -1)
@@ -226,12 +228,23 @@ def facade_texture(rng: np.random.Generator, width: int, height: int, unit: floa
             elif rng.random() < 0.15:  # lit interior
                 pane = pane * 0.4 + 0.6 * _jitter((0.95, 0.85, 0.6), rng, 0.05)
             img[y0:y1, x0:x1] = pane
+            reveal = max(1, int((y1 - y0) * 0.1))  # the recess shades the top and one side of the glass
+            img[y0 : y0 + reveal, x0:x1] *= 0.6
+            img[y0:y1, x0 : x0 + max(1, reveal // 2)] *= 0.7
             cv2.rectangle(img, (x0, y0), (x1, y1), tuple(float(v) for v in frame), t)
             cv2.line(img, ((x0 + x1) // 2, y0), ((x0 + x1) // 2, y1), tuple(float(v) for v in frame), max(1, t // 2 + 1))
             if rng.random() < 0.5:
                 cv2.line(img, (x0, y0 + (y1 - y0) // 3), (x1, y0 + (y1 - y0) // 3), tuple(float(v) for v in frame), max(1, t // 2 + 1))
             cv2.rectangle(img, (x0 - t, y1), (x1 + t, y1 + 2 * t), (0.8, 0.8, 0.78), -1)  # sill
             img[y1 + 2 * t : y1 + 5 * t, x0:x1] *= 0.75
+            if balconies and fy > floor_h:  # slab, railing bars and the shadow under the slab
+                by0, by1 = y1 - int(win_h * 0.45), y1 + 3 * t
+                bx0, bx1 = x0 - 6 * t, x1 + 6 * t
+                img[by1 : by1 + 8 * t, max(0, bx0) : bx1] *= 0.6
+                cv2.rectangle(img, (bx0, by1 - 2 * t), (bx1, by1 + 2 * t), tuple(float(v) for v in rail), -1)
+                cv2.line(img, (bx0, by0), (bx1, by0), tuple(float(v) for v in rail), max(1, t))
+                for bx in range(bx0, bx1 + 1, max(3, 5 * t)):
+                    cv2.line(img, (bx, by0), (bx, by1), tuple(float(v) for v in rail), max(1, t // 2))
     # ground floor: entrance, or shop fronts with signs
     gy = max(0, ground)
     img[gy:] = wall_texture(rng, width, height - gy, "concrete" if rng.random() < 0.5 else "tiles", _jitter((0.5, 0.5, 0.48), rng, 0.1), unit)
