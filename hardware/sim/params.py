@@ -96,7 +96,7 @@ def sample_params(
     """
     density = rng.choice(["sparse", "medium", "dense"], p=[0.3, 0.45, 0.25])
     count = {"sparse": rng.integers(30, 150), "medium": rng.integers(150, 600), "dense": rng.integers(600, 2200)}[density]
-    r_max = float(rng.uniform(35, 110)) if density != "dense" else float(rng.uniform(25, 70))
+    r_max = float(rng.uniform(40, 120)) if density != "dense" else float(rng.uniform(30, 75))
     r_min = float(rng.uniform(4, 10))
     shape = rng.dirichlet([3.0, 2.5, 2.0])
     angle = float(rng.uniform(5, 45))
@@ -105,10 +105,10 @@ def sample_params(
         drop_radius_px=(r_min, r_max),
         drop_shape_mix=(float(shape[0]), float(shape[1]), float(shape[2])),
         flow_traces=int(rng.integers(2, 14)) if rng.random() < 0.35 else 0,
-        drop_blur_px=float(rng.uniform(4, 22)),
+        drop_blur_px=float(rng.uniform(3, min(22.0, 0.45 * r_max))),  # drops stay legible blobs, as in RDRF Fig. 3
         drop_view_frac=float(rng.uniform(0.35, 0.9)),
         drop_rim_dark=float(rng.uniform(0.4, 0.8)),
-        drop_highlight=float(rng.uniform(0.1, 0.5)),
+        drop_highlight=float(rng.uniform(0.2, 0.6)),
         reflection=reflections,
         reflection_strength=float(np.exp(rng.uniform(np.log(0.04), np.log(0.45)))),
         reflection_blur_px=float(rng.uniform(2, 16)),

@@ -159,7 +159,7 @@ def render_drops(behind: np.ndarray, params: DegradationParams, rng: np.random.G
     half /= np.linalg.norm(half)
     ndoth = np.clip((-gx * half[0] - gy * half[1] + half[2]) * norm, 0, 1)
     sky = np.float32(np.percentile(small[: max(1, wh // 4)], 90)) if wh >= 4 else np.float32(1)
-    spec = params.drop_highlight * (ndoth**60) * (1.5 * sky + 0.3)
+    spec = params.drop_highlight * (ndoth**30) * (1.5 * sky + 0.3)
     view += spec[..., None]
 
     water = (h > 0.05).astype(np.float32)
