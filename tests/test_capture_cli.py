@@ -63,13 +63,21 @@ def test_capture_scene_then_continue_the_degraded_series(cli, ws):
 
 def test_remote_trigger_delivers_through_events(cli, ws):
     r = cli("--workspace", ws, "capture", "--camera", "virtual", "--trigger", "remote", "--scene", "3",
-            "--glass", "8mm", "--lq", "1", "--category", "signs & markers", "--yes")
+            "--glass", "8mm", "--lq", "1", "--category", "signs & markers", "--distance-cm", "12", "--angle-deg", "30", "--yes")
     assert r.exit_code == 0, r.output
     got = shots(cli, ws, "3")
     assert [s["trigger"] for s in got] == ["remote", "remote"]
     assert all(len(s["files"]) == 3 for s in got)
     scenes = json.loads(cli("--workspace", ws, "scenes", "--json").stdout)
     assert scenes[0]["category"] == "signs & markers" and scenes[0]["glass_mm"] == [8.0]
+    from schemas.catalogue import Setup
+    from schemas.workspace import Catalogue, Workspace
+
+    cat = Catalogue(Workspace(ws))
+    with cat.session() as s:
+        setups = [(u.camera_model, u.glass_mm, u.distance_cm, u.angle_deg) for u in s.query(Setup)]
+    cat.close()
+    assert setups == [("virtual", 8.0, 12.0, 30.0)]
     # a later session without --category photographs the same scene: QA still registers against the GT
     r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "3", "--glass", "8mm", "--lq", "1", "--yes")
     assert r.exit_code == 0, r.output
