@@ -104,6 +104,11 @@ def render_datasheet(plan: "ExportPlan", manifest_sha256: str) -> str:
         [[s, len({r.scene for r in records if r.split == s}), sum(r.split == s for r in records)] for s in splits]
         + [["total", len({r.scene for r in records}), len(records)]],
     )
+    from rdrf_align.splits import label_key
+
+    scene_lists = "\n".join(
+        f"- {s} scenes: " + ", ".join(sorted({r.scene for r in records if r.split == s}, key=label_key)) for s in splits
+    )
     excluded = ", ".join(f"{n} {status}" for status, n in sorted(plan.excluded.items())) or "none"
     statuses = Counter(r.status for r in records)
     status_line = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
@@ -125,6 +130,8 @@ export was made, against the catalogue and against earlier exports still on disk
 ## Contents
 
 {per_split}
+
+{scene_lists}
 
 Pairs by status: {status_line}. Pairs of these scenes left out: {excluded}. For comparison, the
 RDRF paper's dataset has 216 training scenes (9003 pairs) and 36 test scenes (83 pairs).
