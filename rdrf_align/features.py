@@ -29,8 +29,9 @@ class Features:
 
 
 def coarse_factor(width: int, height: int, long_side: int = COARSE_LONG_SIDE) -> float:
-    """Full-resolution pixels per coarse pixel (1 for images already small)."""
-    return max(1.0, max(width, height) / long_side)
+    """Full-resolution pixels per coarse pixel (1 for images already small); an integer, for
+    OpenCV's fast area-resize path."""
+    return float(max(1, round(max(width, height) / long_side)))
 
 
 def detect(gray_u8: np.ndarray, factor: float, max_keypoints: int = MAX_KEYPOINTS, mask: np.ndarray | None = None) -> Features:

@@ -31,11 +31,14 @@ MASK_LONG_SIDE = 1600
 @dataclass(frozen=True)
 class MaskParams:
     k_sigma: float = 4.0  # weak threshold, in robust standard deviations of the residual
-    strong_factor: float = 2.0  # seeds need strong_factor x the weak threshold
-    min_threshold: float = 0.03  # never below this residual (full-scale units)
+    min_threshold: float = 0.02  # weak threshold never below this residual (full-scale units)
+    strong_threshold: float = 0.09  # a blob needs a pixel this far off to count (seeds the hysteresis)
+    strong_factor: float = 2.5  # ... and at least strong_factor x the weak threshold
     reflection_scale: float = 0.04  # low-pass window for the reflection layer, / long side
     min_area: float = 2e-5  # smallest blob kept, / image area
-    close_px: float = 0.0025  # closing radius, / long side
+    close_px: float = 0.0038  # closing radius, / long side
+    grow_px: float = 0.0007  # final growth into the drops' faint defocused fringe, / long side
+    motion_min_area: float = 0.03  # a changed region this large (/ valid area) and sharp is scene motion
 
 
 def agan_mask(aligned: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, rows: int = 512) -> np.ndarray:
@@ -49,14 +52,15 @@ def agan_mask(aligned: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = No
     for y in range(0, h, rows):
         diff = cv2.absdiff(aligned[y : y + rows], gt[y : y + rows])
         total = cv2.transform(diff.astype(np.float32), ones)
-        out[y : y + rows] = np.where(total > thr, 255, 0)
+        out[y : y + rows] = cv2.threshold(total, thr, 255, cv2.THRESH_BINARY)[1]
     if valid is not None:
         cv2.bitwise_and(out, valid, dst=out)
     return out
 
 
-def mask_factor(width: int, height: int) -> float:
-    return max(1.0, max(width, height) / MASK_LONG_SIDE)
+def mask_factor(width: int, height: int) -> int:
+    """An integer reduction (OpenCV's area resize has a fast path for those)."""
+    return max(1, int(np.ceil(max(width, height) / MASK_LONG_SIDE - 0.05)))
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -76,25 +80,32 @@ def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
 
 
 def residual_map(aligned_s: np.ndarray, gt_s: np.ndarray, valid_s: np.ndarray, photo: Photometric, params: MaskParams) -> np.ndarray:
-    """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack."""
-    fs = np.float32(1.0 / full_scale(gt_s))
-    a = photo.apply(aligned_s.astype(np.float32) * fs)
-    g = gt_s.astype(np.float32) * fs
+    """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack.
+    OpenCV calls throughout: numpy's per-pixel channel reductions are several times slower."""
+    fs = 1.0 / full_scale(gt_s)
+    m = np.zeros((3, 4), np.float32)
+    m[[0, 1, 2], [0, 1, 2]] = photo.gain * fs
+    m[:, 3] = photo.offset
+    a = cv2.transform(aligned_s.astype(np.float32), m)
+    g = gt_s.astype(np.float32)
+    g *= np.float32(fs)
     h, w = g.shape[:2]
     # smooth reflection layer: a median of the signed residual at a coarse scale, drops being a minority
-    r = a - g
+    r = cv2.subtract(a, g)
     cf = max(1.0, max(h, w) * params.reflection_scale / 5)
-    coarse = cv2.resize(r, (max(3, round(w / cf)), max(3, round(h / cf))), interpolation=cv2.INTER_AREA)
-    vcoarse = cv2.resize(valid_s, coarse.shape[1::-1], interpolation=cv2.INTER_AREA) > 200
+    csize = (max(3, round(w / cf)), max(3, round(h / cf)))
+    coarse = cv2.resize(r, csize, interpolation=cv2.INTER_AREA)
+    vcoarse = cv2.resize(valid_s, csize, interpolation=cv2.INTER_AREA) > 200
     coarse[~vcoarse] = 0
-    smooth = np.dstack([cv2.medianBlur(np.ascontiguousarray(coarse[..., c]), 5) for c in range(3)])
+    smooth = cv2.merge([cv2.medianBlur(np.ascontiguousarray(c), 5) for c in cv2.split(coarse)])
     smooth = cv2.GaussianBlur(smooth, (0, 0), 1.0)
-    a -= cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR)
+    a = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
     # distance to the GT's local range: forgives residual misalignment and interpolation at edges
     k = np.ones((3, 3), np.uint8)
-    hi, lo = cv2.dilate(g, k), cv2.erode(g, k)
-    d = np.maximum(np.maximum(a - hi, lo - a), 0)
-    res = d.max(axis=2)
+    d = cv2.max(cv2.subtract(a, cv2.dilate(g, k)), cv2.subtract(cv2.erode(g, k), a))
+    c0, c1, c2 = cv2.split(d)
+    res = cv2.max(cv2.max(c0, c1), c2)
+    res = cv2.max(res, 0.0)
     res[valid_s == 0] = 0
     return res
 
@@ -107,16 +118,16 @@ class MaskAnalysis:
 
 
 def sharp_change(aligned_s: np.ndarray, gt_s: np.ndarray, changed: np.ndarray) -> np.ndarray:
-    """Changed pixels whose degraded side carries sharp detail the GT lacks there. Raindrops are
-    out-of-focus lenses (blurrier than the scene) and reflections are defocused; something that moved
-    in the scene is in focus, so it is this."""
+    """Changed pixels whose degraded side is about as detailed as the scene there. Raindrops are
+    out-of-focus lenses (blurrier than the scene behind them) and reflections are defocused;
+    something that moved in the scene is in focus."""
     def detail(img):
         g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1.0 / full_scale(img))
         lap = np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3))
         return cv2.blur(lap, (9, 9))
 
     da, dg = detail(aligned_s), detail(gt_s)
-    return (changed > 0) & (da > 2.0 * dg + 0.02)
+    return (changed > 0) & (da > np.maximum(0.6 * dg, 0.04))
 
 
 def reduce(img: np.ndarray) -> np.ndarray:
@@ -133,6 +144,11 @@ def reduce_valid(valid: np.ndarray) -> np.ndarray:
     return v if v is valid else np.where(v > 250, 255, 0).astype(np.uint8)
 
 
+def reduced_size(width: int, height: int) -> tuple[int, int]:
+    f = mask_factor(width, height)
+    return (round(width / f), round(height / f)) if f > 1 else (width, height)
+
+
 def default_mask(
     aligned: np.ndarray, gt: np.ndarray, valid: np.ndarray, photo: Photometric, params: MaskParams = MaskParams()
 ) -> np.ndarray:
@@ -147,17 +163,18 @@ def analyse(
     size = (g_s.shape[1], g_s.shape[0])
     f = w / size[0]
     res = residual_map(a_s, g_s, v_s, photo, params)
-    inside = res[v_s > 0]
+    inside = res[v_s > 0][::7]
     sigma = 1.4826 * float(np.median(inside)) if inside.size else 0.0
     weak = max(params.min_threshold, params.k_sigma * sigma)
-    strong = weak * params.strong_factor
+    strong = max(params.strong_threshold, weak * params.strong_factor)
     weak_m = (res > weak).astype(np.uint8) * 255
     n, labels, stats, _ = cv2.connectedComponentsWithStats(weak_m, connectivity=8)
     if n > 1:
         seeded = np.zeros(n, bool)
         seeded[np.unique(labels[res > strong])] = True
         seeded[0] = False
-        m = np.where(seeded[labels], 255, 0).astype(np.uint8)
+        lut = np.where(seeded, 255, 0).astype(np.uint8)
+        m = lut[labels]
     else:
         m = weak_m
     long_s = max(size)
@@ -167,13 +184,25 @@ def analyse(
     m = _fill_holes(m)
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
     m = _drop_small(m, max(4, round(params.min_area * size[0] * size[1])))
+    g = round(params.grow_px * long_s)
+    if g > 0:
+        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
     m = cv2.bitwise_and(m, v_s)
     n_valid = max(1, int(np.count_nonzero(v_s)))
-    motion = _drop_small(sharp_change(a_s, g_s, m).astype(np.uint8) * 255, max(4, round(params.min_area * size[0] * size[1])))
-    motion_fraction = float(np.count_nonzero(motion)) / n_valid
+    # scene motion: a large changed region, mostly as detailed as an in-focus scene (drops are not)
+    sharp = sharp_change(a_s, g_s, m)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    big = stats[:, cv2.CC_STAT_AREA] >= params.motion_min_area * n_valid
+    big[0] = False
+    motion = np.zeros((), np.int64)
+    if big.any():
+        sharp_count = np.bincount(labels[sharp], minlength=n)
+        moving = big & (sharp_count >= 0.35 * stats[:, cv2.CC_STAT_AREA])
+        motion = stats[moving, cv2.CC_STAT_AREA].sum()
+    motion_fraction = float(motion) / n_valid
     if f > 1:
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
-        m = np.where(m >= 128, 255, 0).astype(np.uint8)
+        m = cv2.threshold(m, 127, 255, cv2.THRESH_BINARY)[1]
         m = cv2.bitwise_and(m, valid)
     return MaskAnalysis(m, motion_fraction, weak)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_SAMPLES = 20_000
+MAX_SAMPLES = 8_000
 
 
 @dataclass(frozen=True)

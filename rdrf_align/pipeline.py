@@ -64,14 +64,25 @@ class PairOutcome:
         return p
 
 
+def valid_area(H: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+    """255 where a GT pixel's source lies inside the degraded frame with a pixel to spare (so bilinear
+    interpolation never reached the black border): the image of the inset frame, a convex
+    quadrilateral, rasterized at `scale` (GT px per output px) without warping anything."""
+    w, h = src_size
+    inset = 1.0 + scale  # rasterization includes edge pixels: keep one output pixel of slack
+    c = np.array([[inset, inset], [w - 1 - inset, inset], [w - 1 - inset, h - 1 - inset], [inset, h - 1 - inset]], np.float64)
+    q = cv2.perspectiveTransform(c.reshape(-1, 1, 2), H).reshape(-1, 2)
+    q = (q + 0.5) / scale - 0.5
+    out = np.zeros((dst_size[1], dst_size[0]), np.uint8)
+    if np.all(np.isfinite(q)):
+        cv2.fillConvexPoly(out, np.round(q * 16).astype(np.int32), 255, lineType=cv2.LINE_8, shift=4)
+    return out
+
+
 def warp_to_gt(lq: np.ndarray, H: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """The degraded image in the GT frame, and the mask (255) of GT pixels it fully covers."""
     aligned = cv2.warpPerspective(lq, H, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    ones = np.full(lq.shape[:2], 255, np.uint8)
-    valid = cv2.warpPerspective(ones, H, (width, height), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT)
-    # a pixel whose source lies within one pixel of the frame's edge was blended with the black border
-    valid = cv2.erode(valid, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return aligned, valid
+    return aligned, valid_area(H, (lq.shape[1], lq.shape[0]), (width, height))
 
 
 def align_pair(
@@ -112,7 +123,9 @@ def align_pair(
     timings["warp"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    a_s, v_s = masks.reduce(aligned), masks.reduce_valid(valid)
+    small_size = (scene.small.shape[1], scene.small.shape[0])
+    a_s = masks.reduce(aligned)
+    v_s = valid_area(H, (lw, lh), small_size, gw / small_size[0]) if small_size != (gw, gh) else valid
     photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
     analysis = masks.analyse(a_s, scene.small, v_s, valid, photo, mask_params)
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
@@ -120,7 +133,7 @@ def align_pair(
 
     n_valid = int(np.count_nonzero(v_s))
     valid_fraction = n_valid / v_s.size
-    coverage = float(np.count_nonzero(masks.reduce(mask)[v_s > 0] > 127)) / max(1, n_valid)
+    coverage = float(np.count_nonzero(mask)) / max(1, int(np.count_nonzero(valid)))
     gain, offset = photo.rgb()
     figures = Figures(
         n_inliers=reg.n_inliers,
