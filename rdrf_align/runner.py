@@ -5,7 +5,7 @@ so a file under aligned/ is either absent or complete; the main process alone wr
 one transaction per pair (File rows, an Alignment row, the Pair's status/reason/alignment_id), and
 journals the output paths (IngestJournal) while a pair is in flight. Killed at any point, a re-run
 finds the pair still without an alignment and redoes it, overwriting the same paths; nothing is
-catalogued twice. A lock file keeps two `rdrf align` runs out of one workspace.
+catalogued twice. A lock on aligned/ keeps two `rdrf align` runs out of one workspace.
 
 Memory: a worker holds one pair and its scene's GT (about 4 full-size images plus reduced copies:
 ~1.5 GB for a 60 MP 8-bit pair); pairs go out in scene order so each worker prepares a GT once per
@@ -236,10 +236,12 @@ def commit(cat: Catalogue, task: Task, res: TaskResult, mask_method: str) -> Non
 
 
 class _Lock:
+    """An exclusive flock on the aligned/ folder itself (no lock file for `verify` to trip over)."""
+
     def __init__(self, ws: Workspace):
         ws.aligned.mkdir(exist_ok=True)
-        self.path = ws.aligned / ".align.lock"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.path = ws.aligned
+        self.fd = os.open(self.path, os.O_RDONLY)
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -143,9 +143,8 @@ def test_resume_after_sigkill(tmp_path, cli, workspace):
     assert cli("--workspace", workspace, "import", src).exit_code == 0
     db = workspace / "catalogue.sqlite"
     env = dict(os.environ, RDRF_WORKSPACE=str(workspace))
-    proc = subprocess.Popen([sys.executable, "-m", "rdrf.cli", "align", "--all"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
-        if False else subprocess.Popen([sys.executable, "-c", "from rdrf.cli import main; main(['align', '--all'])"], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", "from rdrf.cli import main; main(['align', '--all'])"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cat = Catalogue(Workspace(workspace))
     deadline = time.time() + 120
     done = 0
@@ -171,5 +170,20 @@ def test_resume_after_sigkill(tmp_path, cli, workspace):
     assert len(files) == 18 and len({f.path for f in files}) == 18
     for f in files:
         assert sha256_file(workspace / f.path) == (f.sha256, f.size)
-    leftovers = [p for p in (workspace / "aligned").rglob("*") if p.is_file() and p.name != ".align.lock"]
+    leftovers = [p for p in (workspace / "aligned").rglob("*") if p.is_file()]
     assert sorted(workspace / f.path for f in files) == sorted(leftovers)  # no temporary or orphan files
+
+
+def test_second_run_is_refused_while_one_holds_the_lock(imported, cli):
+    import fcntl
+
+    fd = os.open(imported / "aligned", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = cli("--workspace", imported, "align", "--all")
+        assert r.exit_code == 1 and "another `rdrf align` is running" in r.output
+    finally:
+        os.close(fd)
+    r = cli("--workspace", imported, "align", "--scene", "1")
+    assert r.exit_code == 0 and "2 ok" in r.stderr
+    assert cli("--workspace", imported, "verify").exit_code == 0
