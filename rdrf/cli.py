@@ -11,6 +11,10 @@ import click
 import typer
 
 from rdrf import context
+
+# typer >= 0.22 raises its own (vendored) click exceptions; older typer raises click's.
+USAGE_ERRORS = tuple({click.exceptions.ClickException, getattr(typer.exceptions, "TyperException", click.exceptions.ClickException)})
+ABORTS = tuple({click.exceptions.Abort, typer.Abort, KeyboardInterrupt})
 from rdrf.console import err_console
 from schemas.errors import RdrfError
 
@@ -25,13 +29,14 @@ app = typer.Typer(
 
 # Each module defines `register(app)`; torch-dependent modules import torch inside their commands.
 COMMAND_MODULES = (
-    "rdrf.commands.train",
     "rdrf.commands.workspace",
     "rdrf.commands.ingest",
-    "rdrf.commands.align",
-    "rdrf.commands.export",
     "rdrf.commands.synth",
     "rdrf.commands.capture",
+    "rdrf.commands.align",
+    "rdrf.commands.export",
+    "rdrf.commands.train",
+    "rdrf.commands.demo",
 )
 
 
@@ -57,13 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     except RdrfError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except ABORTS:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except USAGE_ERRORS as exc:
+        if type(exc).__name__ != "NoArgsIsHelpError":  # help was already shown
+            exc.show()
+        sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)

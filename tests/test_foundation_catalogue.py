@@ -58,3 +58,19 @@ def test_pair_record_carries_the_fields_downstream_code_reads():
     props = json.loads(schema_files()["pair.schema.json"])["properties"]
     for name in ("pair_id", "scene", "gt_shot", "lq_shot", "lq_original", "status", "reason", "homography", "aligned_lq", "raindrop_mask", "valid_mask"):
         assert name in props, name
+
+
+def test_the_real_entry_point_turns_errors_into_messages_and_exit_codes(tmp_path):
+    import subprocess
+    import sys
+
+    def rdrf(*args):
+        return subprocess.run([sys.executable, "-m", "rdrf", *args], capture_output=True, text=True, cwd=tmp_path)
+
+    for args, code, message in (
+        (("nosuch",), 2, "No such command"),
+        (("status", "--bogus"), 2, "No such option"),
+        (("status",), 1, "no rdrf workspace"),
+    ):
+        r = rdrf(*args)
+        assert r.returncode == code and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
