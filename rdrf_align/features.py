@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-COARSE_LONG_SIDE = 800
-MAX_KEYPOINTS = 2500
+COARSE_LONG_SIDE = 640
+MAX_KEYPOINTS = 1500
 LOWE_RATIO = 0.8
 
 

@@ -84,7 +84,7 @@ def select_patches(gray: np.ndarray, patch: int, grid: tuple[int, int] | None = 
     tensor, so that a shift is measurable in both directions) in each cell of a grid over the frame."""
     h, w = gray.shape
     if grid is None:
-        grid = (int(np.clip(w // (2 * patch), 4, 12)), int(np.clip(h // (2 * patch), 3, 9)))
+        grid = (int(np.clip(w // (2 * patch), 4, 10)), int(np.clip(h // (2 * patch), 3, 7)))
     nx, ny = grid
     factor = max(1.0, max(w, h) / 1200)
     small = cv2.resize(gray, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA) if factor > 1 else gray
