@@ -107,6 +107,8 @@ def align_pair(
         out.mask_method = mask_method
         return out
 
+    if min(gh, gw) < 64:
+        return done(PairOutcome("failed", f"GT image is {gw}x{gh}; too small to align (at least 64 px a side)"))
     if (lh, lw) != (gh, gw):
         return done(PairOutcome("failed", f"degraded image is {lw}x{lh} but its GT is {gw}x{gh}; a pair must be shot at one size"))
     if lq.dtype != gt.dtype:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import cv2
-import numpy as np
 from sqlalchemy import select, update
 
 from rdrf_align import masks

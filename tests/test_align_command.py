@@ -57,7 +57,6 @@ def imported(tmp_path, cli, workspace):
     scene's content, one of another size, one that does not overlap its GT."""
     gt1, lqs1 = _good_scene(1)
     gt2, lqs2 = _good_scene(2, 1)
-    other = textured(H, W, 99)
     far = textured(H, W, 1234)  # content the GT never saw
     bad = [np.full((H, W, 3), 128, np.uint8), cv2.add(lqs1[0], 1), cv2.resize(lqs2[0], (W // 2, H // 2)), far]
     src = _import_layout(tmp_path, {"1": (gt1, lqs1), "2": (gt2, lqs2 + bad)})
@@ -123,12 +122,13 @@ def test_settings_and_json(imported, cli):
     ws = imported
     marker = ws / "rdrf.toml"
     marker.write_text(marker.read_text() + "\n[align]\nmin_inliers = 100000\n")
-    r = cli("--workspace", ws, "align", "--scene", "1", "--json")
+    r = cli("--workspace", ws, "align", "--scene", "1", "--json", "--mask", "agan")
     assert r.exit_code == 0, r.output
     records = json.loads(r.stdout)
     assert len(records) == 2
     for rec in records:
         assert rec["status"] == "rejected" and "too few inliers" in rec["reason"]
+        assert rec["alignment"]["mask_method"] == "agan"
         assert rec["aligned_lq"].startswith("aligned/1/") and rec["homography"] is not None
     marker.write_text(marker.read_text() + "bogus = 1\n")
     r = cli("--workspace", ws, "align", "--scene", "1", "--force")
@@ -141,7 +141,6 @@ def test_resume_after_sigkill(tmp_path, cli, workspace):
     scenes = {str(k): _good_scene(10 + k, 3) for k in range(2)}
     src = _import_layout(tmp_path, scenes)
     assert cli("--workspace", workspace, "import", src).exit_code == 0
-    db = workspace / "catalogue.sqlite"
     env = dict(os.environ, RDRF_WORKSPACE=str(workspace))
     proc = subprocess.Popen([sys.executable, "-c", "from rdrf.cli import main; main(['align', '--all'])"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
