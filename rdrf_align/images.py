@@ -60,9 +60,13 @@ def shrink(img: np.ndarray, factor: float) -> np.ndarray:
 
 
 def encode_png(img: np.ndarray) -> bytes:
-    """Lossless PNG at zlib level 1: training data must not be re-compressed lossily, and level 1 is
-    within a few per cent of the default size at a fraction of its time."""
-    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    """Lossless PNG (training data must not be re-compressed lossily). Photos: PNG filters plus
+    Huffman coding only - on a 15 MP frame ~13% larger than zlib level 1 and ~40% faster, and
+    encoding is the largest single cost of aligning a pair. Masks: level 1, they shrink 50x."""
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    if img.ndim == 3:
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+    ok, buf = cv2.imencode(".png", img, params)
     if not ok:
         raise RdrfError("could not encode a PNG (out of memory?)")
     return buf.tobytes()
