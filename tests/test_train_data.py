@@ -76,3 +76,14 @@ def test_missing_or_unreadable_files_are_named(tmp_path):
         read_manifest(export)
     with pytest.raises(RdrfError, match="manifest.jsonl is missing"):
         read_manifest(tmp_path)
+
+
+def test_worker_processes_read_tar_shards_and_give_the_same_batches(exports):
+    from rdrf_train.data import train_loader
+
+    _, wds = exports
+    ds = PairDataset(wds, "train", DataSection(crop=32), train=True, seed=1)
+    ds.reader.read_bytes(ds.records[0].gt)  # an open tar handle in the parent must not leak into workers
+    with_workers = [b["gt"] for b in train_loader(ds, 2, num_workers=2, seed=1)]
+    in_process = [b["gt"] for b in train_loader(ds, 2, num_workers=0, seed=1)]
+    assert len(with_workers) == 2 and all((a == b).all() for a, b in zip(with_workers, in_process))

@@ -21,17 +21,32 @@ def _has_align() -> bool:
     return any((c.name or c.callback.__name__) == "align" for c in app.registered_commands)
 
 
-@pytest.mark.parametrize("layout", ["folder", "webdataset", "imagefolder"])
-def test_training_reads_what_rdrf_export_writes(tmp_path, cli, layout):
+@pytest.fixture(scope="module")
+def workspace_aligned(tmp_path_factory):
+    """One virtual-rig workspace, imported, aligned and split, shared by the three layouts."""
     if not _has_align():
         pytest.skip("`rdrf align` is not mounted yet")
+    from typer.testing import CliRunner
+
+    from rdrf.cli import app
+
+    def run_cli(*args):
+        return CliRunner().invoke(app, [str(a) for a in args])
+
+    root = tmp_path_factory.mktemp("e2e")
+    shoot, ws = root / "shoot", root / "ws"
+    assert run_cli("synth", shoot, "--scenes", "6", "--lq", "2", "--size", "594x396", "--seed", "5").exit_code == 0
+    assert run_cli("init", ws).exit_code == 0
+    assert run_cli("-w", ws, "import", shoot).exit_code == 0
+    assert run_cli("-w", ws, "align", "--all").exit_code in (0, 1)
+    assert run_cli("-w", ws, "split", "--test-fraction", "0.34").exit_code == 0
+    return shoot, ws
+
+
+@pytest.mark.parametrize("layout", ["folder", "webdataset", "imagefolder"])
+def test_training_reads_what_rdrf_export_writes(tmp_path, cli, layout, workspace_aligned):
     torch.set_num_threads(1)
-    shoot, ws = tmp_path / "shoot", tmp_path / "ws"
-    assert cli("synth", shoot, "--scenes", "6", "--lq", "2", "--size", "594x396", "--seed", "5").exit_code == 0
-    assert cli("init", ws).exit_code == 0
-    assert cli("-w", ws, "import", shoot).exit_code == 0
-    assert cli("-w", ws, "align", "--all").exit_code in (0, 1)
-    assert cli("-w", ws, "split", "--test-fraction", "0.34").exit_code == 0
+    shoot, ws = workspace_aligned
     r = cli("-w", ws, "export", "--split", "all", "--format", layout, "--out", tmp_path / "export")
     assert r.exit_code == 0, r.output
     export = tmp_path / "export"
