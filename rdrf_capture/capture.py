@@ -27,7 +27,8 @@ from sqlalchemy import select
 from hardware.camera import Camera, CameraBusy, CameraError, CapturedShot, NoFile
 from hardware.rig import Rig
 from rdrf_capture import live_qa
-from rdrf_capture.background_develop import Developer, develop_shot, undeveloped
+from rdrf_capture.background_develop import Developer
+from rdrf_capture.develop import develop_shot, undeveloped
 from rdrf_capture.images import is_raw
 from rdrf_capture.ingest import IncomingFile, SetupInfo, ShotInfo, check_label, ingest_shots, next_index
 from rdrf_capture.protocol import Step, instructions, plan, trigger_hint

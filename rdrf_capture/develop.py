@@ -13,7 +13,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from sqlalchemy import delete, select
+
+from rdrf_capture.images import is_raw
+from schemas.catalogue import File, IngestJournal, Scene, Shot
 from schemas.errors import RdrfError
+from schemas.storage import clear_temporaries, durable_write
+from schemas.views import scene_gt
+from schemas.workspace import Catalogue
 
 
 @dataclass(frozen=True)
@@ -62,3 +69,59 @@ def encode_png16(rgb: np.ndarray) -> bytes:
     if not ok:
         raise RdrfError("could not encode the developed image as PNG")
     return buf.tobytes()
+
+
+def _raw_of(shot: Shot) -> File | None:
+    return next((f for f in shot.files if f.kind == "original" and is_raw(f.path)), None)
+
+
+def developed_path(shot: Shot) -> str:
+    return f"developed/{shot.scene.label}/{shot.role}-{shot.index:03d}.png"
+
+
+def undeveloped(catalogue: Catalogue, scene_label: str) -> list[int]:
+    """Shots of the scene with a RAW original and no developed file, GT first."""
+    with catalogue.session() as s:
+        scene = s.scalar(select(Scene).where(Scene.label == scene_label))
+        if scene is None:
+            return []
+        todo = [sh for sh in scene.shots if _raw_of(sh) and not any(f.kind == "developed" for f in sh.files)]
+        return [sh.id for sh in sorted(todo, key=lambda sh: (sh.role != "gt", sh.index))]
+
+
+def _scene_white_balance(catalogue: Catalogue, shot: Shot) -> tuple | None:
+    gt = scene_gt(shot.scene)
+    raw = _raw_of(gt) if gt is not None else None
+    if raw is None:
+        return None
+    return as_shot_white_balance(catalogue.workspace.abs(raw.path).read_bytes(), raw.path)
+
+
+def develop_shot(catalogue: Catalogue, shot_id: int) -> bool:
+    """Develop one stored RAW shot into developed/<scene>/<role>-<index>.png; False if nothing to do.
+
+    Journalled like ingestion: the path is recorded, the PNG written durably, then the File row
+    registered and the journal cleared in one transaction; killed half-way, a re-run redoes it.
+    """
+    ws = catalogue.workspace
+    half_size = bool(ws.settings().get("develop", {}).get("half_size", False))
+    with catalogue.session() as s:
+        shot = s.get(Shot, shot_id)
+        raw = _raw_of(shot) if shot else None
+        if raw is None or any(f.kind == "developed" for f in shot.files):
+            return False
+        rel = developed_path(shot)
+        wb = _scene_white_balance(catalogue, shot)
+        raw_path = raw.path
+        s.add(IngestJournal(path=rel, source=f"develop {raw_path}"))
+    clear_temporaries(ws.abs(rel).parent)
+    data = ws.abs(raw_path).read_bytes()
+    rgb = develop(data, raw_path, DevelopParams(wb or as_shot_white_balance(data, raw_path), half_size))
+    stored = durable_write(encode_png16(rgb), ws.abs(rel))
+    with catalogue.session() as s:
+        shot = s.get(Shot, shot_id)
+        if s.scalar(select(File.id).where(File.path == rel)) is None:
+            s.add(File(shot=shot, kind="developed", path=rel, sha256=stored.sha256, size=stored.size))
+        shot.width, shot.height = int(rgb.shape[1]), int(rgb.shape[0])
+        s.execute(delete(IngestJournal).where(IngestJournal.path == rel))
+    return True

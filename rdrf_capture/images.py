@@ -42,17 +42,24 @@ class ImageInfo:
     raw: bool
 
 
+def _check_jpeg(data: bytes, name: str) -> ImageInfo:
+    """A full decode by PIL: libjpeg pads a truncated stream with grey and only warns; PIL refuses it."""
+    if not data:
+        raise RdrfError(f"{name}: empty file (0 bytes); expected a JPEG image")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return ImageInfo(width=im.width, height=im.height, raw=False)
+    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        raise RdrfError(f"{name}: not a complete JPEG image ({exc}); expected a readable JPEG") from exc
+
+
 def decode_plain(data: bytes, name: str) -> np.ndarray:
     """Decode a JPEG/PNG/TIFF fully to RGB (uint8 or uint16); truncation is an error, not grey rows."""
     if not data:
         raise RdrfError(f"{name}: empty file (0 bytes); expected a JPEG, PNG or TIFF image")
     if suffix(name) in (".jpg", ".jpeg"):
-        # libjpeg pads a truncated stream with grey and only warns; PIL refuses it.
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-        except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-            raise RdrfError(f"{name}: not a complete JPEG image ({exc}); expected a readable JPEG") from exc
+        _check_jpeg(data, name)
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
     if arr is None or arr.size == 0:
         raise RdrfError(f"{name}: cannot be decoded as an image (truncated or not an image); expected a JPEG, PNG or TIFF")
@@ -87,5 +94,7 @@ def check_image(data: bytes, name: str) -> ImageInfo:
         return check_raw(data, name)
     if suffix(name) not in PLAIN_IMAGE_EXTS:
         raise RdrfError(f"{name}: unsupported file type; expected JPEG/PNG/TIFF or a RAW format ({', '.join(sorted(RAW_EXTS))})")
+    if suffix(name) in (".jpg", ".jpeg"):
+        return _check_jpeg(data, name)
     arr = decode_plain(data, name)
     return ImageInfo(width=arr.shape[1], height=arr.shape[0], raw=False)

@@ -20,9 +20,9 @@ from typing import Literal, Optional, Sequence
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from rdrf_capture.develop import DevelopParams, as_shot_white_balance, develop, encode_png16
+from rdrf_capture.develop import develop_shot, undeveloped
 from rdrf_capture.exif import Exposure, read_exposure
-from rdrf_capture.images import ImageInfo, check_image, is_raw
+from rdrf_capture.images import ImageInfo, check_image
 from schemas.catalogue import File, IngestJournal, Pair, Scene, Setup, Shot
 from schemas.errors import RdrfError
 from schemas.storage import clear_temporaries, durable_copy, durable_write, sha256_bytes
@@ -95,7 +95,6 @@ class _Planned:
     index: int = 0
     existing_shot: Optional[int] = None
     stored: list[tuple[_Checked, str]] = field(default_factory=list)  # (file, rel path)
-    developed: Optional[tuple[str, str, int]] = None  # rel path, sha256, size
     size: Optional[tuple[int, int]] = None
 
 
@@ -165,20 +164,6 @@ def ensure_pairs(s: Session, scene: Scene) -> int:
     return added
 
 
-def _gt_white_balance(catalogue: Catalogue, s: Session, label: str, plan: list[_Planned]) -> Optional[tuple]:
-    for p in plan:
-        if p.info.role == "gt" and _primary(p).info.raw:
-            c = _primary(p)
-            return as_shot_white_balance(c.incoming.read(), c.incoming.where)
-    scene = s.scalar(select(Scene).where(Scene.label == label))
-    gt = scene_gt(scene) if scene else None
-    if gt is not None:
-        for f in gt.files:
-            if f.kind == "original" and is_raw(f.path):
-                return as_shot_white_balance(catalogue.workspace.abs(f.path).read_bytes(), f.path)
-    return None
-
-
 def ingest_shots(
     catalogue: Catalogue,
     scene_label: str,
@@ -189,7 +174,6 @@ def ingest_shots(
     """Store and register a batch of shots of one scene in one transaction (see module docstring)."""
     ws = catalogue.workspace
     check_label(scene_label)
-    half_size = bool(ws.settings().get("develop", {}).get("half_size", False))
 
     # 1. check everything before writing anything
     plan = [_Planned(info, _check_files(files)) for files, info in shots]
@@ -212,21 +196,15 @@ def ingest_shots(
             p.index = counters[role]
             counters[role] += 1
         todo = [p for p in plan if p.existing_shot is None]
-        wb = _gt_white_balance(catalogue, s, scene_label, todo) if develop_raw and any(
-            c.info.raw for p in todo for c in p.files
-        ) else None
 
     def dest(p: _Planned, name: str) -> str:
         return f"originals/{scene_label}/{p.info.role}-{p.index:03d}/{name}"
 
-    def dev_dest(p: _Planned) -> str:
-        return f"developed/{scene_label}/{p.info.role}-{p.index:03d}.png"
-
     # 2. journal, then write durably
-    paths = [dest(p, c.incoming.name) for p in todo for c in p.files] + [
-        dev_dest(p) for p in todo if develop_raw and any(c.info.raw for c in p.files)
-    ]
+    paths = [dest(p, c.incoming.name) for p in todo for c in p.files]
     if not todo:
+        if develop_raw:
+            _develop_scene(catalogue, scene_label)
         return [IngestResult(p.existing_shot or -1, False) for p in plan]
     with catalogue.session() as s:
         for path in paths:
@@ -251,17 +229,6 @@ def ingest_shots(
                 p.stored.append((c, rel))
             prim = _primary(p)
             p.size = (prim.info.width, prim.info.height)
-            raws = [c for c in p.files if c.info.raw]
-            if develop_raw and raws:
-                c = raws[0]
-                data = c.incoming.read()
-                params = DevelopParams(wb or as_shot_white_balance(data, c.incoming.where), half_size)
-                rgb = develop(data, c.incoming.where, params)
-                rel = dev_dest(p)
-                stored = durable_write(encode_png16(rgb), ws.abs(rel))
-                written.append(ws.abs(rel))
-                p.developed = (rel, stored.sha256, stored.size)
-                p.size = (rgb.shape[1], rgb.shape[0])
     except BaseException as exc:
         for target in written:
             target.unlink(missing_ok=True)
@@ -304,15 +271,21 @@ def ingest_shots(
             s.add(shot)
             for c, rel in p.stored:
                 s.add(File(shot=shot, kind="original", path=rel, sha256=c.sha256, size=c.size))
-            if p.developed:
-                rel, sha, size = p.developed
-                s.add(File(shot=shot, kind="developed", path=rel, sha256=sha, size=size))
             s.flush()
             results.append(IngestResult(shot.id, True))
         ensure_pairs(s, scene)
         s.execute(delete(IngestJournal).where(IngestJournal.path.in_(paths)))
+    if develop_raw:
+        _develop_scene(catalogue, scene_label)
     added = iter(results)
     return [next(added) if p.existing_shot is None else IngestResult(p.existing_shot, False) for p in plan]
+
+
+def _develop_scene(catalogue: Catalogue, scene_label: str) -> None:
+    """Develop every RAW shot of the scene that has no developed image yet (GT first, so its white
+    balance is the scene's) - including shots a killed run stored but never developed."""
+    for shot_id in undeveloped(catalogue, scene_label):
+        develop_shot(catalogue, shot_id)
 
 
 def ingest_shot(

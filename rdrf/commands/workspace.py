@@ -14,7 +14,6 @@ from sqlalchemy import func, select
 from rdrf import context
 from rdrf.console import console, print_json, progress, say
 from schemas.catalogue import File, Pair, Scene, Shot
-from schemas.errors import RdrfError
 from schemas.records import RECORDS, StatusRecord
 from schemas.views import pair_record, scene_record, shot_record
 from schemas.workspace import create_workspace
