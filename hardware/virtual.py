@@ -151,6 +151,7 @@ class VirtualRig:
         self.store.mkdir(parents=True, exist_ok=True)
         self.config_home.mkdir(parents=True, exist_ok=True)
         self._scene: Optional[np.ndarray] = None
+        self._behind: Optional[np.ndarray] = None  # what the glass reflects: the camera side of the rig
 
     # --- rig state (what the operator would do) ---------------------------------------------------
     def set_scene(self, label: str, category: Optional[str] = None) -> None:
@@ -159,6 +160,7 @@ class VirtualRig:
         self.label = label
         self.category = category or self.category or CATEGORIES[seed_for(self.seed, label) % len(CATEGORIES)]
         self._scene = None
+        self._behind = None
 
     def prepare(self, role: Role, index: int) -> None:
         self.current = (role, index)
@@ -190,6 +192,16 @@ class VirtualRig:
                 self._scene = render_scene(self.category, self.width, self.height, seed_for(self.seed, "scene", self.label) % 2**31)
         return self._scene
 
+    def behind_camera(self) -> np.ndarray:
+        """The camera-side scene stays the same for a whole rig scene; only the glass angle moves its
+        reflection (seeds/000 sec. 3.2), so it is rendered once per scene."""
+        if self._behind is None:
+            from hardware.sim import CATEGORIES, render_scene
+
+            seed = seed_for(self.seed, "behind", self.label) % 2**31
+            self._behind = render_scene(CATEGORIES[seed % len(CATEGORIES)], self.width, self.height, seed)
+        return self._behind
+
     def render(self) -> RigFrame:
         """Photograph the scene in the rig's current state (the shot `prepare` set up)."""
         from hardware.sim import encode_jpeg, render_degraded, sample_params
@@ -206,7 +218,7 @@ class VirtualRig:
             update.update(self.overrides)
             self.overrides = {}
         params = params.model_copy(update=update)
-        shot = render_degraded(self.scene_image(), params, seed)
+        shot = render_degraded(self.scene_image(), params, seed, reflection_scene=self.behind_camera() if params.reflection else None)
         frame = RigFrame(
             role=role,
             index=index,
