@@ -14,7 +14,8 @@ $(BIN)/rdrf: pyproject.toml constraints.txt
 	touch $(BIN)/rdrf
 
 demo: install
-	$(BIN)/rdrf demo
+	rm -rf rdrf-demo
+	$(BIN)/rdrf demo --out rdrf-demo
 
 test: install
 	$(BIN)/python -m pytest -q
