@@ -321,6 +321,7 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
                 offset=a.offset,
                 valid_fraction=a.valid_fraction,
                 mask_coverage=a.mask_coverage,
+                mask_method=a.mask_method,
             )
             items.append(Item(
                 record,
@@ -370,7 +371,7 @@ def _final_boxes(items: list[Item], borders: bool) -> int:
         for it in group:
             it.box = box
             out_w, out_h = it.target if it.target is not None else (box[2] - box[0], box[3] - box[1])
-            it.record = it.record.model_copy(update={"width": out_w, "height": out_h})
+            it.record = it.record.model_copy(update={"width": out_w, "height": out_h, "crop": [int(v) for v in box]})
             cropped += box != (0, 0, w, h)
     return cropped
 

@@ -123,6 +123,11 @@ class ExportRecord(Record):
     mask: str
     width: int
     height: int
+    crop: Optional[list[int]] = Field(
+        default=None,
+        description="[x0, y0, x1, y1]: the part of the GT frame (full-resolution pixels) the exported images were cut "
+        "from before resizing to width x height; relates export pixels to the homography",
+    )
     homography: Optional[Homography] = None
     lq_original: str
     status: PairStatus = "ok"
@@ -133,6 +138,7 @@ class ExportRecord(Record):
     offset: Optional[list[float]] = None
     valid_fraction: Optional[float] = None
     mask_coverage: Optional[float] = None
+    mask_method: Optional[str] = None
 
 
 class StatusRecord(Record):

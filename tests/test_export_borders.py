@@ -50,14 +50,19 @@ def test_exported_degraded_images_have_no_black_warp_border(tmp_path, cli):
         return out, rows
 
     kept, rows = export("keep")
-    assert (rows[0]["width"], rows[0]["height"]) == (240, 160)
+    assert (rows[0]["width"], rows[0]["height"]) == (240, 160) and rows[0]["crop"] == [0, 0, 240, 160]
     img = np.asarray(Image.open(kept / rows[0]["lq"]))
     assert (img[:, :12] == 0).all()  # the border is there when kept
 
     cropped, rows = export("crop")
     w, h = rows[0]["width"], rows[0]["height"]
     assert w <= 240 - 2 * 12 and abs(w / h - 1.5) < 0.02
+    x0, y0, x1, y1 = rows[0]["crop"]  # the manifest says where in the GT frame the images were cut
+    assert (x1 - x0, y1 - y0) == (w, h) and x0 >= 12
+    gt_full = np.asarray(Image.open(kept / rows[0]["gt"]))
+    assert np.array_equal(np.asarray(Image.open(cropped / rows[0]["gt"])), gt_full[y0:y1, x0:x1])
     for r in rows:  # every pair of the scene shares the crop
+        assert r["crop"] == rows[0]["crop"]
         imgs = [np.asarray(Image.open(cropped / r[k])) for k in ("gt", "lq", "mask")]
         assert all(i.shape[:2] == (h, w) for i in imgs)
         black = (imgs[1] == 0).all(axis=2)
