@@ -177,6 +177,7 @@ def analyse(
         m = lut[labels]
     else:
         m = weak_m
+    raw = _fill_holes(m)  # before closing merges neighbouring drops into one region
     long_s = max(size)
     r = max(1, round(params.close_px * long_s))
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
@@ -190,8 +191,8 @@ def analyse(
     m = cv2.bitwise_and(m, v_s)
     n_valid = max(1, int(np.count_nonzero(v_s)))
     # scene motion: a large changed region, mostly as detailed as an in-focus scene (drops are not)
-    sharp = sharp_change(a_s, g_s, m)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    sharp = sharp_change(a_s, g_s, raw)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(raw, connectivity=8)
     big = stats[:, cv2.CC_STAT_AREA] >= params.motion_min_area * n_valid
     big[0] = False
     motion = np.zeros((), np.int64)

@@ -22,7 +22,7 @@ GOOD = Figures(n_inliers=500, inlier_ratio=0.8, reproj_error=0.05, valid_fractio
         ({"reproj_error": 2.0}, "high reprojection error"),
         ({"reproj_error": float("nan")}, "high reprojection error"),
         ({"valid_fraction": 0.5}, "small valid area"),
-        ({"motion_fraction": 0.05}, "scene motion outside the drops"),
+        ({"motion_fraction": 0.2}, "scene motion outside the drops"),
         ({"gain": [2.5, 2.4, 2.5]}, "exposure mismatch"),
         ({"offset": [0.3, 0.0, 0.0]}, "exposure mismatch"),
         ({"mask_coverage": 0.9}, "differs almost everywhere"),
