@@ -32,9 +32,11 @@ MASK_LONG_SIDE = 1600
 class MaskParams:
     k_sigma: float = 4.0  # weak threshold, in robust standard deviations of the residual
     min_threshold: float = 0.02  # weak threshold never below this residual (full-scale units)
-    strong_threshold: float = 0.09  # a blob needs a pixel this far off to count (seeds the hysteresis)
+    strong_threshold: float = 0.07  # a blob needs a pixel this far off to count (seeds the hysteresis)
     strong_factor: float = 2.5  # ... and at least strong_factor x the weak threshold
     reflection_scale: float = 0.04  # low-pass window for the reflection layer, / long side
+    reflection_scale_fine: float = 0.015  # ... when a reflection is present
+    reflection_present: float = 0.004  # median |low-pass residual| (full scale) that says so
     min_area: float = 2e-5  # smallest blob kept, / image area
     close_px: float = 0.0038  # closing radius, / long side
     grow_px: float = 0.0007  # final growth into the drops' faint defocused fringe, / long side
@@ -79,6 +81,17 @@ def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
     return keep[labels]
 
 
+def _smooth_residual(r: np.ndarray, valid_s: np.ndarray, scale: float) -> np.ndarray:
+    h, w = r.shape[:2]
+    cf = max(1.0, max(h, w) * scale / 5)
+    csize = (max(3, round(w / cf)), max(3, round(h / cf)))
+    coarse = cv2.resize(r, csize, interpolation=cv2.INTER_AREA)
+    vcoarse = cv2.resize(valid_s, csize, interpolation=cv2.INTER_AREA) > 200
+    coarse[~vcoarse] = 0
+    smooth = cv2.merge([cv2.medianBlur(np.ascontiguousarray(c), 5) for c in cv2.split(coarse)])
+    return cv2.GaussianBlur(smooth, (0, 0), 1.0)
+
+
 def residual_map(aligned_s: np.ndarray, gt_s: np.ndarray, valid_s: np.ndarray, photo: Photometric, params: MaskParams) -> np.ndarray:
     """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack.
     OpenCV calls throughout: numpy's per-pixel channel reductions are several times slower."""
@@ -90,15 +103,14 @@ def residual_map(aligned_s: np.ndarray, gt_s: np.ndarray, valid_s: np.ndarray, p
     g = gt_s.astype(np.float32)
     g *= np.float32(fs)
     h, w = g.shape[:2]
-    # smooth reflection layer: a median of the signed residual at a coarse scale, drops being a minority
+    # smooth reflection layer: a median of the signed residual at a coarse scale, drops being a
+    # minority; where a reflection is clearly present, a finer scale follows its structure better
     r = cv2.subtract(a, g)
-    cf = max(1.0, max(h, w) * params.reflection_scale / 5)
-    csize = (max(3, round(w / cf)), max(3, round(h / cf)))
-    coarse = cv2.resize(r, csize, interpolation=cv2.INTER_AREA)
-    vcoarse = cv2.resize(valid_s, csize, interpolation=cv2.INTER_AREA) > 200
-    coarse[~vcoarse] = 0
-    smooth = cv2.merge([cv2.medianBlur(np.ascontiguousarray(c), 5) for c in cv2.split(coarse)])
-    smooth = cv2.GaussianBlur(smooth, (0, 0), 1.0)
+    smooth = _smooth_residual(r, valid_s, params.reflection_scale)
+    vs = cv2.resize(valid_s, smooth.shape[1::-1], interpolation=cv2.INTER_AREA) > 200
+    energy = np.abs(smooth).max(axis=2)[vs]  # a small coarse image
+    if energy.size and float(np.median(energy)) > params.reflection_present:
+        smooth = _smooth_residual(r, valid_s, params.reflection_scale_fine)
     a = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
     # distance to the GT's local range: forgives residual misalignment and interpolation at edges
     k = np.ones((3, 3), np.uint8)
