@@ -12,7 +12,7 @@ import torch
 pytestmark = pytest.mark.slow
 
 TINY = ["model.dim=8", "model.blocks=[1,1,1,1]", "run.num_workers=0", "data.crop=64", "run.log_every=2",
-        "run.val_every=6", "run.checkpoint_every=6", "run.val_max_images=2", "tile=256", "tile_overlap=32"]
+        "run.val_every=6", "run.checkpoint_every=6", "run.val_max_images=2", "data.val_crop=128", "tile=256", "tile_overlap=32"]
 
 
 def _has_align() -> bool:
