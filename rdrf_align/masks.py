@@ -203,12 +203,12 @@ def analyse(
     m = cv2.bitwise_and(m, v_s)
     n_valid = max(1, int(np.count_nonzero(v_s)))
     # scene motion: a large changed region, mostly as detailed as an in-focus scene (drops are not)
-    sharp = sharp_change(a_s, g_s, raw)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(raw, connectivity=8)
     big = stats[:, cv2.CC_STAT_AREA] >= params.motion_min_area * n_valid
     big[0] = False
     motion = np.zeros((), np.int64)
     if big.any():
+        sharp = sharp_change(a_s, g_s, raw)
         sharp_count = np.bincount(labels[sharp], minlength=n)
         moving = big & (sharp_count >= 0.35 * stats[:, cv2.CC_STAT_AREA])
         motion = stats[moving, cv2.CC_STAT_AREA].sum()

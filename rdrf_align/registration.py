@@ -217,7 +217,8 @@ def _robust_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np
 
 def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registration:
     """Homography mapping `lq` (same size as the reference) onto the reference GT."""
-    lq8 = gray_u8(lq)
+    gray = cv2.cvtColor(lq, cv2.COLOR_BGR2GRAY)
+    lq8 = gray if gray.dtype == np.uint8 else (gray >> 8).astype(np.uint8)
     lh, lw = lq8.shape
     factor = ref.factor
     H, n, ninl, rms = _coarse(ref, lq8, factor)
@@ -237,7 +238,7 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
         )
     H = H / H[2, 2]
     reg = Registration(H, n, ninl, ninl / max(n, 1), rms, H.copy(), factor=factor)
-    lq_gray = gray_float(lq)
+    lq_gray = gray.astype(np.float32)  # ECC is blind to gain, so no scaling to [0, 1]
     for _ in range(refine_rounds):
         src, dst = _refine_once(ref, lq_gray, reg.homography)
         Hf, keep, frms = _robust_fit(src, dst)
