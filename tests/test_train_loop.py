@@ -67,16 +67,12 @@ def _check_training(run: RunFolder, steps: int) -> None:
 
 @pytest.fixture(scope="module")
 def trained(export, tmp_path_factory, one_thread) -> RunFolder:
-    return _train(export, tmp_path_factory.mktemp("runs") / "stage1", 60)
+    # ~40 s on the 2-core CI machine when nothing else runs
+    return _train(export, tmp_path_factory.mktemp("runs") / "stage1", 200)
 
 
-def test_training_lowers_the_loss_and_beats_the_identity_baseline(trained):
-    _check_training(trained, 60)
-
-
-@pytest.mark.slow
-def test_200_cpu_steps_lower_the_loss_and_beat_the_identity_baseline(export, tmp_path, one_thread):
-    _check_training(_train(export, tmp_path / "run200", 200), 200)
+def test_200_cpu_steps_lower_the_loss_and_beat_the_identity_baseline(trained):
+    _check_training(trained, 200)
 
 
 def test_eval_prints_table_2_columns_with_the_identity_row(cli, trained, export):
@@ -87,7 +83,7 @@ def test_eval_prints_table_2_columns_with_the_identity_row(cli, trained, export)
     r = cli("eval", "--data", export, "--checkpoint", trained.path, "--json")
     report = json.loads(r.stdout)
     identity, model = report["rows"]
-    assert report["images"] == 2 and report["step"] == 60
+    assert report["images"] == 2 and report["step"] == 200
     assert model["psnr"] > identity["psnr"] and len(report["per_image"]) == 2
     # the same figures as the last validation during training
     assert model["psnr"] == pytest.approx(trained.metrics()[-1]["val_psnr"], abs=1e-3)
