@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from rdrf_train import metrics
 from rdrf_train.data import ExportReader, load_pair, read_manifest
 from rdrf_train.lpips import lpips_distance
+from rdrf_train.restore import set_sampling_steps
 from rdrf_train.runs import resolve_checkpoint
 from rdrf_train.stages import get_stage
 from schemas.errors import RdrfError
@@ -62,6 +63,7 @@ def evaluate(
     max_images: Optional[int] = None,
     lpips_weights: Optional[Path] = None,
     on_image: Callable[[str], None] = lambda name: None,
+    steps: Optional[int] = None,
 ) -> EvalReport:
     records = read_manifest(Path(export_dir), "test")
     if not records:
@@ -71,6 +73,7 @@ def evaluate(
     run, ckpt = resolve_checkpoint(Path(checkpoint))
     stage_name = run.stage_name()
     restorer = get_stage(stage_name).load_restorer(run, ckpt, device)
+    set_sampling_steps(restorer, steps)
     notices = []
     lpips_model = None
     if lpips_weights is None:

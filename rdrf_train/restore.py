@@ -64,16 +64,29 @@ def encode_png(rgb: np.ndarray, bits: int = 8) -> bytes:
     return buf.tobytes()
 
 
+def set_sampling_steps(restorer, steps: Optional[int]) -> None:
+    """`--steps` for stage II restorers (they sample); stage I has nothing to set."""
+    if steps is None:
+        return
+    if not hasattr(restorer, "steps"):
+        raise RdrfError("--steps applies to stage II runs (control, fidelity); this run's restorer does not sample")
+    if steps < 1:
+        raise RdrfError(f"--steps must be at least 1, not {steps}")
+    restorer.steps = steps
+
+
 def restore_files(
     inputs: Iterable[Path],
     checkpoint: Path,
     out_dir: Path,
     device: Optional[str] = None,
     on_image: Callable[[Path], None] = lambda p: None,
+    steps: Optional[int] = None,
 ) -> list[Path]:
     files = expand_inputs(inputs)
     run, ckpt = resolve_checkpoint(Path(checkpoint))
     restorer = get_stage(run.stage_name()).load_restorer(run, ckpt, device)
+    set_sampling_steps(restorer, steps)
     out_dir = Path(out_dir)
     targets = [out_dir / f"{f.stem}.png" for f in files]
     seen: dict[Path, Path] = {}

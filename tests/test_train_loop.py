@@ -117,6 +117,8 @@ def test_restore_writes_images_the_size_of_the_inputs(cli, trained, tmp_path):
     assert r.exit_code == 1 and "missing.png does not exist" in r.output
     r = cli("restore", tmp_path / "small.jpg", "--checkpoint", tmp_path)
     assert r.exit_code == 1 and "neither a training run" in r.output
+    r = cli("restore", tmp_path / "small.jpg", "--checkpoint", trained.path, "--steps", "10", "--out", tmp_path / "o2")
+    assert r.exit_code == 1 and "--steps applies to stage II runs" in r.output
 
 
 def test_info_model_prints_the_parameter_count(cli):

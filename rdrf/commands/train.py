@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[Optional[int], typer.Option("--workers", help="Data loader processes (run.num_workers).")] = None,
         output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Run folder; an existing one is resumed from its latest checkpoint.")] = None,
         set_: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (TOML value); repeatable.")] = None,
+        pretrained: Annotated[Optional[str], typer.Option(help="Stage II: Stable Diffusion 2.1-base folder or single file, or 'tiny' (model.pretrained).")] = None,
+        stage1: Annotated[Optional[Path], typer.Option("--stage1", help="Stage II: the stage I run that makes I_s (model.stage1).")] = None,
     ) -> None:
         """Train a DiffUR3 stage on an export; resumes when --output holds a run.
 
@@ -51,6 +53,10 @@ def register(app: typer.Typer) -> None:
             overrides.append(f"run.batch_size={batch_size}")
         if workers is not None:
             overrides.append(f"run.num_workers={workers}")
+        if pretrained is not None:
+            overrides.append(f"model.pretrained={json.dumps(pretrained)}")
+        if stage1 is not None:
+            overrides.append(f"model.stage1={json.dumps(str(stage1))}")
         if output is None:
             output = Path("runs") / f"{stage}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
         run = run_training(stage, data, output, config, overrides, show_progress=_show_progress(), notify=say)
@@ -63,6 +69,7 @@ def register(app: typer.Typer) -> None:
         checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="Run folder (latest checkpoint) or one checkpoint folder.")],
         out: Annotated[Path, typer.Option("--out", help="Folder for the restored PNGs (<stem>.png).")] = Path("restored"),
         device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda when present).")] = None,
+        steps: Annotated[Optional[int], typer.Option(help="Stage II runs: sampling steps (default: the run's, 50).")] = None,
     ) -> None:
         """Restore images with a trained run; large images are processed in overlapping tiles.
 
@@ -72,7 +79,7 @@ def register(app: typer.Typer) -> None:
 
         files = expand_inputs(inputs)
         with progress(len(files), "restoring") as advance:
-            written = restore_files(files, checkpoint, out, device, on_image=lambda _: advance())
+            written = restore_files(files, checkpoint, out, device, on_image=lambda _: advance(), steps=steps)
         say(f"wrote {len(written)} images to [bold]{out}[/]")
 
     @app.command("eval")
@@ -83,6 +90,7 @@ def register(app: typer.Typer) -> None:
         max_images: Annotated[Optional[int], typer.Option("--max-images", help="Evaluate the first N test pairs only.")] = None,
         lpips_weights: Annotated[Optional[Path], typer.Option("--lpips-weights", help="Local LPIPS weights; without them LPIPS is skipped.")] = None,
         device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda when present).")] = None,
+        steps: Annotated[Optional[int], typer.Option(help="Stage II runs: sampling steps (default: the run's, 50).")] = None,
     ) -> None:
         """PSNR and SSIM (Table 2) of a run on the test split, with the degraded input as the baseline row.
 
@@ -94,7 +102,7 @@ def register(app: typer.Typer) -> None:
         total = len(read_manifest(data, "test"))
         total = min(total, max_images) if max_images else total
         with progress(max(total, 1), "evaluating") as advance:
-            report = evaluate(data, checkpoint, device, max_images, lpips_weights, on_image=lambda _: advance())
+            report = evaluate(data, checkpoint, device, max_images, lpips_weights, on_image=lambda _: advance(), steps=steps)
         for notice in report.notices:
             say(f"[yellow]note[/]: {notice}")
         if as_json:
