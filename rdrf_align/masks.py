@@ -8,7 +8,8 @@ numbers.
 `default_mask` explains the difference away before thresholding it: the photometric model (glass
 transmission, exposure drift), the smooth reflection layer (a robust low-pass of the residual), the
 last fraction of a pixel of misalignment (distance to the GT's local min/max, not to the GT itself)
-and the noise (threshold from the residual's own robust spread); then hysteresis, morphological
+and the noise (threshold from the residual's own robust spread); it adds the texture the water
+blurred away where colours barely changed (flow traces over a wall); then hysteresis, morphological
 clean-up and hole filling, since a drop is a compact blob whose interior may look like the scene.
 It works on a reduced copy (drops are tens of pixels across at full resolution) and is upsampled
 with smooth edges, which keeps a 60 MP pair's memory and time small.
@@ -40,6 +41,8 @@ class MaskParams:
     min_area: float = 2e-5  # smallest blob kept, / image area
     close_px: float = 0.0038  # closing radius, / long side
     grow_px: float = 0.0007  # final growth into the drops' faint defocused fringe, / long side
+    detail_min: float = 0.03  # texture loss counts where the GT has at least this much detail
+    detail_ratio: float = 0.5  # ... and the degraded shot less than this fraction of it
     motion_min_area: float = 0.03  # a changed region this large (/ valid area) and sharp is scene motion
 
 
@@ -129,17 +132,23 @@ class MaskAnalysis:
     threshold: float  # the weak residual threshold used (full-scale units)
 
 
-def sharp_change(aligned_s: np.ndarray, gt_s: np.ndarray, changed: np.ndarray) -> np.ndarray:
+def detail(img: np.ndarray) -> np.ndarray:
+    """Local fine detail: box-averaged |Laplacian| of the luma, in full-scale units."""
+    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1.0 / full_scale(img))
+    return cv2.blur(np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3)), (9, 9))
+
+
+def sharp_change(da: np.ndarray, dg: np.ndarray, changed: np.ndarray) -> np.ndarray:
     """Changed pixels whose degraded side is about as detailed as the scene there. Raindrops are
     out-of-focus lenses (blurrier than the scene behind them) and reflections are defocused;
     something that moved in the scene is in focus."""
-    def detail(img):
-        g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1.0 / full_scale(img))
-        lap = np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3))
-        return cv2.blur(lap, (9, 9))
-
-    da, dg = detail(aligned_s), detail(gt_s)
     return (changed > 0) & (da > np.maximum(0.6 * dg, 0.04))
+
+
+def texture_loss(da: np.ndarray, dg: np.ndarray, params: "MaskParams") -> np.ndarray:
+    """Where the scene has detail and the degraded shot has lost most of it: water blurs what is
+    behind it even where the colours barely change (flow traces over a wall, drops over foliage)."""
+    return (dg > params.detail_min) & (da < params.detail_ratio * dg)
 
 
 def reduce(img: np.ndarray) -> np.ndarray:
@@ -179,7 +188,8 @@ def analyse(
     sigma = 1.4826 * float(np.median(inside)) if inside.size else 0.0
     weak = max(params.min_threshold, params.k_sigma * sigma)
     strong = max(params.strong_threshold, weak * params.strong_factor)
-    weak_m = (res > weak).astype(np.uint8) * 255
+    da, dg = detail(a_s), detail(g_s)
+    weak_m = ((res > weak) | texture_loss(da, dg, params)).astype(np.uint8) * 255
     n, labels, stats, _ = cv2.connectedComponentsWithStats(weak_m, connectivity=8)
     if n > 1:
         seeded = np.zeros(n, bool)
@@ -208,7 +218,7 @@ def analyse(
     big[0] = False
     motion = np.zeros((), np.int64)
     if big.any():
-        sharp = sharp_change(a_s, g_s, raw)
+        sharp = sharp_change(da, dg, raw)
         sharp_count = np.bincount(labels[sharp], minlength=n)
         moving = big & (sharp_count >= 0.35 * stats[:, cv2.CC_STAT_AREA])
         motion = stats[moving, cv2.CC_STAT_AREA].sum()
