@@ -92,7 +92,7 @@ def register(app: typer.Typer) -> None:
                   "--set", "run.val_every=4", "--set", "run.checkpoint_every=4", "--set", "model.sample_steps=10",
                   "--set", "model.val_steps=4"]
         _rdrf([*w, "train", "--stage", "control", "--data", str(export), "--output", str(runs / "control"), *stage2,
-               "--set", 'model.pretrained="tiny"', "--set", f'model.stage1="{runs / "restore"}"'])
+               "--pretrained", "tiny", "--stage1", str(runs / "restore")])
         _rdrf([*w, "train", "--stage", "fidelity", "--data", str(export), "--output", str(runs / "fidelity"), *stage2,
                "--set", f'model.control="{runs / "control"}"'])
         _rdrf([*w, "restore", str(export / "test" / "lq"), "--checkpoint", str(runs / "fidelity"), "--out", str(ws / "restored")])
