@@ -65,7 +65,7 @@ from schemas.catalogue import Alignment, Export, Pair, Scene, Shot
 from schemas.errors import RdrfError
 from schemas.records import ExportRecord
 from schemas.storage import TMP_MARK, durable_copy, durable_write, fsync_dir, sha256_bytes, sha256_file
-from schemas.views import shot_camera, shot_image
+from schemas.views import alignment_figures, shot_camera, shot_image
 from schemas.workspace import Catalogue, Workspace
 
 EXPORT_SPLITS = ("train", "test", "all")
@@ -314,14 +314,7 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
                 homography=a.homography,
                 lq_original=pair.lq_shot.original_name,
                 status=pair.status,
-                n_inliers=a.n_inliers,
-                inlier_ratio=a.inlier_ratio,
-                reproj_error=a.reproj_error,
-                gain=a.gain,
-                offset=a.offset,
-                valid_fraction=a.valid_fraction,
-                mask_coverage=a.mask_coverage,
-                mask_method=a.mask_method,
+                **alignment_figures(a),
             )
             items.append(Item(
                 record,

@@ -37,6 +37,14 @@ def shot_camera(shot: Shot) -> str | None:
     return shot.setup.camera_model if shot.setup else None
 
 
+# The alignment's figures every record that describes a pair carries.
+ALIGNMENT_FIGURES = ("n_inliers", "inlier_ratio", "reproj_error", "gain", "offset", "valid_fraction", "mask_coverage", "mask_method")
+
+
+def alignment_figures(a: Alignment) -> dict:
+    return {name: getattr(a, name) for name in ALIGNMENT_FIGURES}
+
+
 def file_record(f: File) -> FileRecord:
     return FileRecord(path=f.path, kind=f.kind, sha256=f.sha256, size=f.size)
 
@@ -87,15 +95,8 @@ def alignment_record(a: Alignment) -> AlignmentRecord:
         reason=a.reason,
         homography=a.homography,
         n_matches=a.n_matches,
-        n_inliers=a.n_inliers,
-        inlier_ratio=a.inlier_ratio,
-        reproj_error=a.reproj_error,
-        gain=a.gain,
-        offset=a.offset,
-        valid_fraction=a.valid_fraction,
-        mask_coverage=a.mask_coverage,
-        mask_method=a.mask_method,
         seconds=a.seconds,
+        **alignment_figures(a),
     )
 
 

@@ -39,6 +39,18 @@ def _clean_options(monkeypatch):
     context.OPTIONS.workspace = None
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch's intra-op threads fight each other on a small shared CPU (5-10x slower than one thread
+    for the tiny models tests train); torch is imported here only by the tests that ask for it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def cli():
     """Run `rdrf ARGS...` in-process; an RdrfError becomes exit 1 with its message, like `main`."""

@@ -16,12 +16,7 @@ from rdrf_train.prior import load_prior  # noqa: E402
 from rdrf_train.sampling import decode_tiled, encode_tiled, make_scheduler, tile_starts, tiled_map  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

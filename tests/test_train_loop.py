@@ -27,13 +27,6 @@ TINY = ["model.dim=8", "model.blocks=[1,1,1,1]", "run.num_workers=0"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    # The CI machine has 2 cores; torch's thread pool fighting other processes is far slower than one thread.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
