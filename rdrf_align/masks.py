@@ -220,7 +220,7 @@ def analyse(
     if big.any():
         sharp = sharp_change(da, dg, raw)
         sharp_count = np.bincount(labels[sharp], minlength=n)
-        moving = big & (sharp_count >= 0.35 * stats[:, cv2.CC_STAT_AREA])
+        moving = big & (sharp_count >= 0.25 * stats[:, cv2.CC_STAT_AREA])
         motion = stats[moving, cv2.CC_STAT_AREA].sum()
     motion_fraction = float(motion) / n_valid
     if f > 1:

@@ -18,7 +18,7 @@ class QualitySettings:
     min_inlier_ratio: float = 0.15
     max_reproj_px: float = 0.75  # RMS residual of the final fit, full-resolution px
     min_valid_fraction: float = 0.80  # of the GT frame covered by the warped degraded shot
-    max_motion_fraction: float = 0.05  # of the valid area: large changed regions with in-focus detail
+    max_motion_fraction: float = 0.10  # of the valid area: large changed regions with in-focus detail
     max_gain_ratio: float = 1.6  # any channel's gain outside [1/r, r] is an exposure mismatch
     max_offset: float = 0.15  # |offset| in full-scale units
     max_mask_coverage: float = 0.6  # more "raindrop" than that means the pair does not match
