@@ -95,20 +95,40 @@ def _smooth_residual(r: np.ndarray, valid_s: np.ndarray, scale: float) -> np.nda
     return cv2.GaussianBlur(smooth, (0, 0), 1.0)
 
 
-def residual_map(aligned_s: np.ndarray, gt_s: np.ndarray, valid_s: np.ndarray, photo: Photometric, params: MaskParams) -> np.ndarray:
+@dataclass(frozen=True)
+class ReducedGT:
+    """What the default mask needs from a GT's reduced copy: it depends on the GT alone, so a scene
+    computes it once for all its degraded shots (`prepare_gt`)."""
+
+    image: np.ndarray  # the reduced copy, as `reduce` returns it
+    unit: np.ndarray  # float32, full-scale units
+    low: np.ndarray  # 3x3 local minimum of `unit`
+    high: np.ndarray  # 3x3 local maximum of `unit`
+    detail: np.ndarray  # `detail(image)`
+
+
+def prepare_gt(g_s: np.ndarray) -> ReducedGT:
+    g = g_s.astype(np.float32)
+    g *= np.float32(1.0 / full_scale(g_s))
+    k = np.ones((3, 3), np.uint8)
+    return ReducedGT(g_s, g, cv2.erode(g, k), cv2.dilate(g, k), detail(g_s))
+
+
+def residual_map(
+    aligned_s: np.ndarray, gt_s: np.ndarray | ReducedGT, valid_s: np.ndarray, photo: Photometric, params: MaskParams
+) -> np.ndarray:
     """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack.
     OpenCV calls throughout: numpy's per-pixel channel reductions are several times slower."""
-    fs = 1.0 / full_scale(gt_s)
+    gt = gt_s if isinstance(gt_s, ReducedGT) else prepare_gt(gt_s)
+    fs = 1.0 / full_scale(gt.image)
     m = np.zeros((3, 4), np.float32)
     m[[0, 1, 2], [0, 1, 2]] = photo.gain * fs
     m[:, 3] = photo.offset
     a = cv2.transform(aligned_s.astype(np.float32), m)
-    g = gt_s.astype(np.float32)
-    g *= np.float32(fs)
-    h, w = g.shape[:2]
+    h, w = gt.unit.shape[:2]
     # smooth reflection layer: a median of the signed residual at a coarse scale, drops being a
     # minority; where a reflection is clearly present, a finer scale follows its structure better
-    r = cv2.subtract(a, g)
+    r = cv2.subtract(a, gt.unit)
     smooth = _smooth_residual(r, valid_s, params.reflection_scale)
     vs = cv2.resize(valid_s, smooth.shape[1::-1], interpolation=cv2.INTER_AREA) > 200
     energy = np.abs(smooth).max(axis=2)[vs]  # a small coarse image
@@ -116,8 +136,7 @@ def residual_map(aligned_s: np.ndarray, gt_s: np.ndarray, valid_s: np.ndarray, p
         smooth = _smooth_residual(r, valid_s, params.reflection_scale_fine)
     a = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
     # distance to the GT's local range: forgives residual misalignment and interpolation at edges
-    k = np.ones((3, 3), np.uint8)
-    d = cv2.max(cv2.subtract(a, cv2.dilate(g, k)), cv2.subtract(cv2.erode(g, k), a))
+    d = cv2.max(cv2.subtract(a, gt.high), cv2.subtract(gt.low, a))
     c0, c1, c2 = cv2.split(d)
     res = cv2.max(cv2.max(c0, c1), c2)
     res = cv2.max(res, 0.0)
@@ -177,18 +196,25 @@ def default_mask(
 
 
 def analyse(
-    a_s: np.ndarray, g_s: np.ndarray, v_s: np.ndarray, valid: np.ndarray, photo: Photometric, params: MaskParams = MaskParams()
+    a_s: np.ndarray,
+    g_s: np.ndarray | ReducedGT,
+    v_s: np.ndarray,
+    valid: np.ndarray,
+    photo: Photometric,
+    params: MaskParams = MaskParams(),
 ) -> MaskAnalysis:
-    """The default mask at `valid`'s (full) resolution, from reduced copies of aligned, GT, valid."""
+    """The default mask at `valid`'s (full) resolution, from reduced copies of aligned, GT (or the
+    scene's `prepare_gt` of it), valid."""
+    gt = g_s if isinstance(g_s, ReducedGT) else prepare_gt(g_s)
     h, w = valid.shape[:2]
-    size = (g_s.shape[1], g_s.shape[0])
+    size = (gt.image.shape[1], gt.image.shape[0])
     f = w / size[0]
-    res = residual_map(a_s, g_s, v_s, photo, params)
+    res = residual_map(a_s, gt, v_s, photo, params)
     inside = res[v_s > 0][::7]
     sigma = 1.4826 * float(np.median(inside)) if inside.size else 0.0
     weak = max(params.min_threshold, params.k_sigma * sigma)
     strong = max(params.strong_threshold, weak * params.strong_factor)
-    da, dg = detail(a_s), detail(g_s)
+    da, dg = detail(a_s), gt.detail
     weak_m = ((res > weak) | texture_loss(da, dg, params)).astype(np.uint8) * 255
     n, labels, stats, _ = cv2.connectedComponentsWithStats(weak_m, connectivity=8)
     if n > 1:

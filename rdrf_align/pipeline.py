@@ -27,11 +27,15 @@ MASK_METHODS = ("default", "agan")
 class SceneGT:
     image: np.ndarray  # BGR uint8/uint16, full resolution
     reference: Reference
-    small: np.ndarray  # reduced copy the masks and photometry use
+    reduced: masks.ReducedGT  # reduced copy the masks and photometry use, and what masks derive from it
 
     @classmethod
     def prepare(cls, gt: np.ndarray) -> "SceneGT":
-        return cls(gt, prepare_reference(gt), masks.reduce(gt))
+        return cls(gt, prepare_reference(gt), masks.prepare_gt(masks.reduce(gt)))
+
+    @property
+    def small(self) -> np.ndarray:
+        return self.reduced.image
 
 
 @dataclass
@@ -129,7 +133,7 @@ def align_pair(
     a_s = masks.reduce(aligned)
     v_s = valid_area(H, (lw, lh), small_size, gw / small_size[0]) if small_size != (gw, gh) else valid
     photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
-    analysis = masks.analyse(a_s, scene.small, v_s, valid, photo, mask_params)
+    analysis = masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params)
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
     timings["masks"] = time.perf_counter() - t
 
