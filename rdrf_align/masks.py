@@ -239,15 +239,17 @@ def analyse(
     m = cv2.bitwise_and(m, v_s)
     n_valid = max(1, int(np.count_nonzero(v_s)))
     # scene motion: a large changed region, mostly as detailed as an in-focus scene (drops are not)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(raw, connectivity=8)
-    big = stats[:, cv2.CC_STAT_AREA] >= params.motion_min_area * n_valid
-    big[0] = False
-    motion = np.zeros((), np.int64)
-    if big.any():
-        sharp = sharp_change(da, dg, raw)
-        sharp_count = np.bincount(labels[sharp], minlength=n)
-        moving = big & (sharp_count >= 0.25 * stats[:, cv2.CC_STAT_AREA])
-        motion = stats[moving, cv2.CC_STAT_AREA].sum()
+    motion = 0
+    min_motion = params.motion_min_area * n_valid
+    if np.count_nonzero(raw) >= min_motion:  # else no region can be that large: skip labelling
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(raw, connectivity=8)
+        big = stats[:, cv2.CC_STAT_AREA] >= min_motion
+        big[0] = False
+        if big.any():
+            sharp = sharp_change(da, dg, raw)
+            sharp_count = np.bincount(labels[sharp], minlength=n)
+            moving = big & (sharp_count >= 0.25 * stats[:, cv2.CC_STAT_AREA])
+            motion = stats[moving, cv2.CC_STAT_AREA].sum()
     motion_fraction = float(motion) / n_valid
     if f > 1:
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
