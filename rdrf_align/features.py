@@ -37,7 +37,16 @@ def coarse_factor(width: int, height: int, long_side: int = COARSE_LONG_SIDE) ->
 def detect(gray_u8: np.ndarray, factor: float, max_keypoints: int = MAX_KEYPOINTS, mask: np.ndarray | None = None) -> Features:
     """SIFT on `gray_u8` reduced by `factor`; positions returned in the input's pixels."""
     h, w = gray_u8.shape
-    small = gray_u8 if factor <= 1.0 else cv2.resize(gray_u8, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
+    f = int(factor)
+    if f == factor and f > 1 and h >= f and w >= f:
+        # an integer factor on a frame cropped to a multiple of it: OpenCV's fast area path, twice as
+        # fast as the general one; the last < f rows/columns are no loss to a homography
+        h, w = h // f * f, w // f * f
+        small = cv2.resize(gray_u8[:h, :w], (w // f, h // f), interpolation=cv2.INTER_AREA)
+    elif factor > 1.0:
+        small = cv2.resize(gray_u8, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA)
+    else:
+        small = gray_u8
     if mask is not None and mask.shape != small.shape:
         mask = cv2.resize(mask, small.shape[::-1], interpolation=cv2.INTER_NEAREST)
     sift = cv2.SIFT_create(nfeatures=max_keypoints)

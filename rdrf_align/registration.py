@@ -163,7 +163,9 @@ def _plausible(H: np.ndarray | None, w: int, h: int) -> bool:
 
 
 def _refine_once(ref: Reference, lq_gray: np.ndarray, H: np.ndarray):
-    """One round of patch measurements: (degraded points, GT points) for the patches that correlate."""
+    """One round of patch measurements: (degraded points, GT points) for the patches that correlate.
+    `lq_gray` is the degraded luma as decoded (any depth: ECC is blind to gain); only the few
+    pixels under each patch are converted to float, not the whole frame."""
     p = ref.patch
     Hinv = np.linalg.inv(H)
     lh, lw = lq_gray.shape
@@ -175,7 +177,12 @@ def _refine_once(ref: Reference, lq_gray: np.ndarray, H: np.ndarray):
         qc = cv2.perspectiveTransform(corners, M).reshape(-1, 2)
         if qc.min() < 2 or np.any(qc[:, 0] > lw - 3) or np.any(qc[:, 1] > lh - 3):
             continue  # patch not seen by the degraded frame
-        warped = cv2.warpPerspective(lq_gray, M, (p, p), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+        # the patch's footprint, with the 2 px bicubic interpolation reaches beyond it
+        x0r, y0r = int(np.floor(qc[:, 0].min())) - 2, int(np.floor(qc[:, 1].min())) - 2
+        x1r, y1r = int(np.ceil(qc[:, 0].max())) + 3, int(np.ceil(qc[:, 1].max())) + 3
+        roi = lq_gray[max(0, y0r) : y1r, max(0, x0r) : x1r].astype(np.float32)
+        Mr = np.array([[1, 0, -max(0, x0r)], [0, 1, -max(0, y0r)], [0, 0, 1]], np.float64) @ M
+        warped = cv2.warpPerspective(roi, Mr, (p, p), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
         warp = np.eye(2, 3, dtype=np.float32)
         try:
             cc, warp = cv2.findTransformECC(tpl, warped, warp, cv2.MOTION_TRANSLATION, criteria, None, 5)
@@ -238,9 +245,8 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
         )
     H = H / H[2, 2]
     reg = Registration(H, n, ninl, ninl / max(n, 1), rms, H.copy(), factor=factor)
-    lq_gray = gray.astype(np.float32)  # ECC is blind to gain, so no scaling to [0, 1]
     for _ in range(refine_rounds):
-        src, dst = _refine_once(ref, lq_gray, reg.homography)
+        src, dst = _refine_once(ref, gray, reg.homography)
         Hf, keep, frms = _robust_fit(src, dst)
         if Hf is None or not _plausible(Hf, lw, lh):
             break
