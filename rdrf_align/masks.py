@@ -78,10 +78,11 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    keep = np.zeros(n, np.uint8)
-    keep[1:] = (stats[1:, cv2.CC_STAT_AREA] >= min_px).astype(np.uint8) * 255
-    return keep[labels]
+    # areas by counting the foreground's labels: 3x cheaper than OpenCV's labelling with stats
+    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    area = np.bincount(labels[mask > 0], minlength=n)
+    keep = np.where(area >= max(1, min_px), 255, 0).astype(np.uint8)  # the background counts 0
+    return keep.take(labels)
 
 
 def _smooth_residual(r: np.ndarray, valid_s: np.ndarray, scale: float) -> np.ndarray:
@@ -102,8 +103,8 @@ class ReducedGT:
 
     image: np.ndarray  # the reduced copy, as `reduce` returns it
     unit: np.ndarray  # float32, full-scale units
-    low: np.ndarray  # 3x3 local minimum of `unit`
-    high: np.ndarray  # 3x3 local maximum of `unit`
+    mid: np.ndarray  # centre of `unit`'s 3x3 local range [min, max]
+    half: np.ndarray  # half its width
     detail: np.ndarray  # `detail(image)`
 
 
@@ -111,7 +112,8 @@ def prepare_gt(g_s: np.ndarray) -> ReducedGT:
     g = g_s.astype(np.float32)
     g *= np.float32(1.0 / full_scale(g_s))
     k = np.ones((3, 3), np.uint8)
-    return ReducedGT(g_s, g, cv2.erode(g, k), cv2.dilate(g, k), detail(g_s))
+    low, high = cv2.erode(g, k), cv2.dilate(g, k)
+    return ReducedGT(g_s, g, (low + high) * np.float32(0.5), (high - low) * np.float32(0.5), detail(g_s))
 
 
 def residual_map(
@@ -136,7 +138,8 @@ def residual_map(
         smooth = _smooth_residual(r, valid_s, params.reflection_scale_fine)
     a = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
     # distance to the GT's local range: forgives residual misalignment and interpolation at edges
-    d = cv2.max(cv2.subtract(a, gt.high), cv2.subtract(gt.low, a))
+    # (|a - mid| - half: the distance outside [min, max], negative inside; two passes, not three)
+    d = cv2.subtract(cv2.absdiff(a, gt.mid), gt.half)
     c0, c1, c2 = cv2.split(d)
     res = cv2.max(cv2.max(c0, c1), c2)
     res = cv2.max(res, 0.0)
@@ -216,13 +219,12 @@ def analyse(
     strong = max(params.strong_threshold, weak * params.strong_factor)
     da, dg = detail(a_s), gt.detail
     weak_m = ((res > weak) | texture_loss(da, dg, params)).astype(np.uint8) * 255
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak_m, connectivity=8)
+    n, labels = cv2.connectedComponents(weak_m, connectivity=8)
     if n > 1:
         seeded = np.zeros(n, bool)
         seeded[np.unique(labels[res > strong])] = True
         seeded[0] = False
-        lut = np.where(seeded, 255, 0).astype(np.uint8)
-        m = lut[labels]
+        m = np.where(seeded, 255, 0).astype(np.uint8).take(labels)
     else:
         m = weak_m
     raw = _fill_holes(m)  # before closing merges neighbouring drops into one region
@@ -253,8 +255,8 @@ def analyse(
     motion_fraction = float(motion) / n_valid
     if f > 1:
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
-        m = cv2.threshold(m, 127, 255, cv2.THRESH_BINARY)[1]
-        m = cv2.bitwise_and(m, valid)
+        cv2.threshold(m, 127, 255, cv2.THRESH_BINARY, dst=m)  # in place: no second full-size array
+        cv2.bitwise_and(m, valid, dst=m)
     return MaskAnalysis(m, motion_fraction, weak)
 
 
