@@ -113,7 +113,8 @@ def prepare_gt(g_s: np.ndarray) -> ReducedGT:
     g *= np.float32(1.0 / full_scale(g_s))
     k = np.ones((3, 3), np.uint8)
     low, high = cv2.erode(g, k), cv2.dilate(g, k)
-    return ReducedGT(g_s, g, (low + high) * np.float32(0.5), (high - low) * np.float32(0.5), detail(g_s))
+    mid, half = cv2.addWeighted(high, 0.5, low, 0.5, 0.0), cv2.addWeighted(high, 0.5, low, -0.5, 0.0)
+    return ReducedGT(g_s, g, mid, half, detail(g_s))
 
 
 def residual_map(

@@ -120,8 +120,10 @@ def select_patches(gray: np.ndarray, patch: int, grid: tuple[int, int] | None = 
 
 def prepare_reference(gt: np.ndarray) -> Reference:
     h, w = gt.shape[:2]
-    gray = gray_float(gt)
     g8 = gray_u8(gt)
+    gray = gray_float(gt) if gt.dtype != np.uint8 else g8.astype(np.float32)  # one colour conversion, not two
+    if gt.dtype == np.uint8:
+        gray *= np.float32(1.0 / 255.0)
     factor = feat.coarse_factor(w, h)
     p = patch_size(w, h)
     origins = select_patches(gray, p, margin=max(4, p // 8))
