@@ -60,12 +60,24 @@ def detect(gray_u8: np.ndarray, factor: float, max_keypoints: int = MAX_KEYPOINT
     return Features(pts, desc.astype(np.float32))
 
 
-def match(query: Features, train: Features, ratio: float = LOWE_RATIO) -> tuple[np.ndarray, np.ndarray]:
-    """Matched point arrays (query points, train points) passing Lowe's ratio test."""
+def index(train: Features) -> cv2.FlannBasedMatcher:
+    """A FLANN KD-tree index over `train`'s descriptors: built once for a GT's features, it serves
+    every degraded shot of the scene (building it is a quarter of a match's cost)."""
+    flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 5}, {"checks": 50})
+    flann.add([train.descriptors])
+    flann.train()
+    return flann
+
+
+def match(
+    query: Features, train: Features, ratio: float = LOWE_RATIO, trained: cv2.FlannBasedMatcher | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matched point arrays (query points, train points) passing Lowe's ratio test; `trained` is
+    `index(train)` where the caller keeps one."""
     if len(query) < 2 or len(train) < 2:
         return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
-    flann = cv2.FlannBasedMatcher({"algorithm": 1, "trees": 5}, {"checks": 50})
-    pairs = flann.knnMatch(query.descriptors, train.descriptors, k=2)
+    flann = trained if trained is not None else index(train)
+    pairs = flann.knnMatch(query.descriptors, k=2)
     qi, ti = [], []
     for m in pairs:
         if len(m) == 2 and m[0].distance < ratio * m[1].distance:

@@ -45,6 +45,7 @@ class Reference:
     origins: np.ndarray  # (M, 2) int top-left corners of the GT patches
     patches: list[np.ndarray]
     extra: dict = field(default_factory=dict)  # features at other factors, computed on demand
+    indexes: dict = field(default_factory=dict)  # FLANN index of the features at each factor, on first use
 
     def features_at(self, factor: float, gray8: np.ndarray | None = None) -> feat.Features:
         if factor == self.factor:
@@ -53,6 +54,11 @@ class Reference:
             g8 = gray8 if gray8 is not None else np.clip(self.gray * 255 + 0.5, 0, 255).astype(np.uint8)
             self.extra[factor] = feat.detect(g8, factor)
         return self.extra[factor]
+
+    def index_at(self, factor: float) -> cv2.FlannBasedMatcher:
+        if factor not in self.indexes:
+            self.indexes[factor] = feat.index(self.features_at(factor))
+        return self.indexes[factor]
 
 
 @dataclass
@@ -139,7 +145,7 @@ def _coarse(ref: Reference, lq8: np.ndarray, factor: float) -> tuple[np.ndarray 
         raise RegistrationFailed(f"GT image has {len(gt_feats)} keypoints: featureless (uniform?) - nothing to align to")
     if len(lq_feats) < MIN_COARSE_INLIERS:
         raise RegistrationFailed(f"degraded image has {len(lq_feats)} keypoints: featureless (uniform?) - nothing to align")
-    src, dst = feat.match(lq_feats, gt_feats)
+    src, dst = feat.match(lq_feats, gt_feats, trained=ref.index_at(factor) if len(gt_feats) >= 2 else None)
     n = len(src)
     if n < MIN_COARSE_INLIERS:
         return None, n, 0, float("nan")
