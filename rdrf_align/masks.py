@@ -85,7 +85,8 @@ def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
     return keep.take(labels)
 
 
-def _smooth_residual(r: np.ndarray, valid_s: np.ndarray, scale: float) -> np.ndarray:
+def _smooth_residual(r: np.ndarray, valid_s: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The smooth layer at a coarse scale, and which of its pixels lie inside the valid area."""
     h, w = r.shape[:2]
     cf = max(1.0, max(h, w) * scale / 5)
     csize = (max(3, round(w / cf)), max(3, round(h / cf)))
@@ -93,7 +94,7 @@ def _smooth_residual(r: np.ndarray, valid_s: np.ndarray, scale: float) -> np.nda
     vcoarse = cv2.resize(valid_s, csize, interpolation=cv2.INTER_AREA) > 200
     coarse[~vcoarse] = 0
     smooth = cv2.merge([cv2.medianBlur(np.ascontiguousarray(c), 5) for c in cv2.split(coarse)])
-    return cv2.GaussianBlur(smooth, (0, 0), 1.0)
+    return cv2.GaussianBlur(smooth, (0, 0), 1.0), vcoarse
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,10 @@ def residual_map(
     # smooth reflection layer: a median of the signed residual at a coarse scale, drops being a
     # minority; where a reflection is clearly present, a finer scale follows its structure better
     r = cv2.subtract(a, gt.unit)
-    smooth = _smooth_residual(r, valid_s, params.reflection_scale)
-    vs = cv2.resize(valid_s, smooth.shape[1::-1], interpolation=cv2.INTER_AREA) > 200
+    smooth, vs = _smooth_residual(r, valid_s, params.reflection_scale)
     energy = np.abs(smooth).max(axis=2)[vs]  # a small coarse image
     if energy.size and float(np.median(energy)) > params.reflection_present:
-        smooth = _smooth_residual(r, valid_s, params.reflection_scale_fine)
+        smooth, _ = _smooth_residual(r, valid_s, params.reflection_scale_fine)
     a = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
     # distance to the GT's local range: forgives residual misalignment and interpolation at edges
     # (|a - mid| - half: the distance outside [min, max], negative inside; two passes, not three)
