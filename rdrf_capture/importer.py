@@ -17,7 +17,7 @@ from typing import Callable, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from rdrf_capture.images import is_supported
+from rdrf_capture.images import is_raw, is_supported
 from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots
 from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
@@ -84,6 +84,15 @@ def _group_by_stem(files: list[Path]) -> list[list[Path]]:
     return [sorted(groups[k]) for k in sorted(groups, key=natural_key)]
 
 
+def is_one_shot(files: list[Path]) -> bool:
+    """Files sharing a stem are one shot when they are a single file or one RAW plus one JPEG."""
+    if len(files) == 1:
+        return True
+    raws = [p for p in files if is_raw(p.name)]
+    jpegs = [p for p in files if p.suffix.lower() in (".jpg", ".jpeg")]
+    return len(files) == 2 and len(raws) == 1 and len(jpegs) == 1
+
+
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
@@ -94,14 +103,9 @@ def read_scene_folder(folder: Path) -> SceneSource:
     for p in gts:
         if not is_supported(p.name):
             raise RdrfError(f"{p}: unsupported ground-truth file type; expected JPEG/PNG/TIFF or RAW")
-    gt_groups = _group_by_stem(gts)
-    kinds = {p.suffix.lower() for p in gts}
-    raw_plus_jpeg = len(gts) == 2 and any(k in (".jpg", ".jpeg") for k in kinds) and len(kinds) == 2 and not all(
-        k in (".jpg", ".jpeg", ".png", ".tif", ".tiff") for k in kinds
-    )
     if not gts:
         raise RdrfError(f"{folder}: no ground truth; expected exactly one gt.<ext> (e.g. gt.jpg or gt.ARW) in the scene folder")
-    if len(gts) > 1 and not raw_plus_jpeg:
+    if not is_one_shot(gts):
         raise RdrfError(
             f"{folder}: {len(gts)} ground-truth files ({', '.join(p.name for p in gts)}); expected exactly one gt.<ext> "
             "(or one RAW + one JPEG of the same shot)"
@@ -115,6 +119,13 @@ def read_scene_folder(folder: Path) -> SceneSource:
             raise RdrfError(f"{p}: unsupported file type; expected JPEG/PNG/TIFF or RAW")
     if not lq_files:
         raise RdrfError(f"{lq_dir}: empty; expected one or more degraded shots")
+    lq_shots = _group_by_stem(lq_files)
+    for files in lq_shots:
+        if not is_one_shot(files):
+            raise RdrfError(
+                f"{lq_dir}: {', '.join(p.name for p in files)} share a name; expected one file per shot "
+                "(or one RAW + one JPEG of the same shot)"
+            )
     meta_path = folder / "scene.toml"
     meta = SceneToml()
     if meta_path.exists():
@@ -122,7 +133,7 @@ def read_scene_folder(folder: Path) -> SceneSource:
             meta = SceneToml(**tomllib.loads(meta_path.read_text()))
         except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
             raise RdrfError(f"{meta_path}: {exc}") from exc
-    return SceneSource(label, folder, gt_groups[0], _group_by_stem(lq_files), meta)
+    return SceneSource(label, folder, sorted(gts), lq_shots, meta)
 
 
 def scene_folders(root: Path) -> list[Path]:

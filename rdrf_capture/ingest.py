@@ -93,9 +93,8 @@ class _Planned:
     info: ShotInfo
     files: list[_Checked]
     index: int = 0
-    existing_shot: Optional[int] = None
+    known: bool = False  # every file is already catalogued (or repeats an earlier shot of the batch)
     stored: list[tuple[_Checked, str]] = field(default_factory=list)  # (file, rel path)
-    size: Optional[tuple[int, int]] = None
 
 
 def check_label(label: str) -> str:
@@ -172,40 +171,50 @@ def ingest_shots(
     develop_raw: bool = True,
 ) -> list[IngestResult]:
     """Store and register a batch of shots of one scene in one transaction (see module docstring)."""
-    ws = catalogue.workspace
     check_label(scene_label)
 
     # 1. check everything before writing anything
     plan = [_Planned(info, _check_files(files)) for files, info in shots]
     with catalogue.session() as s:
-        known = {
-            row.sha256: row.shot_id
-            for row in s.execute(select(File.sha256, File.shot_id).where(File.kind == "original"))
-        }
-        seen: set[str] = set()
+        seen = set(_catalogued(s, plan))
         counters: dict[str, int] = {}
         for p in plan:
-            fresh = [c for c in p.files if c.sha256 not in known and c.sha256 not in seen]
+            fresh = [c for c in p.files if c.sha256 not in seen]
             seen.update(c.sha256 for c in p.files)
             if not fresh:
-                p.existing_shot = next((known[c.sha256] for c in p.files if c.sha256 in known), -1)
+                p.known = True
                 continue
             p.files = fresh
             role = p.info.role
             counters[role] = counters.get(role) or _next_index(s, scene_label, role)
             p.index = counters[role]
             counters[role] += 1
-        todo = [p for p in plan if p.existing_shot is None]
+        todo = [p for p in plan if not p.known]
 
-    def dest(p: _Planned, name: str) -> str:
-        return f"originals/{scene_label}/{p.info.role}-{p.index:03d}/{name}"
+    # 2. journal, then write durably; 3. register (in _store_and_register)
+    paths = [_dest(scene_label, p, c.incoming.name) for p in todo for c in p.files]
+    if todo:
+        _store_and_register(catalogue, scene_label, todo, paths)
+    if develop_raw:
+        _develop_scene(catalogue, scene_label)
+    with catalogue.session() as s:
+        shot_of = _catalogued(s, plan)
+    return [IngestResult(shot_of[p.files[0].sha256], not p.known) for p in plan]
 
-    # 2. journal, then write durably
-    paths = [dest(p, c.incoming.name) for p in todo for c in p.files]
-    if not todo:
-        if develop_raw:
-            _develop_scene(catalogue, scene_label)
-        return [IngestResult(p.existing_shot or -1, False) for p in plan]
+
+def _dest(scene_label: str, p: _Planned, name: str) -> str:
+    return f"originals/{scene_label}/{p.info.role}-{p.index:03d}/{name}"
+
+
+def _catalogued(s: Session, plan: list[_Planned]) -> dict[str, int]:
+    """sha256 -> shot id of the batch's files that are already catalogued originals."""
+    hashes = [c.sha256 for p in plan for c in p.files]
+    rows = s.execute(select(File.sha256, File.shot_id).where(File.kind == "original", File.sha256.in_(hashes)))
+    return {sha: shot_id for sha, shot_id in rows}
+
+
+def _store_and_register(catalogue: Catalogue, scene_label: str, todo: list[_Planned], paths: list[str]) -> None:
+    ws = catalogue.workspace
     with catalogue.session() as s:
         for path in paths:
             if s.scalar(select(File.id).where(File.path == path)) is not None:
@@ -217,7 +226,7 @@ def ingest_shots(
     try:
         for p in todo:
             for c in p.files:
-                rel = dest(p, c.incoming.name)
+                rel = _dest(scene_label, p, c.incoming.name)
                 target = ws.abs(rel)
                 if isinstance(c.incoming.source, bytes):
                     stored = durable_write(c.incoming.source, target)
@@ -227,8 +236,6 @@ def ingest_shots(
                 if stored.sha256 != c.sha256:
                     raise RdrfError(f"{c.incoming.where}: the file changed while it was being imported; import it again")
                 p.stored.append((c, rel))
-            prim = _primary(p)
-            p.size = (prim.info.width, prim.info.height)
     except BaseException as exc:
         for target in written:
             target.unlink(missing_ok=True)
@@ -239,7 +246,6 @@ def ingest_shots(
         raise
 
     # 3. register everything at once
-    results: list[IngestResult] = []
     with catalogue.session() as s:
         scene = s.scalar(select(Scene).where(Scene.label == scene_label))
         if scene is None:
@@ -264,21 +270,15 @@ def ingest_shots(
                 iso=exp.iso,
                 shutter_s=exp.shutter_s,
                 aperture=exp.aperture,
-                width=p.size[0] if p.size else None,
-                height=p.size[1] if p.size else None,
+                width=prim.info.width,
+                height=prim.info.height,
                 qa=p.info.qa,
             )
             s.add(shot)
             for c, rel in p.stored:
                 s.add(File(shot=shot, kind="original", path=rel, sha256=c.sha256, size=c.size))
-            s.flush()
-            results.append(IngestResult(shot.id, True))
         ensure_pairs(s, scene)
         s.execute(delete(IngestJournal).where(IngestJournal.path.in_(paths)))
-    if develop_raw:
-        _develop_scene(catalogue, scene_label)
-    added = iter(results)
-    return [next(added) if p.existing_shot is None else IngestResult(p.existing_shot, False) for p in plan]
 
 
 def _develop_scene(catalogue: Catalogue, scene_label: str) -> None:

@@ -196,3 +196,29 @@ def test_unwritable_workspace_names_the_path_and_changes_nothing(workspace, cli,
     # scene 1 went in on its own transaction; scene 2 left no row and no journal entry behind
     assert [row for row in after["scenes"] if row not in before["scenes"]] and not any("'2'" in row for row in after["scenes"])
     assert after["ingest_journal"] == []
+
+
+def test_degraded_files_sharing_a_name_must_be_raw_plus_jpeg(workspace, cli, tmp_path):
+    shoot = make_shoot(tmp_path / "shoot")
+    write_jpeg(shoot / "1" / "lq" / "DSC0001.png", textured(96, 128, 3))  # same stem as DSC0001.jpg
+    r = cli("import", shoot, cwd=workspace)
+    assert r.exit_code == 1 and "DSC0001.jpg, DSC0001.png share a name" in r.output, r.output
+
+
+def test_a_file_repeated_within_a_scene_is_stored_once_and_reported_with_its_shot(workspace, tmp_path):
+    from rdrf_capture.ingest import IncomingFile, ShotInfo, ingest_shots
+    from schemas.workspace import Catalogue, Workspace
+
+    gt, lq = tmp_path / "gt.jpg", tmp_path / "a.jpg"
+    write_jpeg(gt, textured(48, 64, 0))
+    write_jpeg(lq, textured(48, 64, 1))
+    cat = Catalogue(Workspace(workspace))
+    results = ingest_shots(cat, "7", [
+        ([IncomingFile("gt.jpg", gt)], ShotInfo(role="gt", trigger="import")),
+        ([IncomingFile("a.jpg", lq)], ShotInfo(role="lq", trigger="import")),
+        ([IncomingFile("a-copy.jpg", lq.read_bytes())], ShotInfo(role="lq", trigger="import")),
+    ])
+    assert [r.added for r in results] == [True, True, False]
+    assert results[2].shot_id == results[1].shot_id  # the shot that holds those bytes
+    again = ingest_shots(cat, "7", [([IncomingFile("a.jpg", lq)], ShotInfo(role="lq", trigger="import"))])
+    assert again[0].shot_id == results[1].shot_id and not again[0].added
