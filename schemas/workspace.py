@@ -7,9 +7,9 @@ module only knows what a workspace holds once its root is known.
 from __future__ import annotations
 
 import os
-import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.errors import RdrfError
+from schemas.settings import Settings, load_settings
 
 MARKER = "rdrf.toml"
 FOLDERS = ("originals", "developed", "aligned", "exports", "reports")
@@ -62,14 +63,10 @@ class Workspace:
     def abs(self, rel: str) -> Path:
         return self.root / rel
 
-    def settings(self) -> dict:
-        """The workspace's rdrf.toml (thresholds and defaults a stage may read)."""
-        try:
-            return tomllib.loads(self.marker.read_text())
-        except FileNotFoundError:
-            return {}
-        except tomllib.TOMLDecodeError as exc:
-            raise RdrfError(f"{self.marker}: not valid TOML ({exc})") from exc
+    @cached_property
+    def settings(self) -> Settings:
+        """The workspace's rdrf.toml, parsed and checked once (schemas.settings)."""
+        return load_settings(self.marker)
 
 
 def is_workspace(path: Path) -> bool:

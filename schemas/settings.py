@@ -1,0 +1,152 @@
+"""rdrf.toml: the workspace's settings, one pydantic model with a sub-model per section.
+
+Parsed once per command (`Workspace.settings`); an unknown section or key, or a value of the wrong
+type, is refused with the file, the section and the key named - a typo must never silently leave a
+threshold at its default.
+
+    [develop]      half_size
+    [virtual]      width, height, seed, raw, motion_px, background, params
+    [capture.qa]   max_motion_px, max_exposure_ev, max_wb_shift, min_sharpness, min_inliers
+    [align]        workers, mask, min_inliers, min_inlier_ratio, max_reproj_px, min_valid_fraction,
+                   max_motion_fraction, max_gain_ratio, max_offset, max_mask_coverage
+    [split]        test_fraction
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.errors import RdrfError
+from schemas.vocabulary import MaskMethod
+
+# The paper: 216 training and 36 test scenes (seeds/000 sec. 3.2).
+DEFAULT_TEST_FRACTION = 36 / 252
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceSection(Section):
+    """[workspace]: the layout version `rdrf init` wrote."""
+
+    version: int = 1
+
+
+class DevelopSettings(Section):
+    """[develop]: RAW development, identical for every shot of a scene."""
+
+    half_size: bool = Field(False, description="develop at half size (Sony ILCE-7RM4A 9504x6336 -> 4752x3168)")
+
+
+class VirtualSettings(Section):
+    """[virtual]: the virtual rig behind `rdrf capture --camera virtual`."""
+
+    width: int = Field(4752, ge=16)
+    height: int = Field(3168, ge=16)
+    seed: int = 0
+    raw: bool = Field(True, description="a DNG beside each JPEG (RAW+JPEG shots)")
+    motion_px: float = Field(2.0, ge=0, description="how far the simulated tripod drifts between shots")
+    background: Optional[Path] = Field(None, description="a photograph to use as the scene instead of a painted one")
+    params: dict[str, Any] = Field(default_factory=dict, description="hardware.sim.DegradationParams fields fixed for every degraded shot")
+
+
+class CaptureQASettings(Section):
+    """[capture.qa]: live QA limits, checked against the GT after every degraded shot."""
+
+    max_motion_px: float = Field(12.0, gt=0, description="camera movement, in pixels of a 4752-wide frame (~0.25% of the width)")
+    max_exposure_ev: float = Field(0.5, gt=0)
+    max_wb_shift: float = Field(0.25, gt=0, description="relative change of R/G or B/G (a strong reflection tints by up to ~15%)")
+    min_sharpness: float = Field(0.2, ge=0, description="90th percentile of per-tile Laplacian energy vs the GT (dense drops ~0.35, 1-px blur ~0.07)")
+    min_inliers: int = Field(12, ge=4)
+
+
+class CaptureSettings(Section):
+    """[capture]: only its sub-sections."""
+
+    qa: CaptureQASettings = CaptureQASettings()
+
+
+class AlignSettings(Section):
+    """[align]: command defaults and the QC thresholds a pair must meet to be `ok`."""
+
+    workers: int = Field(1, ge=1, description="pairs aligned in parallel")
+    mask: MaskMethod = "default"
+    min_inliers: int = Field(40, ge=4, description="feature inliers of the coarse homography")
+    min_inlier_ratio: float = Field(0.15, ge=0, le=1)
+    max_reproj_px: float = Field(0.75, gt=0, description="RMS residual of the final fit, full-resolution px")
+    min_valid_fraction: float = Field(0.80, ge=0, le=1, description="of the GT frame covered by the warped degraded shot")
+    max_motion_fraction: float = Field(0.10, ge=0, le=1, description="of the valid area: large changed regions with in-focus detail")
+    max_gain_ratio: float = Field(1.6, ge=1, description="any channel's gain outside [1/r, r] is an exposure mismatch")
+    max_offset: float = Field(0.15, ge=0, description="|offset| in full-scale units")
+    max_mask_coverage: float = Field(0.6, ge=0, le=1, description="more 'raindrop' than that means the pair does not match")
+
+
+class SplitSettings(Section):
+    """[split]: the test fraction for scenes assigned from now on (assigned scenes never move)."""
+
+    test_fraction: float = Field(DEFAULT_TEST_FRACTION, gt=0, lt=1)
+
+
+class Settings(Section):
+    """The whole of rdrf.toml; every section optional."""
+
+    workspace: WorkspaceSection = WorkspaceSection()
+    develop: DevelopSettings = DevelopSettings()
+    virtual: VirtualSettings = VirtualSettings()
+    capture: CaptureSettings = CaptureSettings()
+    align: AlignSettings = AlignSettings()
+    split: SplitSettings = SplitSettings()
+
+
+def _where(loc: tuple) -> tuple[str, str]:
+    """('[capture.qa]', 'max_motion') from a pydantic error location."""
+    parts = [str(p) for p in loc]
+    if len(parts) == 1:
+        return "", parts[0]
+    return f"[{'.'.join(parts[:-1])}]", parts[-1]
+
+
+def parse_settings(text: str, source: str | Path = "rdrf.toml") -> Settings:
+    """Settings from rdrf.toml text; any problem is one RdrfError naming file, section and key."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RdrfError(f"{source}: not valid TOML ({exc})") from exc
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            section, key = _where(err["loc"])
+            where = f"{section} {key}" if section else f"[{key}]"
+            if err["type"] == "extra_forbidden":
+                known = _known_keys(err["loc"][:-1])
+                kind = "section" if not section else "setting"
+                problems.append(f"unknown {kind} {where}; known: {', '.join(known)}")
+            else:
+                problems.append(f"{where} = {err.get('input')!r}: {err['msg']}")
+        raise RdrfError(f"{source}: " + "; ".join(problems)) from exc
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return sorted(model.model_fields)
+
+
+def load_settings(path: Path) -> Settings:
+    """The settings in `path`; defaults when the file does not exist."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return Settings()
+    return parse_settings(text, path)
