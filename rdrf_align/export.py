@@ -59,7 +59,6 @@ from rdrf_align.splits import (
     check_split_map,
     file_leaks,
     label_key,
-    test_fraction_setting,
 )
 from schemas.catalogue import Alignment, Export, Pair, Scene, Shot
 from schemas.errors import RdrfError
@@ -252,7 +251,7 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
     params.check()
     ws = catalogue.workspace
     out = (out if out is not None else _default_out(ws, params)).resolve()
-    fraction = test_fraction_setting(ws.settings())
+    fraction = ws.settings.split.test_fraction
     with catalogue.session() as session:
         assigned = assign_new_scenes(session, fraction)
 

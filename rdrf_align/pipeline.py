@@ -15,8 +15,9 @@ import numpy as np
 from rdrf_align import masks
 from rdrf_align.images import full_scale
 from rdrf_align.photometric import Photometric, fit_photometric
-from rdrf_align.quality import Figures, QualitySettings, assess
+from rdrf_align.quality import Figures, assess
 from rdrf_align.registration import Reference, Registration, RegistrationFailed, prepare_reference, register
+from schemas.settings import AlignSettings
 
 METHOD = "sift-coarse+patch-ecc"
 VERSION = "1"
@@ -92,7 +93,7 @@ def warp_to_gt(lq: np.ndarray, H: np.ndarray, width: int, height: int) -> tuple[
 def align_pair(
     scene: SceneGT,
     lq: np.ndarray,
-    quality: QualitySettings = QualitySettings(),
+    quality: AlignSettings = AlignSettings(),
     mask_method: str = "default",
     mask_params: masks.MaskParams = masks.MaskParams(),
 ) -> PairOutcome:

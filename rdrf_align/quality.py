@@ -1,44 +1,15 @@
 """Quality control: is an aligned pair good enough to train on?
 
 `ok`, `rejected` (estimated, but a figure is out of bounds - the reason says which and by how much)
-or `failed` (no homography could be estimated). Thresholds come from the `[align]` section of the
-workspace's rdrf.toml, overridable on the command line.
+or `failed` (no homography could be estimated). Thresholds are the `[align]` section of the
+workspace's rdrf.toml (schemas.settings.AlignSettings).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
-from schemas.errors import RdrfError
-
-
-@dataclass(frozen=True)
-class QualitySettings:
-    min_inliers: int = 40  # feature inliers of the coarse homography
-    min_inlier_ratio: float = 0.15
-    max_reproj_px: float = 0.75  # RMS residual of the final fit, full-resolution px
-    min_valid_fraction: float = 0.80  # of the GT frame covered by the warped degraded shot
-    max_motion_fraction: float = 0.10  # of the valid area: large changed regions with in-focus detail
-    max_gain_ratio: float = 1.6  # any channel's gain outside [1/r, r] is an exposure mismatch
-    max_offset: float = 0.15  # |offset| in full-scale units
-    max_mask_coverage: float = 0.6  # more "raindrop" than that means the pair does not match
-
-    @classmethod
-    def from_settings(cls, section: dict, source: str = "rdrf.toml [align]") -> "QualitySettings":
-        known = {f.name: f.type for f in fields(cls)}
-        values = {}
-        for key, value in section.items():
-            if key in ("mask", "workers"):
-                continue  # command defaults, not thresholds
-            if key not in known:
-                raise RdrfError(f"{source}: unknown setting {key!r}; known: {', '.join(sorted(known))}, mask, workers")
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise RdrfError(f"{source}: {key} = {value!r}; expected a number")
-            values[key] = int(value) if known[key] == "int" else float(value)
-        return cls(**values)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from schemas.settings import AlignSettings
 
 
 @dataclass(frozen=True)
@@ -53,7 +24,7 @@ class Figures:
     mask_coverage: float
 
 
-def assess(f: Figures, q: QualitySettings) -> tuple[str, str]:
+def assess(f: Figures, q: AlignSettings) -> tuple[str, str]:
     """(status, reason); every figure out of bounds is named, the worst first."""
     problems = []
     if f.n_inliers < q.min_inliers:

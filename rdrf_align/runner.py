@@ -30,9 +30,9 @@ from sqlalchemy import select, update
 from rdrf_align import masks
 from rdrf_align.images import encode_png, read_image
 from rdrf_align.pipeline import MASK_METHODS, METHOD, VERSION, SceneGT, align_pair
-from rdrf_align.quality import QualitySettings
 from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene
 from schemas.errors import RdrfError
+from schemas.settings import AlignSettings
 from schemas.storage import TMP_MARK, durable_write
 from schemas.views import shot_image
 from schemas.workspace import Catalogue, Workspace
@@ -46,7 +46,7 @@ class AlignOptions:
     workers: int = 1
     force: bool = False
     mask_method: str = "default"
-    quality: QualitySettings = QualitySettings()
+    quality: AlignSettings = AlignSettings()
     mask_params: masks.MaskParams = masks.MaskParams()
 
 
@@ -60,7 +60,7 @@ class Task:
     outputs: dict[str, str]  # kind -> relative path
     problem: str = ""  # why the pair cannot even be read
     mask_method: str = "default"
-    quality: QualitySettings = QualitySettings()
+    quality: AlignSettings = AlignSettings()
     mask_params: masks.MaskParams = masks.MaskParams()
 
 
@@ -80,14 +80,6 @@ class Summary:
     counts: Counter = field(default_factory=Counter)
     results: list[TaskResult] = field(default_factory=list)
     skipped: int = 0  # pairs that already had an alignment
-
-
-def settings_from_workspace(ws: Workspace) -> tuple[QualitySettings, dict]:
-    """QC thresholds and command defaults from the workspace's `[align]` section."""
-    section = ws.settings().get("align", {})
-    if not isinstance(section, dict):
-        raise RdrfError(f"{ws.marker}: [align] must be a table of settings")
-    return QualitySettings.from_settings(section, f"{ws.marker} [align]"), section
 
 
 def output_paths(scene: str, lq_index: int) -> dict[str, str]:

@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 
 from schemas.catalogue import File, Scene, Shot
 from schemas.errors import RdrfError
+from schemas.settings import DEFAULT_TEST_FRACTION
 
 SPLITS = ("train", "test")
-DEFAULT_TEST_FRACTION = 36 / 252  # the paper: 216 training and 36 test scenes (seeds/000 sec. 3.2)
 GLOBAL_WEIGHT = 2.0
 
 
@@ -93,15 +93,6 @@ def choose_splits(
             tests += 1
         out.append(Assignment(label, category, "test" if is_test else "train"))
     return out
-
-
-def test_fraction_setting(settings: dict) -> float:
-    """`[split] test_fraction` from the workspace's rdrf.toml, else the paper's 36/252."""
-    value = settings.get("split", {}).get("test_fraction", DEFAULT_TEST_FRACTION)
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise RdrfError(f"rdrf.toml: [split] test_fraction = {value!r} is not a number; expected e.g. 0.142857 (36/252)") from exc
 
 
 def assign_new_scenes(session: Session, test_fraction: float = DEFAULT_TEST_FRACTION) -> list[Assignment]:

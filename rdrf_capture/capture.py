@@ -35,6 +35,7 @@ from rdrf_capture.protocol import Step, instructions, plan, trigger_hint
 from schemas.catalogue import Scene, Shot
 from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
+from schemas.settings import VirtualSettings
 from schemas.views import scene_gt, shot_image
 
 JPEG_EXTS = (".jpg", ".jpeg")
@@ -149,7 +150,7 @@ class Session:
         self.opts = opts
         self.op = operator
         self.summary = SessionSummary(opts.scene)
-        self.thresholds = live_qa.Thresholds.from_settings(catalogue.workspace.settings())
+        self.thresholds = catalogue.workspace.settings.capture.qa
         self._ref: Optional[live_qa.Frame] = None
         self.developer: Optional[Developer] = None
 
@@ -412,26 +413,22 @@ def run_session(catalogue, camera: Camera, rig: Rig, opts: CaptureOptions, opera
     return Session(catalogue, camera, rig, opts, operator).run()
 
 
-def open_camera_and_rig(spec: str, settings: dict, glass_mm: float, say: Callable[[str], None]) -> tuple[Camera, Rig]:
+def open_camera_and_rig(spec: str, virtual: VirtualSettings, glass_mm: float, say: Callable[[str], None]) -> tuple[Camera, Rig]:
     """`--camera virtual` -> the virtual rig (configured by the workspace's [virtual] section);
     anything else -> a detected body (auto, model or port) and a manual rig."""
     if spec == "virtual":
         from hardware.virtual import VirtualCamera, VirtualRig
 
-        v = settings.get("virtual", {}) if isinstance(settings, dict) else {}
-        try:
-            rig = VirtualRig(
-                width=int(v.get("width", 4752)),
-                height=int(v.get("height", 3168)),
-                seed=int(v.get("seed", 0)),
-                raw=bool(v.get("raw", True)),
-                motion_px=float(v.get("motion_px", 2.0)),
-                glass_mm=glass_mm,
-                background=v.get("background"),
-                params=dict(v.get("params", {})),
-            )
-        except (TypeError, ValueError) as exc:
-            raise RdrfError(f"rdrf.toml [virtual]: {exc}; expected width/height/seed integers, raw true/false, motion_px a number") from exc
+        rig = VirtualRig(
+            width=virtual.width,
+            height=virtual.height,
+            seed=virtual.seed,
+            raw=virtual.raw,
+            motion_px=virtual.motion_px,
+            glass_mm=glass_mm,
+            background=virtual.background,
+            params=dict(virtual.params),
+        )
         camera = VirtualCamera(rig, say=say)
         try:
             camera.open()

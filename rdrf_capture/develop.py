@@ -104,7 +104,7 @@ def develop_shot(catalogue: Catalogue, shot_id: int) -> bool:
     registered and the journal cleared in one transaction; killed half-way, a re-run redoes it.
     """
     ws = catalogue.workspace
-    half_size = bool(ws.settings().get("develop", {}).get("half_size", False))
+    half_size = ws.settings.develop.half_size
     with catalogue.session() as s:
         shot = s.get(Shot, shot_id)
         raw = _raw_of(shot) if shot else None

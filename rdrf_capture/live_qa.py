@@ -20,24 +20,11 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from schemas.settings import CaptureQASettings
+
 VERSION = 1
 REFERENCE_WIDTH = 4752
 QA_WIDTH = 1024  # registration width: enough for a pixel-level motion estimate at full resolution
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    max_motion_px: float = 12.0  # at the reference width (4752 px); ~0.25 % of the frame width
-    max_exposure_ev: float = 0.5
-    max_wb_shift: float = 0.25  # relative change of R/G or B/G (a strong reflection tints by up to ~15 %)
-    min_sharpness: float = 0.2  # 90th percentile of per-tile Laplacian energy vs the GT (dense drops: ~0.35, 1-px blur: ~0.07)
-    min_inliers: int = 12
-
-    @classmethod
-    def from_settings(cls, settings: dict) -> "Thresholds":
-        section = settings.get("capture", {}).get("qa", {}) if isinstance(settings, dict) else {}
-        known = {k: float(v) if k != "min_inliers" else int(v) for k, v in section.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 @dataclass
@@ -202,7 +189,7 @@ def exposure_settings_changed(gt: dict, shot: dict) -> Optional[str]:
 def assess(
     ref: Frame,
     shot: Frame,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: CaptureQASettings = CaptureQASettings(),
     *,
     files: int = 1,
     files_expected: int = 0,

@@ -7,7 +7,8 @@ import pytest
 
 from align_synth import make_pair, random_homography, textured
 from rdrf_align.pipeline import SceneGT, align_pair
-from rdrf_align.quality import Figures, QualitySettings, assess
+from rdrf_align.quality import Figures, assess
+from schemas.settings import AlignSettings, parse_settings
 from schemas.errors import RdrfError
 
 GOOD = Figures(n_inliers=500, inlier_ratio=0.8, reproj_error=0.05, valid_fraction=0.97, motion_fraction=0.0,
@@ -29,19 +30,19 @@ GOOD = Figures(n_inliers=500, inlier_ratio=0.8, reproj_error=0.05, valid_fractio
     ],
 )
 def test_each_reason(change, phrase):
-    assert assess(GOOD, QualitySettings()) == ("ok", "")
+    assert assess(GOOD, AlignSettings()) == ("ok", "")
     f = Figures(**{**GOOD.__dict__, **change})
-    status, reason = assess(f, QualitySettings())
+    status, reason = assess(f, AlignSettings())
     assert status == "rejected" and phrase in reason
 
 
 def test_settings_from_toml_section():
-    q = QualitySettings.from_settings({"min_inliers": 10, "max_reproj_px": 1, "mask": "agan"})
-    assert q.min_inliers == 10 and q.max_reproj_px == 1.0
-    with pytest.raises(RdrfError, match="min_inlier"):
-        QualitySettings.from_settings({"min_inlier": 3})
-    with pytest.raises(RdrfError, match="expected a number"):
-        QualitySettings.from_settings({"min_inliers": "many"})
+    q = parse_settings('[align]\nmin_inliers = 10\nmax_reproj_px = 1\nmask = "agan"\n').align
+    assert q.min_inliers == 10 and q.max_reproj_px == 1.0 and q.mask == "agan"
+    with pytest.raises(RdrfError, match=r"\[align\] min_inlier;"):
+        parse_settings("[align]\nmin_inlier = 3\n")
+    with pytest.raises(RdrfError, match=r"\[align\] min_inliers = 'many'.*valid integer"):
+        parse_settings('[align]\nmin_inliers = "many"\n')
 
 
 W, H = 640, 448
@@ -81,5 +82,5 @@ def test_pipeline_thresholds_are_configurable():
     gt, lq = _pair(seed=4)
     scene = SceneGT.prepare(gt)
     assert align_pair(scene, lq).status == "ok"
-    out = align_pair(scene, lq, QualitySettings(max_reproj_px=1e-6))
+    out = align_pair(scene, lq, AlignSettings(max_reproj_px=1e-6))
     assert out.status == "rejected" and "reprojection" in out.reason

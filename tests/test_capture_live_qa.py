@@ -87,10 +87,22 @@ def test_decode_for_qa_uses_reduced_jpeg_decoding():
 
 
 def test_limits_come_from_the_workspace_settings(scene):
-    from rdrf_capture.live_qa import Thresholds
+    from schemas.settings import CaptureQASettings, parse_settings
 
     rig, ref = scene
-    loose = Thresholds.from_settings({"capture": {"qa": {"max_motion_px": 200, "min_inliers": 5}}})
-    assert loose.max_motion_px == 200 and loose.min_inliers == 5 and loose.max_exposure_ev == Thresholds().max_exposure_ev
+    loose = parse_settings("[capture.qa]\nmax_motion_px = 200\nmin_inliers = 5\n").capture.qa
+    assert loose.max_motion_px == 200 and loose.min_inliers == 5 and loose.max_exposure_ev == CaptureQASettings().max_exposure_ev
     q = assess(ref, frame(shoot(rig, 7, 60.0)), loose)
     assert not any("camera moved" in f for f in q["flags"])
+
+
+def test_a_typo_in_capture_qa_is_refused_with_the_key_named(tmp_path):
+    """A misspelt limit used to be ignored silently, leaving the default in force."""
+    from schemas.errors import RdrfError
+    from schemas.settings import load_settings
+
+    toml = tmp_path / "rdrf.toml"
+    toml.write_text("[capture.qa]\nmax_motion = 30\n")
+    with pytest.raises(RdrfError) as err:
+        load_settings(toml)
+    assert str(toml) in str(err.value) and "[capture.qa] max_motion" in str(err.value) and "max_motion_px" in str(err.value)

@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         """
         from sqlalchemy import select
 
-        from rdrf_align.runner import AlignOptions, align_workspace, settings_from_workspace
+        from rdrf_align.runner import AlignOptions, align_workspace
         from schemas.catalogue import Pair
         from schemas.views import pair_record
 
@@ -44,13 +44,13 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give either --all or --scene, not both")
         cat = context.open_catalogue()
         try:
-            quality, section = settings_from_workspace(cat.workspace)
+            section = cat.workspace.settings.align
             options = AlignOptions(
                 scenes=tuple(scene or ()),
-                workers=workers or int(section.get("workers", 1)),
+                workers=workers or section.workers,
                 force=force,
-                mask_method=(mask.value if mask else str(section.get("mask", "default"))),
-                quality=quality,
+                mask_method=(mask.value if mask else section.mask),
+                quality=section,
             )
             bar = {}
 

@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         glass_mm = parse_glass(glass)
         cat = context.open_catalogue()
         operator = TerminalOperator(interactive=not yes and sys.stdin.isatty())
-        cam, rig = open_camera_and_rig(camera, cat.workspace.settings(), glass_mm, operator.say)
+        cam, rig = open_camera_and_rig(camera, cat.workspace.settings.virtual, glass_mm, operator.say)
         try:
             summary = run_session(
                 cat,

@@ -85,10 +85,10 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
-        from rdrf_align.splits import assign_new_scenes, test_fraction_setting
+        from rdrf_align.splits import assign_new_scenes
 
         cat = context.open_catalogue()
-        fraction = test_fraction if test_fraction is not None else test_fraction_setting(cat.workspace.settings())
+        fraction = test_fraction if test_fraction is not None else cat.workspace.settings.split.test_fraction
         with cat.session() as session:
             new = assign_new_scenes(session, fraction)
         if new:
