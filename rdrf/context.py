@@ -38,4 +38,8 @@ def find_workspace(start: Optional[Path] = None) -> Workspace:
 
 
 def open_catalogue() -> Catalogue:
-    return Catalogue(find_workspace())
+    """The workspace's catalogue, after checking its rdrf.toml: a typo in any section stops every
+    command, not only the one that reads that section."""
+    ws = find_workspace()
+    ws.settings  # parsed once here; stages read the cached model
+    return Catalogue(ws)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import re
 
 from schemas.catalogue import Alignment, File, Pair, Scene, Shot
 from schemas.records import AlignmentRecord, FileRecord, PairRecord, SceneRecord, ShotRecord
 
-# Formats read as they are; everything else is RAW and is developed (see rdrf_capture.develop).
-PLAIN_IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff"})
+from schemas.imageio import PLAIN_IMAGE_EXTS, is_plain_image  # noqa: F401  (re-exported for older callers)
 
 
-def is_plain_image(path: str) -> bool:
-    return PurePosixPath(path).suffix.lower() in PLAIN_IMAGE_EXTS
+def scene_order(label: str) -> list:
+    """Natural order for scene labels and file names: 2 before 10, case-insensitive, numbers first."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", label)]
 
 
 def shot_image(shot: Shot) -> File:

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from rdrf.commands.workspace import SCHEMA_DIR, schema_files
+from rdrf.commands.schemas import SCHEMA_DIR, schema_files
 from schemas.catalogue import Base
 from schemas.migrate import current_revision, head_revision, upgrade
 from schemas.workspace import Catalogue, Workspace, make_engine
@@ -74,3 +74,43 @@ def test_the_real_entry_point_turns_errors_into_messages_and_exit_codes(tmp_path
     ):
         r = rdrf(*args)
         assert r.returncode == code and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def test_a_catalogue_with_data_upgrades_to_the_vocabulary_checks_without_loss(tmp_path):
+    """0001 -> head recreates tables on SQLite (batch mode) under foreign keys; every row must survive,
+    and afterwards a value outside its vocabulary is refused by the database itself."""
+    from sqlalchemy.exc import IntegrityError
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    upgrade(engine, "0001")
+    now = "2026-11-01 00:00:00"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"INSERT INTO scenes (id, label, notes, split, split_pinned, created_at) VALUES (1, '17', '', 'test', 0, '{now}')")
+        for sid, role in ((1, "gt"), (2, "lq")):
+            conn.exec_driver_sql(
+                "INSERT INTO shots (id, scene_id, role, \"index\", degradation, \"trigger\", original_name, created_at) "
+                f"VALUES ({sid}, 1, '{role}', 1, 'raindrop', 'import', 'x{sid}.jpg', '{now}')"
+            )
+            conn.exec_driver_sql(
+                f"INSERT INTO files (id, shot_id, kind, path, sha256, size, created_at) VALUES ({sid}, {sid}, 'original', 'originals/x{sid}.jpg', 'ab', 1, '{now}')"
+            )
+        conn.exec_driver_sql(f"INSERT INTO pairs (id, scene_id, gt_shot_id, lq_shot_id, status, reason, created_at) VALUES (1, 1, 1, 2, 'ok', '', '{now}')")
+        conn.exec_driver_sql(
+            f"INSERT INTO alignments (id, pair_id, method, version, status, reason, mask_method, created_at) VALUES (1, 1, 'rdrf', '1', 'ok', '', 'default', '{now}')"
+        )
+        conn.exec_driver_sql("UPDATE pairs SET alignment_id = 1 WHERE id = 1")
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM shots").scalar() == 2
+        assert conn.exec_driver_sql("SELECT count(*) FROM files").scalar() == 2
+        assert conn.exec_driver_sql("SELECT status, alignment_id FROM pairs").one() == ("ok", 1)
+        assert conn.exec_driver_sql("SELECT split FROM scenes").scalar() == "test"
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE pairs SET status = 'okay' WHERE id = 1")
+    except IntegrityError as exc:
+        assert "ck_pairs_status" in str(exc) or "CHECK" in str(exc)
+    else:
+        raise AssertionError("a pair status outside the vocabulary was stored")

@@ -2,83 +2,79 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from typing import Annotated, Optional
 
 import typer
 
 from rdrf import context
 from rdrf.console import print_json, progress, say
+from schemas.vocabulary import MaskMethod
+
+app = typer.Typer()
 
 
-class MaskMethod(str, Enum):
-    default = "default"
-    agan = "agan"
+@app.command()
+def align(
+    all_: Annotated[bool, typer.Option("--all", help="Align every scene's pairs (the default when no --scene is given).")] = False,
+    scene: Annotated[Optional[list[str]], typer.Option("--scene", "-s", help="Only this scene (repeatable).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Pairs aligned in parallel (default: \\[align] workers, else 1).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo pairs that already have an alignment.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when any pair is rejected or failed.")] = False,
+    mask: Annotated[Optional[MaskMethod], typer.Option("--mask", help="Raindrop mask: default (model-based) or agan (|aligned - GT| > 30, as published).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the aligned pairs' records.")] = False,
+) -> None:
+    """Align every pair that has no current alignment (resumable; --force redoes them).
 
+    Each pair ends ok, rejected or failed with a reason; QC thresholds are read from the
+    workspace's rdrf.toml \\[align] section (min_inliers, max_reproj_px, min_valid_fraction, ...).
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def align(
-        all_: Annotated[bool, typer.Option("--all", help="Align every scene's pairs (the default when no --scene is given).")] = False,
-        scene: Annotated[Optional[list[str]], typer.Option("--scene", "-s", help="Only this scene (repeatable).")] = None,
-        workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Pairs aligned in parallel (default: \\[align] workers, else 1).")] = None,
-        force: Annotated[bool, typer.Option("--force", help="Redo pairs that already have an alignment.")] = False,
-        strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when any pair is rejected or failed.")] = False,
-        mask: Annotated[Optional[MaskMethod], typer.Option("--mask", help="Raindrop mask: default (model-based) or agan (|aligned - GT| > 30, as published).")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the aligned pairs' records.")] = False,
-    ) -> None:
-        """Align every pair that has no current alignment (resumable; --force redoes them).
+    Example: rdrf align --all --workers 2
+    """
+    from sqlalchemy import select
 
-        Each pair ends ok, rejected or failed with a reason; QC thresholds are read from the
-        workspace's rdrf.toml \\[align] section (min_inliers, max_reproj_px, min_valid_fraction, ...).
+    from rdrf_align.runner import AlignOptions, align_workspace
+    from schemas.catalogue import Pair
+    from schemas.views import pair_record
 
-        Example: rdrf align --all --workers 2
-        """
-        from sqlalchemy import select
+    if all_ and scene:
+        raise typer.BadParameter("give either --all or --scene, not both")
+    cat = context.open_catalogue()
+    try:
+        section = cat.workspace.settings.align
+        options = AlignOptions(
+            scenes=tuple(scene or ()),
+            workers=workers or section.workers,
+            force=force,
+            mask_method=mask or section.mask,
+            quality=section,
+        )
+        bar = {}
 
-        from rdrf_align.runner import AlignOptions, align_workspace
-        from schemas.catalogue import Pair
-        from schemas.views import pair_record
+        def on_plan(n: int) -> None:
+            bar["cm"] = progress(n, "aligning")
+            bar["advance"] = bar["cm"].__enter__()
 
-        if all_ and scene:
-            raise typer.BadParameter("give either --all or --scene, not both")
-        cat = context.open_catalogue()
+        def on_result(task, res) -> None:
+            bar["advance"]()
+            if res.status != "ok":
+                say(f"[yellow]{res.status}[/]: scene {task.scene} pair {task.pair_id}: {res.reason}")
+
         try:
-            section = cat.workspace.settings.align
-            options = AlignOptions(
-                scenes=tuple(scene or ()),
-                workers=workers or section.workers,
-                force=force,
-                mask_method=(mask.value if mask else section.mask),
-                quality=section,
-            )
-            bar = {}
-
-            def on_plan(n: int) -> None:
-                bar["cm"] = progress(n, "aligning")
-                bar["advance"] = bar["cm"].__enter__()
-
-            def on_result(task, res) -> None:
-                bar["advance"]()
-                if res.status != "ok":
-                    say(f"[yellow]{res.status}[/]: scene {task.scene} pair {task.pair_id}: {res.reason}")
-
-            try:
-                summary = align_workspace(cat, options, on_plan=on_plan, on_result=on_result)
-            finally:
-                if "cm" in bar:
-                    bar["cm"].__exit__(None, None, None)
-            c = summary.counts
-            say(
-                f"aligned {sum(c.values())} pair(s): {c['ok']} ok, {c['rejected']} rejected, {c['failed']} failed"
-                + (f"; {summary.skipped} already aligned (--force redoes them)" if summary.skipped else "")
-            )
-            if as_json:
-                ids = [r.pair_id for r in summary.results]
-                with cat.session() as s:
-                    records = [pair_record(p) for p in s.scalars(select(Pair).where(Pair.id.in_(ids)).order_by(Pair.id))]
-                print_json(records)
+            summary = align_workspace(cat, options, on_plan=on_plan, on_result=on_result)
         finally:
-            cat.close()
-        if strict and (c["rejected"] or c["failed"]):
-            raise typer.Exit(1)
+            if "cm" in bar:
+                bar["cm"].__exit__(None, None, None)
+        c = summary.counts
+        say(
+            f"aligned {sum(c.values())} pair(s): {c['ok']} ok, {c['rejected']} rejected, {c['failed']} failed"
+            + (f"; {summary.skipped} already aligned (--force redoes them)" if summary.skipped else "")
+        )
+        if as_json:
+            ids = [r.pair_id for r in summary.results]
+            with cat.session() as s:
+                records = [pair_record(p) for p in s.scalars(select(Pair).where(Pair.id.in_(ids)).order_by(Pair.id))]
+            print_json(records)
+    finally:
+        cat.close()
+    if strict and (c["rejected"] or c["failed"]):
+        raise typer.Exit(1)

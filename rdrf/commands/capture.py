@@ -10,6 +10,7 @@ import typer
 
 from rdrf import context
 from rdrf.console import err_console, print_json, say
+from schemas.vocabulary import CaptureTrigger
 
 
 class TerminalOperator:
@@ -32,86 +33,83 @@ class TerminalOperator:
         ready, _, _ = select.select([sys.stdin], [], [], 0)
         return bool(ready) and sys.stdin.readline().strip().lower() in ("q", "quit")
 
+app = typer.Typer()
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def capture(
-        scene: Annotated[str, typer.Option("--scene", "-s", help="Scene number/label, e.g. 17.")],
-        glass: Annotated[str, typer.Option("--glass", help="Glass slab thickness, e.g. 3mm, 5mm, 8mm.")],
-        camera: Annotated[str, typer.Option("--camera", help="auto, a model name, a port (usb:001,007) or virtual (the simulated rig; frame size from rdrf.toml [virtual] width/height, default 4752x3168).")] = "auto",
-        trigger: Annotated[str, typer.Option("--trigger", help="usb (PTP capture) or remote (wireless remote, files by events).")] = "usb",
-        category: Annotated[Optional[str], typer.Option("--category", help="Scene category (one of the paper's eight).")] = None,
-        distance_cm: Annotated[Optional[float], typer.Option("--distance-cm", help="Camera-to-glass distance.")] = None,
-        angle_deg: Annotated[Optional[float], typer.Option("--angle-deg", help="Glass angle to the optical axis.")] = None,
-        gt_count: Annotated[int, typer.Option("--gt-count", help="GT shots when the scene has none yet.")] = 1,
-        lq: Annotated[int, typer.Option("--lq", help="Degraded shots to take this session.")] = 5,
-        interval: Annotated[Optional[float], typer.Option("--interval", help="Seconds to spray/rotate before each degraded shot, instead of Enter.")] = None,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="Non-interactive: no prompts (also when stdin is no terminal).")] = False,
-    ) -> None:
-        """Capture a scene through the RDRF protocol: GT with the light-blocking box, then degraded shots.
 
-        A scene without GT starts with the GT step; a scene with one continues its degraded series with
-        the next number. Every shot is stored crash-safely, catalogued and checked by live QA before the
-        next one.
+@app.command()
+def capture(
+    scene: Annotated[str, typer.Option("--scene", "-s", help="Scene number/label, e.g. 17.")],
+    glass: Annotated[str, typer.Option("--glass", help="Glass slab thickness, e.g. 3mm, 5mm, 8mm.")],
+    camera: Annotated[str, typer.Option("--camera", help="auto, a model name, a port (usb:001,007) or virtual (the simulated rig; frame size from rdrf.toml [virtual] width/height, default 4752x3168).")] = "auto",
+    trigger: Annotated[CaptureTrigger, typer.Option("--trigger", help="usb (PTP capture) or remote (wireless remote, files by events).")] = "usb",
+    category: Annotated[Optional[str], typer.Option("--category", help="Scene category (one of the paper's eight).")] = None,
+    distance_cm: Annotated[Optional[float], typer.Option("--distance-cm", help="Camera-to-glass distance.")] = None,
+    angle_deg: Annotated[Optional[float], typer.Option("--angle-deg", help="Glass angle to the optical axis.")] = None,
+    gt_count: Annotated[int, typer.Option("--gt-count", help="GT shots when the scene has none yet.")] = 1,
+    lq: Annotated[int, typer.Option("--lq", help="Degraded shots to take this session.")] = 5,
+    interval: Annotated[Optional[float], typer.Option("--interval", help="Seconds to spray/rotate before each degraded shot, instead of Enter.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Non-interactive: no prompts (also when stdin is no terminal).")] = False,
+) -> None:
+    """Capture a scene through the RDRF protocol: GT with the light-blocking box, then degraded shots.
 
-        Example: rdrf capture --scene 17 --glass 5mm --trigger remote --lq 10
-        """
-        from hardware.rig import parse_glass
-        from rdrf_capture.capture import CaptureOptions, open_camera_and_rig, run_session
-        from schemas.errors import RdrfError
+    A scene without GT starts with the GT step; a scene with one continues its degraded series with
+    the next number. Every shot is stored crash-safely, catalogued and checked by live QA before the
+    next one.
 
-        if trigger not in ("usb", "remote"):
-            raise RdrfError(f"--trigger {trigger!r}: expected usb or remote")
-        glass_mm = parse_glass(glass)
-        cat = context.open_catalogue()
-        operator = TerminalOperator(interactive=not yes and sys.stdin.isatty())
-        cam, rig = open_camera_and_rig(camera, cat.workspace.settings.virtual, glass_mm, operator.say)
-        try:
-            summary = run_session(
-                cat,
-                cam,
-                rig,
-                CaptureOptions(
-                    scene=scene,
-                    glass_mm=glass_mm,
-                    trigger=trigger,  # type: ignore[arg-type]
-                    category=category,
-                    distance_cm=distance_cm,
-                    angle_deg=angle_deg,
-                    gt_count=gt_count,
-                    lq=lq,
-                    interval_s=interval,
-                ),
-                operator,
-            )
-        finally:
-            cam.close()
-            if hasattr(rig, "close"):
-                rig.close()
-            cat.close()
-        for line in summary.lines():
-            say(line)
-        if summary.error is not None:
-            raise summary.error
-        if summary.interrupted:
-            raise KeyboardInterrupt
+    Example: rdrf capture --scene 17 --glass 5mm --trigger remote --lq 10
+    """
+    from hardware.rig import parse_glass
+    from rdrf_capture.capture import CaptureOptions, open_camera_and_rig, run_session
+    glass_mm = parse_glass(glass)
+    cat = context.open_catalogue()
+    operator = TerminalOperator(interactive=not yes and sys.stdin.isatty())
+    cam, rig = open_camera_and_rig(camera, cat.workspace.settings.virtual, glass_mm, operator.say)
+    try:
+        summary = run_session(
+            cat,
+            cam,
+            rig,
+            CaptureOptions(
+                scene=scene,
+                glass_mm=glass_mm,
+                trigger=trigger,
+                category=category,
+                distance_cm=distance_cm,
+                angle_deg=angle_deg,
+                gt_count=gt_count,
+                lq=lq,
+                interval_s=interval,
+            ),
+            operator,
+        )
+    finally:
+        cam.close()
+        if hasattr(rig, "close"):
+            rig.close()
+        cat.close()
+    for line in summary.lines():
+        say(line)
+    if summary.error is not None:
+        raise summary.error
+    if summary.interrupted:
+        raise KeyboardInterrupt
 
-    @app.command()
-    def cameras(json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False) -> None:
-        """List the cameras libgphoto2 detects, with the body profile each one gets.
+@app.command()
+def cameras(json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False) -> None:
+    """List the cameras libgphoto2 detects, with the body profile each one gets.
 
-        Example: rdrf cameras --json
-        """
-        from hardware.camera import listing
-        from hardware.gphoto import detect
+    Example: rdrf cameras --json
+    """
+    from hardware.camera import listing
+    from hardware.gphoto import detect
 
-        found = [listing(d) for d in detect()]
-        if json:
-            print_json(found)
-            return
-        if not found:
-            say("no camera detected (switched on? USB mode PC Remote / PTP? `rdrf capture --camera virtual` needs none)")
-        for c in found:
-            print(f"{c.model}\t{c.port}\t{c.profile or 'unknown body (safe defaults)'}")
-            if c.warning:
-                say(f"[yellow]warning:[/] {c.warning}")
+    found = [listing(d) for d in detect()]
+    if json:
+        print_json(found)
+        return
+    if not found:
+        say("no camera detected (switched on? USB mode PC Remote / PTP? `rdrf capture --camera virtual` needs none)")
+    for c in found:
+        print(f"{c.model}\t{c.port}\t{c.profile or 'unknown body (safe defaults)'}")
+        if c.warning:
+            say(f"[yellow]warning:[/] {c.warning}")

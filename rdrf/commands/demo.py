@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from rdrf.console import say
+from rdrf.options import require_extra
 from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
 
@@ -44,62 +45,64 @@ def _calm_cpu_threads() -> None:
         if not torch.cuda.is_available():
             torch.set_num_threads(1)
 
+app = typer.Typer()
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def demo(
-        out: Annotated[Path, typer.Option("--out", help="New folder for the demo workspace (must not exist or be empty).")] = Path("rdrf-demo"),
-        scenes: Annotated[int, typer.Option("--scenes", min=2, help="Scenes to capture with the virtual rig.")] = 4,
-        lq: Annotated[int, typer.Option("--lq", min=1, help="Degraded shots per scene.")] = 3,
-        size: Annotated[str, typer.Option("--size", help="Virtual camera frame WIDTHxHEIGHT.")] = "480x320",
-        steps: Annotated[int, typer.Option("--steps", min=1, help="Stage I training steps (stage II and fidelity take a few).")] = 40,
-    ) -> None:
-        """Run capture -> align -> export -> train (stage I, II, fidelity) -> restore -> eval -> report on a virtual rig.
 
-        Example: rdrf demo --out /tmp/rdrf-demo
-        """
-        try:
-            width, height = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise RdrfError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 480x320") from None
-        ws = out.expanduser().resolve()
-        if ws.exists() and any(ws.iterdir()):
-            raise RdrfError(f"{ws} exists and is not empty; the demo makes a new workspace - give --out a new folder")
-        say(ABOUT)
-        _calm_cpu_threads()
-        started = time.monotonic()
-        _rdrf(["init", str(ws)])
-        with open(ws / "rdrf.toml", "a") as f:
-            f.write(f"\n# the demo's virtual camera\n[virtual]\nwidth = {width}\nheight = {height}\nseed = 0\nraw = false\n")
-        w = ["--workspace", str(ws)]
-        for i in range(1, scenes + 1):
-            category = CATEGORIES[(i - 1) % len(CATEGORIES)]
-            glass = ("3mm", "5mm", "8mm")[(i - 1) % 3]
-            _rdrf([*w, "capture", "--camera", "virtual", "--scene", str(i), "--glass", glass, "--category", category, "--lq", str(lq), "--yes"])
-        _rdrf([*w, "align", "--all"])
-        _rdrf([*w, "split", "set", "1", "train"])
-        _rdrf([*w, "split", "set", str(scenes), "test"])
-        _rdrf([*w, "split"])
-        export = ws / "exports" / "demo"
-        _rdrf([*w, "export", "--split", "all", "--format", "folder", "--size", "original", "--out", str(export)])
-        runs = ws / "runs"
-        quick = ["--workers", "0", "--set", "run.log_every=10", "--set", "run.val_max_images=1"]
-        # a small DRSformer (C=8, one block per level) through the same code as the paper's C=16 {2,4,4,8}
-        _rdrf([*w, "train", "--stage", "restore", "--data", str(export), "--max-steps", str(steps), "--batch-size", "2",
-               "--output", str(runs / "restore"), *quick, "--set", "data.crop=64", "--set", f"run.val_every={steps}",
-               "--set", f"run.checkpoint_every={steps}", "--set", "model.dim=8", "--set", "model.blocks=[1,1,1,1]"])
-        stage2 = ["--max-steps", "4", "--batch-size", "1", *quick, "--set", "data.crop=64", "--set", "data.val_crop=64",
-                  "--set", "run.val_every=4", "--set", "run.checkpoint_every=4", "--set", "model.sample_steps=10",
-                  "--set", "model.val_steps=4"]
-        _rdrf([*w, "train", "--stage", "control", "--data", str(export), "--output", str(runs / "control"), *stage2,
-               "--pretrained", "tiny", "--stage1", str(runs / "restore")])
-        _rdrf([*w, "train", "--stage", "fidelity", "--data", str(export), "--output", str(runs / "fidelity"), *stage2,
-               "--set", f'model.control="{runs / "control"}"'])
-        _rdrf([*w, "restore", str(export / "test" / "lq"), "--checkpoint", str(runs / "fidelity"), "--out", str(ws / "restored")])
-        _rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "restore")])
-        _rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "fidelity")])
-        _rdrf([*w, "report"])
-        _rdrf([*w, "verify"])
-        say(f"\n[bold green]demo finished[/] in {time.monotonic() - started:.0f} s. Workspace: {ws}\n"
-            f"  report:   {ws / 'reports' / 'report.html'}\n  export:   {export}\n  runs:     {runs}\n"
-            f"  restored: {ws / 'restored'}\n{ABOUT}")
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="New folder for the demo workspace (must not exist or be empty).")] = Path("rdrf-demo"),
+    scenes: Annotated[int, typer.Option("--scenes", min=2, help="Scenes to capture with the virtual rig.")] = 4,
+    lq: Annotated[int, typer.Option("--lq", min=1, help="Degraded shots per scene.")] = 3,
+    size: Annotated[str, typer.Option("--size", help="Virtual camera frame WIDTHxHEIGHT.")] = "480x320",
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Stage I training steps (stage II and fidelity take a few).")] = 40,
+) -> None:
+    """Run capture -> align -> export -> train (stage I, II, fidelity) -> restore -> eval -> report on a virtual rig.
+
+    Example: rdrf demo --out /tmp/rdrf-demo
+    """
+    require_extra("train", "demo")
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise RdrfError(f"--size {size!r}: expected WIDTHxHEIGHT, e.g. 480x320") from None
+    ws = out.expanduser().resolve()
+    if ws.exists() and any(ws.iterdir()):
+        raise RdrfError(f"{ws} exists and is not empty; the demo makes a new workspace - give --out a new folder")
+    say(ABOUT)
+    _calm_cpu_threads()
+    started = time.monotonic()
+    _rdrf(["init", str(ws)])
+    with open(ws / "rdrf.toml", "a") as f:
+        f.write(f"\n# the demo's virtual camera\n[virtual]\nwidth = {width}\nheight = {height}\nseed = 0\nraw = false\n")
+    w = ["--workspace", str(ws)]
+    for i in range(1, scenes + 1):
+        category = CATEGORIES[(i - 1) % len(CATEGORIES)]
+        glass = ("3mm", "5mm", "8mm")[(i - 1) % 3]
+        _rdrf([*w, "capture", "--camera", "virtual", "--scene", str(i), "--glass", glass, "--category", category, "--lq", str(lq), "--yes"])
+    _rdrf([*w, "align", "--all"])
+    _rdrf([*w, "split", "set", "1", "train"])
+    _rdrf([*w, "split", "set", str(scenes), "test"])
+    _rdrf([*w, "split"])
+    export = ws / "exports" / "demo"
+    _rdrf([*w, "export", "--split", "all", "--format", "folder", "--size", "original", "--out", str(export)])
+    runs = ws / "runs"
+    quick = ["--workers", "0", "--set", "run.log_every=10", "--set", "run.val_max_images=1"]
+    # a small DRSformer (C=8, one block per level) through the same code as the paper's C=16 {2,4,4,8}
+    _rdrf([*w, "train", "--stage", "restore", "--data", str(export), "--max-steps", str(steps), "--batch-size", "2",
+           "--output", str(runs / "restore"), *quick, "--set", "data.crop=64", "--set", f"run.val_every={steps}",
+           "--set", f"run.checkpoint_every={steps}", "--set", "model.dim=8", "--set", "model.blocks=[1,1,1,1]"])
+    stage2 = ["--max-steps", "4", "--batch-size", "1", *quick, "--set", "data.crop=64", "--set", "data.val_crop=64",
+              "--set", "run.val_every=4", "--set", "run.checkpoint_every=4", "--set", "model.sample_steps=10",
+              "--set", "model.val_steps=4"]
+    _rdrf([*w, "train", "--stage", "control", "--data", str(export), "--output", str(runs / "control"), *stage2,
+           "--pretrained", "tiny", "--stage1", str(runs / "restore")])
+    _rdrf([*w, "train", "--stage", "fidelity", "--data", str(export), "--output", str(runs / "fidelity"), *stage2,
+           "--set", f'model.control="{runs / "control"}"'])
+    _rdrf([*w, "restore", str(export / "test" / "lq"), "--checkpoint", str(runs / "fidelity"), "--out", str(ws / "restored")])
+    _rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "restore")])
+    _rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "fidelity")])
+    _rdrf([*w, "report"])
+    _rdrf([*w, "verify"])
+    say(f"\n[bold green]demo finished[/] in {time.monotonic() - started:.0f} s. Workspace: {ws}\n"
+        f"  report:   {ws / 'reports' / 'report.html'}\n  export:   {export}\n  runs:     {runs}\n"
+        f"  restored: {ws / 'restored'}\n{ABOUT}")

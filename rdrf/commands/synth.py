@@ -9,35 +9,36 @@ import typer
 
 from rdrf.console import progress, say
 
+app = typer.Typer()
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def synth(
-        out: Annotated[Path, typer.Argument(help="New (or empty) folder to write the dataset to.")],
-        scenes: Annotated[int, typer.Option("--scenes", help="Number of scenes (categories cycle through the paper's eight).")] = 8,
-        lq: Annotated[int, typer.Option("--lq", help="Degraded shots per scene.")] = 3,
-        size: Annotated[str, typer.Option("--size", help="WIDTHxHEIGHT; the paper's full resolution is 4752x3168.")] = "1188x792",
-        seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 0,
-        no_reflections: Annotated[bool, typer.Option("--no-reflections", help="Raindrops only (light-blocking box left on).")] = False,
-        backgrounds: Annotated[Optional[Path], typer.Option("--backgrounds", help="Folder of your own photographs to use as scenes.")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
-    ) -> None:
-        """Render scenes and degraded shots through wet glass: OUT/<scene>/gt.png, lq/*.jpg, scene.toml, OUT/truth.json.
 
-        Import the result with `rdrf import OUT`; truth.json holds each degraded file's homography and mask.
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="New (or empty) folder to write the dataset to.")],
+    scenes: Annotated[int, typer.Option("--scenes", help="Number of scenes (categories cycle through the paper's eight).")] = 8,
+    lq: Annotated[int, typer.Option("--lq", help="Degraded shots per scene.")] = 3,
+    size: Annotated[str, typer.Option("--size", help="WIDTHxHEIGHT; the paper's full resolution is 4752x3168.")] = "1188x792",
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 0,
+    no_reflections: Annotated[bool, typer.Option("--no-reflections", help="Raindrops only (light-blocking box left on).")] = False,
+    backgrounds: Annotated[Optional[Path], typer.Option("--backgrounds", help="Folder of your own photographs to use as scenes.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
+) -> None:
+    """Render scenes and degraded shots through wet glass: OUT/<scene>/gt.png, lq/*.jpg, scene.toml, OUT/truth.json.
 
-        Example: rdrf synth /tmp/synth --scenes 8 --lq 4 --size 1188x792 --seed 1
-        """
-        import json
+    Import the result with `rdrf import OUT`; truth.json holds each degraded file's homography and mask.
 
-        from hardware.synth import parse_size, synthesize
+    Example: rdrf synth /tmp/synth --scenes 8 --lq 4 --size 1188x792 --seed 1
+    """
+    import json
 
-        width, height = parse_size(size)
-        with progress(scenes * lq, "rendering") as advance:
-            summary = synthesize(
-                out, scenes=scenes, lq=lq, width=width, height=height, seed=seed,
-                reflections=not no_reflections, backgrounds=backgrounds, advance=advance,
-            )
-        if as_json:
-            print(json.dumps({"out": str(summary.out), "scenes": summary.scenes, "lq_files": summary.lq_files, "truth": str(summary.truth)}))
-        say(f"wrote {summary.scenes} scenes, {summary.lq_files} degraded shots and {summary.truth}")
+    from hardware.synth import parse_size, synthesize
+
+    width, height = parse_size(size)
+    with progress(scenes * lq, "rendering") as advance:
+        summary = synthesize(
+            out, scenes=scenes, lq=lq, width=width, height=height, seed=seed,
+            reflections=not no_reflections, backgrounds=backgrounds, advance=advance,
+        )
+    if as_json:
+        print(json.dumps({"out": str(summary.out), "scenes": summary.scenes, "lq_files": summary.lq_files, "truth": str(summary.truth)}))
+    say(f"wrote {summary.scenes} scenes, {summary.lq_files} degraded shots and {summary.truth}")

@@ -1,0 +1,117 @@
+"""`rdrf status`, `rdrf scenes`, `rdrf shots`, `rdrf pairs`: look at the catalogue."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from sqlalchemy import func, select
+
+from rdrf import context
+from rdrf.console import console, print_json
+from rdrf.options import JsonFlag
+from schemas.catalogue import File, Pair, Scene, Shot
+from schemas.records import StatusRecord
+from schemas.views import pair_record, scene_order, scene_record, shot_record
+from schemas.vocabulary import PairStatus, values
+
+app = typer.Typer()
+
+
+@app.command()
+def status(json_: JsonFlag = False) -> None:
+    """Summary of the catalogue: scenes, shots, files, pairs by status, splits.
+
+    Example: rdrf status
+    """
+    cat = context.open_catalogue()
+    with cat.session() as s:
+        rec = StatusRecord(
+            workspace=str(cat.workspace.root),
+            scenes=s.scalar(select(func.count(Scene.id))) or 0,
+            gt_shots=s.scalar(select(func.count(Shot.id)).where(Shot.role == "gt")) or 0,
+            lq_shots=s.scalar(select(func.count(Shot.id)).where(Shot.role == "lq")) or 0,
+            files=s.scalar(select(func.count(File.id))) or 0,
+            pairs={st: n for st, n in s.execute(select(Pair.status, func.count(Pair.id)).group_by(Pair.status))},
+            splits={str(sp): n for sp, n in s.execute(select(Scene.split, func.count(Scene.id)).group_by(Scene.split))},
+        )
+    if json_:
+        print_json(rec)
+        return
+    table = Table(title=f"rdrf workspace {rec.workspace}", show_header=False)
+    table.add_row("scenes", str(rec.scenes))
+    table.add_row("GT shots", str(rec.gt_shots))
+    table.add_row("degraded shots", str(rec.lq_shots))
+    table.add_row("files", str(rec.files))
+    for st in values(PairStatus):
+        table.add_row(f"pairs {st}", str(rec.pairs.get(st, 0)))
+    for sp, n in sorted(rec.splits.items()):
+        table.add_row(f"split {'unassigned' if sp == 'None' else sp}", str(n))
+    console.print(table)
+
+@app.command()
+def scenes(json_: JsonFlag = False) -> None:
+    """List scenes with category, split and shot counts.
+
+    Example: rdrf scenes --json
+    """
+    with context.open_catalogue().session() as s:
+        records = sorted((scene_record(sc) for sc in s.scalars(select(Scene))), key=lambda r: scene_order(r.scene))
+    if json_:
+        print_json(records)
+        return
+    table = Table("scene", "category", "split", "GT", "degraded", "glass mm", "camera")
+    for r in records:
+        table.add_row(r.scene, r.category or "-", r.split or "-", str(r.gt_shots), str(r.lq_shots),
+                      ", ".join(f"{g:g}" for g in r.glass_mm) or "-", ", ".join(r.cameras) or "-")
+    console.print(table)
+
+@app.command()
+def shots(
+    scene: Annotated[Optional[str], typer.Option("--scene", "-s", help="Only this scene.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """List shots with role, exposure, trigger and files.
+
+    Example: rdrf shots --scene 17
+    """
+    with context.open_catalogue().session() as s:
+        q = select(Shot).join(Scene)
+        if scene is not None:
+            q = q.where(Scene.label == scene)
+        records = sorted((shot_record(sh) for sh in s.scalars(q)), key=lambda r: (scene_order(r.scene), r.role, r.index))
+    if json_:
+        print_json(records)
+        return
+    table = Table("id", "scene", "role", "#", "original", "ISO", "shutter s", "f/", "trigger", "files")
+    for r in records:
+        table.add_row(str(r.shot_id), r.scene, r.role, str(r.index), r.original_name,
+                      f"{r.iso:g}" if r.iso else "-", f"{r.shutter_s:g}" if r.shutter_s else "-",
+                      f"{r.aperture:g}" if r.aperture else "-", r.trigger, str(len(r.files)))
+    console.print(table)
+
+@app.command()
+def pairs(
+    scene: Annotated[Optional[str], typer.Option("--scene", "-s", help="Only this scene.")] = None,
+    status: Annotated[Optional[PairStatus], typer.Option("--status", help="Only pairs with this status.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """List pairs (degraded shot + its scene's GT) with alignment status and reason.
+
+    Example: rdrf pairs --status rejected
+    """
+    with context.open_catalogue().session() as s:
+        q = select(Pair).join(Scene)
+        if scene is not None:
+            q = q.where(Scene.label == scene)
+        if status is not None:
+            q = q.where(Pair.status == status)
+        records = sorted((pair_record(p) for p in s.scalars(q)), key=lambda r: (scene_order(r.scene), r.pair_id))
+    if json_:
+        print_json(records)
+        return
+    table = Table("pair", "scene", "GT shot", "degraded shot", "original", "status", "reason")
+    for r in records:
+        table.add_row(str(r.pair_id), r.scene, str(r.gt_shot), str(r.lq_shot), r.lq_original, r.status, r.reason)
+    console.print(table)

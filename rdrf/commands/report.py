@@ -1,0 +1,37 @@
+"""`rdrf report`: one self-contained HTML page to check before trusting the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from rdrf import context
+from rdrf.console import progress, say
+from rdrf.options import default_workers
+from schemas.vocabulary import Borders
+
+app = typer.Typer()
+
+
+@app.command()
+def report(
+    borders: Annotated[Borders, typer.Option(help="crop: shrink each scene's frame to what all its aligned shots cover (no black warp borders); keep: export them.")] = "crop",
+    out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/ in the workspace).")] = None,
+    workers: Annotated[int, typer.Option(help="Parallel image workers.")] = default_workers(),
+) -> None:
+    """Write the QA report: contact sheets per scene, category chart, alignment histograms, rejected pairs.
+
+    Open report.html in a browser; it is self-contained (figures embedded).
+
+    Example: rdrf report --out /tmp/qa
+    """
+    from rdrf_align.report import build_report, plan_report
+
+    cat = context.open_catalogue()
+    plan = plan_report(cat, out)
+    with progress(plan.steps, "report") as advance:
+        path = build_report(plan, workers=workers, advance=advance)
+    say(f"report written to [bold]{path}[/]")
+    print(path)
