@@ -14,8 +14,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from schemas import vocabulary as v
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -36,6 +38,7 @@ class Base(DeclarativeBase):
 
 class Scene(Base):
     __tablename__ = "scenes"
+    __table_args__ = (CheckConstraint(v.check_in("split", v.Split, nullable=True), name="split"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     label: Mapped[str] = mapped_column(String(64), unique=True)
@@ -69,15 +72,20 @@ class Setup(Base):
 
 class Shot(Base):
     __tablename__ = "shots"
-    __table_args__ = (UniqueConstraint("scene_id", "role", "index", name="uq_shots_scene_role_index"),)
+    __table_args__ = (
+        UniqueConstraint("scene_id", "role", "index", name="uq_shots_scene_role_index"),
+        CheckConstraint(v.check_in("role", v.Role), name="role"),
+        CheckConstraint(v.check_in("degradation", v.Degradation), name="degradation"),
+        CheckConstraint(v.check_in("trigger", v.Trigger), name="trigger"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scene_id: Mapped[int] = mapped_column(ForeignKey("scenes.id"), index=True)
     setup_id: Mapped[Optional[int]] = mapped_column(ForeignKey("setups.id"))
-    role: Mapped[str] = mapped_column(String(4))  # gt | lq
+    role: Mapped[str] = mapped_column(String(4))
     index: Mapped[int] = mapped_column(Integer)  # 1-based within (scene, role)
-    degradation: Mapped[str] = mapped_column(String(16))  # raindrop|reflection|both|rain_streak|none
-    trigger: Mapped[str] = mapped_column(String(8))  # usb | remote | import
+    degradation: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(8))
     original_name: Mapped[str] = mapped_column(String(255))
     captured_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
     iso: Mapped[Optional[float]] = mapped_column(Float)
@@ -95,10 +103,10 @@ class Shot(Base):
 
 class File(Base):
     __tablename__ = "files"
+    __table_args__ = (CheckConstraint(v.check_in("kind", v.FileKind), name="kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shot_id: Mapped[Optional[int]] = mapped_column(ForeignKey("shots.id"), index=True)
-    # original | developed | aligned | valid_mask | raindrop_mask
     kind: Mapped[str] = mapped_column(String(16))
     path: Mapped[str] = mapped_column(String(1024), unique=True)  # relative to the workspace, POSIX
     sha256: Mapped[str] = mapped_column(String(64), index=True)
@@ -110,12 +118,13 @@ class File(Base):
 
 class Pair(Base):
     __tablename__ = "pairs"
+    __table_args__ = (CheckConstraint(v.check_in("status", v.PairStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     scene_id: Mapped[int] = mapped_column(ForeignKey("scenes.id"), index=True)
     gt_shot_id: Mapped[int] = mapped_column(ForeignKey("shots.id"))
     lq_shot_id: Mapped[int] = mapped_column(ForeignKey("shots.id"), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|ok|rejected|failed
+    status: Mapped[str] = mapped_column(String(10), default="pending")
     reason: Mapped[str] = mapped_column(Text, default="")
     alignment_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("alignments.id", use_alter=True, name="fk_pairs_alignment_id_alignments")
@@ -132,12 +141,16 @@ class Alignment(Base):
     """One alignment attempt; the pair's `alignment_id` points at the current one."""
 
     __tablename__ = "alignments"
+    __table_args__ = (
+        CheckConstraint(v.check_in("status", v.AlignStatus), name="status"),
+        CheckConstraint(v.check_in("mask_method", v.MaskMethod, nullable=True), name="mask_method"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     pair_id: Mapped[int] = mapped_column(ForeignKey("pairs.id"), index=True)
     method: Mapped[str] = mapped_column(String(32))
     version: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(10))  # ok | rejected | failed
+    status: Mapped[str] = mapped_column(String(10))
     reason: Mapped[str] = mapped_column(Text, default="")
     homography: Mapped[Optional[list[list[float]]]] = mapped_column(JSON)  # degraded px -> GT px
     n_matches: Mapped[Optional[int]] = mapped_column(Integer)
@@ -164,6 +177,10 @@ class Alignment(Base):
 
 class Export(Base):
     __tablename__ = "exports"
+    __table_args__ = (
+        CheckConstraint(v.check_in("split", v.ExportSplit), name="split"),
+        CheckConstraint(v.check_in("format", v.ExportFormat), name="format"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     path: Mapped[str] = mapped_column(String(1024))  # relative to the workspace when inside it

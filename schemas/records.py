@@ -4,17 +4,12 @@ rdrf_train reads. Their JSON Schema files live in schemas/jsonschema/ (`rdrf sch
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Optional
+from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["gt", "lq"]
-Degradation = Literal["raindrop", "reflection", "both", "rain_streak", "none"]
-Trigger = Literal["usb", "remote", "import"]
-PairStatus = Literal["pending", "ok", "rejected", "failed"]
-AlignStatus = Literal["ok", "rejected", "failed"]
-Split = Literal["train", "test"]
-FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask"]
+from schemas.vocabulary import AlignStatus, Degradation, FileKind, MaskMethod, PairStatus, Role, Split, Trigger
+
 Homography = list[list[float]]
 
 CATEGORIES: tuple[str, ...] = (
@@ -87,7 +82,7 @@ class AlignmentRecord(Record):
     offset: Optional[list[float]] = None
     valid_fraction: Optional[float] = None
     mask_coverage: Optional[float] = None
-    mask_method: Optional[str] = None
+    mask_method: Optional[MaskMethod] = None
     seconds: Optional[float] = None
 
 
@@ -138,7 +133,7 @@ class ExportRecord(Record):
     offset: Optional[list[float]] = None
     valid_fraction: Optional[float] = None
     mask_coverage: Optional[float] = None
-    mask_method: Optional[str] = None
+    mask_method: Optional[MaskMethod] = None
 
 
 class StatusRecord(Record):

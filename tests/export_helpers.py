@@ -122,7 +122,7 @@ def add_scenes(ws: Workspace, specs: list[SceneSpec]) -> None:
                                   n_matches=900 + 10 * i, n_inliers={"ok": 800 - 37 * i, "rejected": 40 + i}.get(status),
                                   inlier_ratio=0.8, reproj_error={"ok": 0.4 + 0.05 * i, "rejected": 4.1}.get(status),
                                   gain=[1.0, 1.0, 1.0], offset=[0.0, 0.0, 0.0], valid_fraction=0.97,
-                                  mask_coverage=float((mask > 0).mean()), mask_method="diff")
+                                  mask_coverage=float((mask > 0).mean()), mask_method="default")
                     if status != "failed":
                         warped = lq_img.copy()
                         if status == "rejected":  # visibly misaligned
