@@ -10,14 +10,12 @@ import typer
 from rdrf import context
 from rdrf.console import progress, say
 from rdrf.options import default_workers
-from schemas.vocabulary import Borders
 
 app = typer.Typer()
 
 
 @app.command()
 def report(
-    borders: Annotated[Borders, typer.Option(help="crop: shrink each scene's frame to what all its aligned shots cover (no black warp borders); keep: export them.")] = "crop",
     out: Annotated[Optional[Path], typer.Option(help="Report folder (default: reports/ in the workspace).")] = None,
     workers: Annotated[int, typer.Option(help="Parallel image workers.")] = default_workers(),
 ) -> None:
