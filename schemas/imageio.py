@@ -147,7 +147,8 @@ def decode_reduced(data: bytes, name: str, min_width: int, order: Order = "bgr")
         if size[0] / factor >= min_width:
             flag = f
             break
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    # like `decode`, the file's own pixel frame: an EXIF orientation tag is not applied
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
     if img is None or img.size == 0:
         raise RdrfError(f"{name}: cannot be decoded as an image (truncated or not a JPEG)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if order == "rgb" else img
