@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         """
         from sqlalchemy import select
 
-        from rdrf_align.runner import AlignOptions, align_workspace
+        from rdrf_align.registration.runner import AlignOptions, align_workspace
         from schemas.catalogue import Pair
         from schemas.views import pair_record
 
