@@ -48,7 +48,7 @@ def _show_splits(cat, as_json: bool) -> None:
     from rich.table import Table
     from sqlalchemy import select
 
-    from rdrf_align.splits import label_key
+    from rdrf_align.dataset.splits import label_key
     from schemas.catalogue import Scene
     from schemas.views import scene_record
 
@@ -85,7 +85,7 @@ def register(app: typer.Typer) -> None:
         """
         if ctx.invoked_subcommand is not None:
             return
-        from rdrf_align.splits import assign_new_scenes
+        from rdrf_align.dataset.splits import assign_new_scenes
 
         cat = context.open_catalogue()
         fraction = test_fraction if test_fraction is not None else cat.workspace.settings.split.test_fraction
@@ -105,13 +105,10 @@ def register(app: typer.Typer) -> None:
 
         Example: rdrf split set 17 test
         """
-        from rdrf_align.export import stale_exports
-        from rdrf_align.splits import pin_scene
+        from rdrf_align.dataset.splits import pin_scene
 
         cat = context.open_catalogue()
-        with cat.session() as session:
-            old, _ = pin_scene(session, scene, split.value)
-            stale = stale_exports(session, cat.workspace, scene, split.value)
+        old, stale = pin_scene(cat, scene, split.value)
         moved = f" (was {old})" if old and old != split.value else ""
         say(f"scene {scene} pinned to {split.value}{moved}")
         for path in stale:
@@ -123,7 +120,7 @@ def register(app: typer.Typer) -> None:
 
         Example: rdrf split unpin 17
         """
-        from rdrf_align.splits import unpin_scene
+        from rdrf_align.dataset.splits import unpin_scene
 
         cat = context.open_catalogue()
         with cat.session() as session:
@@ -149,15 +146,18 @@ def register(app: typer.Typer) -> None:
 
         Example: rdrf export --split train --format imagefolder
         """
-        from rdrf_align.export import ExportParams, plan_export, write_export
+        from rdrf_align.dataset.export import write_export
+        from rdrf_align.dataset.plan import ExportParams, plan_export
+        from rdrf_align.dataset.splits import assign_splits
 
         cat = context.open_catalogue()
         params = ExportParams(split=split.value, format=format.value, size=size, fit=fit.value, borders=borders.value,
                               include_rejected=include_rejected, shard_size=shard_size)
+        assigned = assign_splits(cat)
         plan = plan_export(cat, params, out)
-        if plan.assigned:
-            n_test = sum(a.split == "test" for a in plan.assigned)
-            say(f"assigned a split to {len(plan.assigned)} new scene(s): {len(plan.assigned) - n_test} train, {n_test} test")
+        if assigned:
+            n_test = sum(a.split == "test" for a in assigned)
+            say(f"assigned a split to {len(assigned)} new scene(s): {len(assigned) - n_test} train, {n_test} test")
         with progress(plan.steps, f"exporting {params.split}") as advance:
             result = write_export(plan, cat, workers=workers, advance=advance)
         say(
@@ -178,10 +178,12 @@ def register(app: typer.Typer) -> None:
 
         Example: rdrf report --out /tmp/qa
         """
-        from rdrf_align.report import build_report, plan_report
+        from rdrf_align.dataset.facts import report_facts
+        from rdrf_align.report.page import build_report
+        from rdrf_align.report.plan import plan_report
 
         cat = context.open_catalogue()
-        plan = plan_report(cat, out)
+        plan = plan_report(cat, out, **report_facts(cat))
         with progress(plan.steps, "report") as advance:
             path = build_report(plan, workers=workers, advance=advance)
         say(f"report written to [bold]{path}[/]")
