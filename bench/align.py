@@ -6,7 +6,7 @@ For every pair, interleaved (the machine is shared, so both see the same load):
 
 - naive: decode both JPEGs, SIFT on both at full resolution, FLANN (KD-tree) + Lowe's ratio,
   RANSAC homography, warp, AGAN mask (|aligned - GT| > 30);
-- fast: what `rdrf align` computes per pair (rdrf_align.runner.work minus writing the outputs):
+- fast: what `rdrf align` computes per pair (rdrf_align.registration.runner.work minus writing the outputs):
   decode the degraded JPEG, register, warp, photometric model, masks, QC; plus the scene's GT decode
   and preparation, amortized over the scene's pairs in this run (a real scene has ~40).
 
@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hardware.sim import CATEGORIES, encode_jpeg, render_degraded, render_scene, sample_params  # noqa: E402
-from rdrf_align import masks  # noqa: E402
-from rdrf_align.images import encode_png  # noqa: E402
-from rdrf_align.pipeline import SceneGT, align_pair  # noqa: E402
-from rdrf_align.registration import corner_error  # noqa: E402
+from rdrf_align.registration import masks  # noqa: E402
+from rdrf_align.registration.homography import corner_error  # noqa: E402
+from rdrf_align.registration.pair import SceneGT, align_pair  # noqa: E402
+from rdrf_align.registration.runner import output_pngs  # noqa: E402
+from schemas import imageio  # noqa: E402
 
 
 def render_pairs(w: int, h: int, n_lq: int, seed: int, cache: Path) -> list[dict]:
@@ -84,7 +85,7 @@ def naive(gt_path: Path, lq_path: Path):
 
 
 def fast(scene: SceneGT, lq_path: Path, mask_method: str = "default"):
-    lq = cv2.imread(str(lq_path))
+    lq = imageio.read(lq_path)
     return align_pair(scene, lq, mask_method=mask_method)
 
 
@@ -101,11 +102,8 @@ def _peak(kind: str, gt_path: str, lq_path: str, q) -> None:
     if kind == "naive":
         naive(Path(gt_path), Path(lq_path))
     else:
-        from rdrf_align.images import read_image
-
-        out = fast(SceneGT.prepare(read_image(Path(gt_path))), Path(lq_path))
-        for img in (out.aligned, out.valid, out.mask):
-            encode_png(img)
+        out = fast(SceneGT.prepare(imageio.read(Path(gt_path))), Path(lq_path))
+        output_pngs(out)
     q.put((base, _hwm_mb()))
 
 
@@ -151,7 +149,7 @@ def main() -> None:
     for i, p in enumerate(pairs):
         if p["scene"] not in scenes:
             t0 = time.perf_counter()
-            scenes[p["scene"]] = SceneGT.prepare(cv2.imread(str(p["gt"])))
+            scenes[p["scene"]] = SceneGT.prepare(imageio.read(p["gt"]))
             t_prep[p["scene"]] = time.perf_counter() - t0
         runs = [("naive", None), ("fast", None)]
         if i % 2:
@@ -165,8 +163,7 @@ def main() -> None:
                 out = fast(scenes[p["scene"]], p["lq"])
                 t_fast.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        for img in (out.aligned, out.valid, out.mask):
-            encode_png(img)
+        output_pngs(out)
         t_write.append(time.perf_counter() - t0)
         err_naive.append(corner_error(Hn, p["H"], w, h))
         err_fast.append(corner_error(out.homography, p["H"], w, h))

@@ -22,13 +22,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from export_helpers import SceneSpec, build_workspace  # noqa: E402
 
-from rdrf_align.export import ExportParams, plan_export, write_export  # noqa: E402
+from rdrf_align.dataset.export import write_export  # noqa: E402
+from rdrf_align.dataset.plan import ExportParams, plan_export  # noqa: E402
+from rdrf_align.dataset.splits import assign_splits  # noqa: E402
 from schemas.records import CATEGORIES  # noqa: E402
 from schemas.workspace import Catalogue  # noqa: E402
 
 
 def timed_export(cat: Catalogue, out: Path, workers: int, fmt: str = "folder") -> tuple[float, int, int]:
     t = time.perf_counter()
+    assign_splits(cat)
     plan = plan_export(cat, ExportParams(split="all", format=fmt), out)
     result = write_export(plan, cat, workers=workers)
     return time.perf_counter() - t, result.written, result.n_records

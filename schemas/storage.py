@@ -3,6 +3,8 @@
 A file is written to a uniquely named temporary file beside its target, fsynced, renamed into place
 and the folder fsynced, so a crash leaves either the old state or the complete new file - never a
 torn one. The SHA-256 is computed from the bytes as they are written, not by a second read.
+Nothing else in rdrf renames a temporary into place: large files stream through `durable_stream`,
+shared bytes go through `durable_link`.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 TMP_MARK = ".rdrf-tmp-"
 CHUNK = 1 << 20
@@ -49,37 +52,84 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_stream(src: BinaryIO, dest: Path) -> Stored:
+def _temporary(dest: Path) -> Path:
+    return dest.with_name(f"{TMP_MARK}{uuid.uuid4().hex}-{dest.name}")
+
+
+class StreamWriter:
+    """The file object `durable_stream` yields: hashes what is written; `stored` is set once the
+    file is in place."""
+
+    def __init__(self, f: BinaryIO):
+        self._f = f
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self.stored: Stored | None = None
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        n = self._f.write(data)
+        self.size += n
+        return n
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+@contextmanager
+def durable_stream(dest: Path) -> Iterator[StreamWriter]:
+    """Write `dest` durably as a stream (a tar shard, a copy), never holding it in memory:
+
+        with durable_stream(path) as out:
+            out.write(...)
+        out.stored.sha256
+
+    If the block raises, the temporary is removed and `dest` is untouched."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{TMP_MARK}{uuid.uuid4().hex}-{dest.name}")
-    digest = hashlib.sha256()
-    size = 0
+    tmp = _temporary(dest)
     try:
-        with open(tmp, "wb") as out:
-            while chunk := src.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+        with open(tmp, "wb") as f:
+            out = StreamWriter(f)
+            yield out
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return Stored(dest, digest.hexdigest(), size)
+    out.stored = Stored(dest, out._digest.hexdigest(), out.size)
 
 
 def durable_copy(src: Path, dest: Path) -> Stored:
     """Copy (never move) `src` to `dest` durably and return its hash."""
-    with open(src, "rb") as f:
-        return _write_stream(f, dest)
+    with open(src, "rb") as f, durable_stream(dest) as out:
+        while chunk := f.read(CHUNK):
+            out.write(chunk)
+    return out.stored
 
 
 def durable_write(data: bytes, dest: Path) -> Stored:
-    import io
+    with durable_stream(dest) as out:
+        out.write(data)
+    return out.stored
 
-    return _write_stream(io.BytesIO(data), dest)
+
+def durable_link(src: Path, dest: Path) -> None:
+    """Put `src`'s bytes at `dest` as a hard link (no extra disk), else - where the file system has
+    no hard links - as a durable copy; atomically either way."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(dest)
+    try:
+        os.link(src, tmp)
+        os.replace(tmp, dest)
+        fsync_dir(dest.parent)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        durable_copy(src, dest)
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 
 from align_synth import add_drops, textured
-from rdrf_align import masks
-from rdrf_align.photometric import fit_photometric
+from rdrf_align.registration import masks
+from rdrf_align.registration.photometric import fit_photometric
 
 
 def _degrade(gt, reflection: bool, seed: int):

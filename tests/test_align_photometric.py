@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from align_synth import add_drops, textured
-from rdrf_align.photometric import fit_photometric
+from rdrf_align.registration.photometric import fit_photometric
 
 
 def test_recovers_gain_and_offset_despite_drops():

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from align_synth import make_pair, random_homography, textured
-from rdrf_align.pipeline import SceneGT, align_pair
-from rdrf_align.quality import Figures, assess
+from rdrf_align.registration.pair import SceneGT, align_pair
+from rdrf_align.registration.quality import Figures, assess
 from schemas.settings import AlignSettings, parse_settings
 from schemas.errors import RdrfError
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from align_synth import make_pair, random_homography, textured, view
-from rdrf_align.pipeline import SceneGT, align_pair, warp_to_gt
-from rdrf_align.registration import RegistrationFailed, corner_error, prepare_reference, register
+from rdrf_align.registration.pair import SceneGT, align_pair, warp_to_gt
+from rdrf_align.registration.homography import RegistrationFailed, corner_error, prepare_reference, register
 
 
 @pytest.mark.parametrize("w,h,corner_px,seed", [(1600, 1064, 12, 1), (800, 640, 4, 2)])

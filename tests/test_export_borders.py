@@ -10,7 +10,7 @@ from export_helpers import SceneSpec, build_workspace
 from PIL import Image
 from sqlalchemy import select
 
-from rdrf_align.resize import covered_quad, inside_all
+from rdrf_align.dataset.resize import covered_quad, inside_all
 from schemas.catalogue import Pair
 from schemas.records import CATEGORIES
 from schemas.storage import durable_write

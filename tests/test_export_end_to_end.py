@@ -16,15 +16,7 @@ from schemas.records import ExportRecord
 pytestmark = pytest.mark.slow
 
 
-def _has_align() -> bool:
-    from rdrf.cli import app
-
-    return any((c.name or c.callback.__name__) == "align" for c in app.registered_commands)
-
-
 def test_virtual_rig_to_leak_free_exports_and_a_report(tmp_path, cli):
-    if not _has_align():
-        pytest.skip("`rdrf align` is not mounted yet")
     shoot, ws = tmp_path / "shoot", tmp_path / "ws"
     assert cli("synth", shoot, "--scenes", "8", "--lq", "2", "--size", "594x396", "--seed", "3", "--no-reflections").exit_code == 0
     assert cli("init", ws).exit_code == 0
@@ -35,7 +27,7 @@ def test_virtual_rig_to_leak_free_exports_and_a_report(tmp_path, cli):
     r = cli("-w", ws, "import", shoot)
     assert r.exit_code == 0, r.output
     r = cli("-w", ws, "align", "--all")
-    assert r.exit_code in (0, 1), r.output  # 1 when some pair was rejected
+    assert r.exit_code == 0, r.output  # rejected pairs are reported, not an error (--strict makes them one)
     assert cli("-w", ws, "split", "--test-fraction", "0.25").exit_code == 0
 
     validator = jsonschema.Draft202012Validator(ExportRecord.model_json_schema())

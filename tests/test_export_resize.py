@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rdrf_align.resize import crop_box, parse_size, resize_image, resize_mask, to_uint8
+from rdrf_align.dataset.resize import crop_box, parse_size, resize_image, resize_mask
+from schemas.imageio import to_uint8
 from schemas.errors import RdrfError
 
 

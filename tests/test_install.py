@@ -24,7 +24,7 @@ def test_the_cli_and_core_commands_never_import_torch():
     code = (
         "import sys; import rdrf.cli; "
         "from rdrf.commands import align, capture, export, import_, report, split, synth, verify; "
-        "import rdrf_align.pipeline, rdrf_capture.capture, schemas.workspace; "
+        "import rdrf_align.registration.pair, rdrf_capture.capture, schemas.workspace; "
         "bad = sorted(m for m in ('torch', 'diffusers', 'transformers', 'accelerate') if m in sys.modules); "
         "print(bad); sys.exit(1 if bad else 0)"
     )

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from export_helpers import build_workspace, photo
 
-from rdrf_align.sheets import RED, contact_sheet, difference_overlay
+from rdrf_align.report.sheets import RED, contact_sheet, difference_overlay
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_difference_overlay_lights_up_misalignment_and_outlines_the_mask():
 
 
 def test_rejection_reasons_are_grouped_by_kind_without_splitting_inside_figures():
-    from rdrf_align.report import reason_counts
+    from rdrf_align.report.page import reason_counts
 
     reasons = [
         "exposure mismatch (gain 1.00, 0.65 / offset +0.05; allowed gain 1/1.6..1.6, |offset| <= 0.15); scene motion outside the drops (7.1% > 1.0%)",

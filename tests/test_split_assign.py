@@ -10,7 +10,8 @@ import pytest
 from export_helpers import SceneSpec, add_scenes, build_workspace
 from sqlalchemy import select
 
-from rdrf_align.splits import DEFAULT_TEST_FRACTION, choose_splits
+from rdrf_align.dataset.splits import choose_splits
+from schemas.settings import DEFAULT_TEST_FRACTION
 from schemas.catalogue import Scene
 from schemas.records import CATEGORIES
 from schemas.workspace import Catalogue

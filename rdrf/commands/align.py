@@ -32,7 +32,7 @@ def align(
     """
     from sqlalchemy import select
 
-    from rdrf_align.runner import AlignOptions, align_workspace
+    from rdrf_align.registration.runner import AlignOptions, align_workspace
     from schemas.catalogue import Pair
     from schemas.views import pair_record
 

@@ -33,15 +33,18 @@ def export(
 
     Example: rdrf export --split train --format imagefolder
     """
-    from rdrf_align.export import ExportParams, plan_export, write_export
+    from rdrf_align.dataset.export import write_export
+    from rdrf_align.dataset.plan import ExportParams, plan_export
+    from rdrf_align.dataset.splits import assign_splits
 
     cat = context.open_catalogue()
     params = ExportParams(split=split, format=format, size=size, fit=fit, borders=borders,
                           include_rejected=include_rejected, shard_size=shard_size)
+    assigned = assign_splits(cat)
     plan = plan_export(cat, params, out)
-    if plan.assigned:
-        n_test = sum(a.split == "test" for a in plan.assigned)
-        say(f"assigned a split to {len(plan.assigned)} new scene(s): {len(plan.assigned) - n_test} train, {n_test} test")
+    if assigned:
+        n_test = sum(a.split == "test" for a in assigned)
+        say(f"assigned a split to {len(assigned)} new scene(s): {len(assigned) - n_test} train, {n_test} test")
     with progress(plan.steps, f"exporting {params.split}") as advance:
         result = write_export(plan, cat, workers=workers, advance=advance)
     say(

@@ -25,10 +25,12 @@ def report(
 
     Example: rdrf report --out /tmp/qa
     """
-    from rdrf_align.report import build_report, plan_report
+    from rdrf_align.dataset.facts import report_facts
+    from rdrf_align.report.page import build_report
+    from rdrf_align.report.plan import plan_report
 
     cat = context.open_catalogue()
-    plan = plan_report(cat, out)
+    plan = plan_report(cat, out, **report_facts(cat))
     with progress(plan.steps, "report") as advance:
         path = build_report(plan, workers=workers, advance=advance)
     say(f"report written to [bold]{path}[/]")

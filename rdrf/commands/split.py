@@ -49,7 +49,7 @@ def split(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from rdrf_align.splits import assign_new_scenes
+    from rdrf_align.dataset.splits import assign_new_scenes
 
     cat = context.open_catalogue()
     fraction = test_fraction if test_fraction is not None else cat.workspace.settings.split.test_fraction
@@ -69,13 +69,10 @@ def split_set(
 
     Example: rdrf split set 17 test
     """
-    from rdrf_align.export import stale_exports
-    from rdrf_align.splits import pin_scene
+    from rdrf_align.dataset.splits import pin_scene
 
     cat = context.open_catalogue()
-    with cat.session() as session:
-        old, _ = pin_scene(session, scene, split)
-        stale = stale_exports(session, cat.workspace, scene, split)
+    old, stale = pin_scene(cat, scene, split)
     moved = f" (was {old})" if old and old != split else ""
     say(f"scene {scene} pinned to {split}{moved}")
     for path in stale:
@@ -87,7 +84,7 @@ def split_unpin(scene: Annotated[str, typer.Argument(help="Scene label.")]) -> N
 
     Example: rdrf split unpin 17
     """
-    from rdrf_align.splits import unpin_scene
+    from rdrf_align.dataset.splits import unpin_scene
 
     cat = context.open_catalogue()
     with cat.session() as session:

@@ -27,25 +27,23 @@ from typing import Callable, Iterator
 import cv2
 from sqlalchemy import select, update
 
-from rdrf_align import masks
-from rdrf_align.images import encode_png, read_image
-from rdrf_align.pipeline import MASK_METHODS, METHOD, VERSION, SceneGT, align_pair
+from rdrf_align.registration import masks
+from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
 from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene
+from schemas import imageio
 from schemas.errors import RdrfError
 from schemas.settings import AlignSettings
 from schemas.storage import TMP_MARK, durable_write
 from schemas.views import shot_image
+from schemas.vocabulary import AlignStatus, MaskMethod, values
 from schemas.workspace import Catalogue, Workspace
-
-OUTPUT_KINDS = ("aligned", "valid_mask", "raindrop_mask")
-
 
 @dataclass(frozen=True)
 class AlignOptions:
     scenes: tuple[str, ...] = ()  # empty: every scene
     workers: int = 1
     force: bool = False
-    mask_method: str = "default"
+    mask_method: MaskMethod = "default"
     quality: AlignSettings = AlignSettings()
     mask_params: masks.MaskParams = masks.MaskParams()
 
@@ -59,7 +57,7 @@ class Task:
     lq_path: str | None
     outputs: dict[str, str]  # kind -> relative path
     problem: str = ""  # why the pair cannot even be read
-    mask_method: str = "default"
+    mask_method: MaskMethod = "default"
     quality: AlignSettings = AlignSettings()
     mask_params: masks.MaskParams = masks.MaskParams()
 
@@ -67,7 +65,7 @@ class Task:
 @dataclass
 class TaskResult:
     pair_id: int
-    status: str
+    status: AlignStatus
     reason: str
     figures: dict = field(default_factory=dict)  # Alignment columns
     params: dict = field(default_factory=dict)
@@ -134,12 +132,24 @@ def _scene_gt(path: Path) -> SceneGT:
     key = f"{path}:{path.stat().st_mtime_ns}"
     if _SCENE is None or _SCENE[0] != key:
         _SCENE = None  # let the previous scene's arrays go before reading the next
-        _SCENE = (key, SceneGT.prepare(read_image(path)))
+        _SCENE = (key, SceneGT.prepare(imageio.read(path)))
     return _SCENE[1]
 
 
 def _init_worker(threads: int) -> None:
     cv2.setNumThreads(threads)
+
+
+def output_pngs(out: PairOutcome) -> dict[str, bytes]:
+    """The files a pair leaves under aligned/, by kind. Lossless (training data is never
+    re-compressed lossily). The photo: filters plus Huffman coding only, ~40% faster than zlib
+    level 1 for ~13% more bytes on a 15 MP frame (encoding is the largest single cost of a pair).
+    The masks: level 1, they shrink 50x."""
+    return {
+        "aligned": imageio.encode_png(out.aligned, level=1, huffman_only=True),
+        "valid_mask": imageio.encode_png(out.valid, level=1),
+        "raindrop_mask": imageio.encode_png(out.mask, level=1),
+    }
 
 
 def work(task: Task) -> TaskResult:
@@ -150,7 +160,7 @@ def work(task: Task) -> TaskResult:
     root = Path(task.root)
     try:
         scene = _scene_gt(root / task.gt_path)
-        lq = read_image(root / task.lq_path)
+        lq = imageio.read(root / task.lq_path)
     except (RdrfError, OSError) as exc:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
     out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
@@ -170,9 +180,9 @@ def work(task: Task) -> TaskResult:
             "mask_coverage": round(out.mask_coverage, 5),
         }
         t = time.perf_counter()
-        for kind, img in (("aligned", out.aligned), ("valid_mask", out.valid), ("raindrop_mask", out.mask)):
+        for kind, data in output_pngs(out).items():
             rel = task.outputs[kind]
-            st = durable_write(encode_png(img), root / rel)
+            st = durable_write(data, root / rel)
             res.stored[kind] = (rel, st.sha256, st.size)
         res.params.setdefault("timings_s", {})["write"] = round(time.perf_counter() - t, 4)
     res.params["mask_method"] = task.mask_method
@@ -189,7 +199,7 @@ def _journal(cat: Catalogue, task: Task) -> None:
             s.add(IngestJournal(path=rel, source=f"rdrf align: pair {task.pair_id}"))
 
 
-def commit(cat: Catalogue, task: Task, res: TaskResult, mask_method: str) -> None:
+def commit(cat: Catalogue, task: Task, res: TaskResult, mask_method: MaskMethod) -> None:
     """One transaction: outputs' File rows, the Alignment row, the pair's status - or none of it."""
     with cat.session() as s:
         pair = s.get(Pair, task.pair_id)
@@ -276,8 +286,8 @@ def _results(tasks: list[Task], workers: int, before: Callable[[Task], None]) ->
 
 def align_workspace(cat: Catalogue, options: AlignOptions, on_plan: Callable[[int], None] | None = None,
                     on_result: Callable[[Task, TaskResult], None] | None = None) -> Summary:
-    if options.mask_method not in MASK_METHODS:
-        raise RdrfError(f"--mask {options.mask_method}: expected one of {', '.join(MASK_METHODS)}")
+    if options.mask_method not in values(MaskMethod):
+        raise RdrfError(f"--mask {options.mask_method}: expected one of {', '.join(values(MaskMethod))}")
     if options.workers < 1:
         raise RdrfError(f"--workers {options.workers}: expected at least 1")
     ws = cat.workspace

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from rdrf_align import masks
-from rdrf_align.images import full_scale
-from rdrf_align.photometric import Photometric, fit_photometric
-from rdrf_align.quality import Figures, assess
-from rdrf_align.registration import Reference, Registration, RegistrationFailed, prepare_reference, register
+from rdrf_align.registration import masks
+from rdrf_align.registration.photometric import Photometric, fit_photometric
+from rdrf_align.registration.quality import Figures, assess
+from rdrf_align.registration.homography import Reference, Registration, RegistrationFailed, prepare_reference, register
+from schemas.imageio import full_scale
 from schemas.settings import AlignSettings
+from schemas.vocabulary import AlignStatus, MaskMethod, values
 
 METHOD = "sift-coarse+patch-ecc"
 VERSION = "1"
-MASK_METHODS = ("default", "agan")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class SceneGT:
 
 @dataclass
 class PairOutcome:
-    status: str  # ok | rejected | failed
+    status: AlignStatus
     reason: str
     homography: np.ndarray | None = None
     registration: Registration | None = None
@@ -52,7 +52,7 @@ class PairOutcome:
     valid_fraction: float | None = None
     mask_coverage: float | None = None
     motion_fraction: float | None = None
-    mask_method: str = "default"
+    mask_method: MaskMethod = "default"
     seconds: float = 0.0
     timings: dict = field(default_factory=dict)
 
@@ -94,12 +94,12 @@ def align_pair(
     scene: SceneGT,
     lq: np.ndarray,
     quality: AlignSettings = AlignSettings(),
-    mask_method: str = "default",
+    mask_method: MaskMethod = "default",
     mask_params: masks.MaskParams = masks.MaskParams(),
 ) -> PairOutcome:
     """Align a degraded shot onto its scene's GT; never raises for bad input, it reports it."""
-    if mask_method not in MASK_METHODS:
-        raise ValueError(f"mask method {mask_method!r}; expected one of {MASK_METHODS}")
+    if mask_method not in values(MaskMethod):
+        raise ValueError(f"mask method {mask_method!r}; expected one of {values(MaskMethod)}")
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     gt = scene.image

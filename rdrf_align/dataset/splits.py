@@ -16,7 +16,8 @@ f = 36/252 this gives exactly 36 test scenes with 4-5 per category (tests/test_s
 
 Because a scene has one `split` column it cannot be in two splits inside the catalogue; what can leak
 is the same *file* catalogued under two scenes, or an older export that still holds a scene that was
-since pinned to the other split. `check_leaks` looks for both; the export refuses when it finds any.
+since pinned to the other split. `file_leaks` and the export's plan look for both and refuse; `pin_scene`
+names the exports a re-pin leaves stale.
 """
 
 from __future__ import annotations
@@ -24,16 +25,18 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from schemas.catalogue import File, Scene, Shot
+from rdrf_align.dataset.folders import exported_scenes
+from schemas.catalogue import Export, File, Scene, Shot
 from schemas.errors import RdrfError
 from schemas.settings import DEFAULT_TEST_FRACTION
+from schemas.vocabulary import Split, values
+from schemas.workspace import Catalogue
 
-SPLITS = ("train", "test")
 GLOBAL_WEIGHT = 2.0
 
 
@@ -46,16 +49,11 @@ def _stratum(category: Optional[str]) -> str:
     return category or ""
 
 
-def label_key(label: str) -> tuple:
-    """Natural order for scene labels: 2 before 10, numbers before words."""
-    return (0, int(label), label) if label.isdigit() else (1, 0, label)
-
-
 @dataclass(frozen=True)
 class Assignment:
     scene: str
     category: Optional[str]
-    split: str
+    split: Split
 
 
 def choose_splits(
@@ -102,7 +100,7 @@ def assign_new_scenes(session: Session, test_fraction: float = DEFAULT_TEST_FRAC
     if not pending:
         return []
     for s in scenes:
-        if s.split is not None and s.split not in SPLITS:
+        if s.split is not None and s.split not in values(Split):
             raise RdrfError(f"scene {s.label}: split {s.split!r} in the catalogue is neither 'train' nor 'test'; fix it with `rdrf split set {s.label} train|test`")
     result = choose_splits(
         [(s.category, s.split) for s in scenes if s.split is not None],
@@ -116,18 +114,34 @@ def assign_new_scenes(session: Session, test_fraction: float = DEFAULT_TEST_FRAC
     return result
 
 
-def pin_scene(session: Session, label: str, split: str) -> tuple[Optional[str], Scene]:
-    """Put a scene in a split by hand; a pinned scene is never reassigned. Returns its old split."""
-    if split not in SPLITS:
-        raise RdrfError(f"split {split!r} is not one of {', '.join(SPLITS)}")
-    scene = session.scalar(select(Scene).where(Scene.label == label))
-    if scene is None:
-        raise RdrfError(f"scene {label} is not in the catalogue; `rdrf split` lists the scenes")
-    old = scene.split
-    scene.split = split
-    scene.split_pinned = True
-    session.flush()
-    return old, scene
+def assign_splits(catalogue: Catalogue) -> list[Assignment]:
+    """`assign_new_scenes` at the workspace's test fraction (rdrf.toml [split]), committed."""
+    with catalogue.session() as session:
+        return assign_new_scenes(session, catalogue.workspace.settings.split.test_fraction)
+
+
+class Pinned(NamedTuple):
+    old: Optional[Split]  # the scene's split before the pin
+    stale_exports: list[str]  # exports on disk that still hold the scene under another split
+
+
+def pin_scene(catalogue: Catalogue, label: str, split: Split) -> Pinned:
+    """Put a scene in a split by hand, committed; a pinned scene is never reassigned. Names the
+    exports the pin leaves stale (they would leak the scene until re-exported)."""
+    with catalogue.session() as session:
+        scene = session.scalar(select(Scene).where(Scene.label == label))
+        if scene is None:
+            raise RdrfError(f"scene {label} is not in the catalogue; `rdrf split` lists the scenes")
+        old = scene.split
+        scene.split = split
+        scene.split_pinned = True
+        session.flush()
+        stale = []
+        for path in sorted({e.path for e in session.scalars(select(Export))}):
+            held = exported_scenes((catalogue.workspace.root / path).resolve()).get(label)
+            if held is not None and held != split:
+                stale.append(path)
+    return Pinned(old, stale)
 
 
 def unpin_scene(session: Session, label: str) -> Scene:
@@ -154,7 +168,7 @@ def file_leaks(session: Session) -> list[Leak]:
         select(File.sha256, File.path, Scene.label, Scene.split)
         .join(Shot, File.shot_id == Shot.id)
         .join(Scene, Shot.scene_id == Scene.id)
-        .where(File.kind.in_(("original", "developed")), Scene.split.in_(SPLITS))
+        .where(File.kind.in_(("original", "developed")), Scene.split.in_(values(Split)))
     ).all()
     seen: dict[str, dict[str, tuple[str, str]]] = {}
     for sha, path, label, split in rows:

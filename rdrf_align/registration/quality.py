@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.settings import AlignSettings
+from schemas.vocabulary import AlignStatus
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Figures:
     mask_coverage: float
 
 
-def assess(f: Figures, q: AlignSettings) -> tuple[str, str]:
+def assess(f: Figures, q: AlignSettings) -> tuple[AlignStatus, str]:
     """(status, reason); every figure out of bounds is named, the worst first."""
     problems = []
     if f.n_inliers < q.min_inliers:

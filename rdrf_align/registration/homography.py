@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from rdrf_align import features as feat
-from rdrf_align.images import gray_float, gray_u8
+from rdrf_align.registration import features as feat
+from schemas.imageio import to_float
 
 MIN_COARSE_INLIERS = 8
 PATCH_MIN_CC = 0.6
@@ -124,12 +124,16 @@ def select_patches(gray: np.ndarray, patch: int, grid: tuple[int, int] | None = 
     return np.array(out, np.int32).reshape(-1, 2)
 
 
+def _to_u8(luma: np.ndarray) -> np.ndarray:
+    """8-bit luma for SIFT (the top byte of a 16-bit one)."""
+    return luma if luma.dtype == np.uint8 else (luma >> 8).astype(np.uint8)
+
+
 def prepare_reference(gt: np.ndarray) -> Reference:
     h, w = gt.shape[:2]
-    g8 = gray_u8(gt)
-    gray = gray_float(gt) if gt.dtype != np.uint8 else g8.astype(np.float32)  # one colour conversion, not two
-    if gt.dtype == np.uint8:
-        gray *= np.float32(1.0 / 255.0)
+    luma = cv2.cvtColor(gt, cv2.COLOR_BGR2GRAY)
+    g8 = _to_u8(luma)
+    gray = to_float(luma)  # [0, 1]: what ECC compares
     factor = feat.coarse_factor(w, h)
     p = patch_size(w, h)
     origins = select_patches(gray, p, margin=max(4, p // 8))
@@ -235,7 +239,7 @@ def _robust_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np
 def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registration:
     """Homography mapping `lq` (same size as the reference) onto the reference GT."""
     gray = cv2.cvtColor(lq, cv2.COLOR_BGR2GRAY)
-    lq8 = gray if gray.dtype == np.uint8 else (gray >> 8).astype(np.uint8)
+    lq8 = _to_u8(gray)
     lh, lw = lq8.shape
     factor = ref.factor
     H, n, ninl, rms = _coarse(ref, lq8, factor)

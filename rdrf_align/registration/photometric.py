@@ -21,10 +21,6 @@ class Photometric:
     offset: np.ndarray  # (3,) in full-scale units
     inlier_fraction: float
 
-    def apply(self, img01: np.ndarray) -> np.ndarray:
-        """Map an aligned float32 image in [0, 1] onto the GT's photometry."""
-        return img01 * self.gain.astype(np.float32) + self.offset.astype(np.float32)
-
     def rgb(self) -> tuple[list[float], list[float]]:
         """Gain and offset in R, G, B order, for the catalogue."""
         return [round(float(g), 5) for g in self.gain[::-1]], [round(float(o), 5) for o in self.offset[::-1]]

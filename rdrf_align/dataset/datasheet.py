@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
+from rdrf_align.dataset.plan import ExportPlan
+from schemas.views import scene_order
 from schemas.records import ExportRecord
-
-if TYPE_CHECKING:
-    from rdrf_align.export import ExportPlan
 
 
 def _table(header: list[str], rows: list[list[object]]) -> str:
@@ -94,7 +93,7 @@ def _card_header(fmt: str, split: str, n: int) -> str:
     )
 
 
-def render_datasheet(plan: "ExportPlan", manifest_sha256: str) -> str:
+def render_datasheet(plan: ExportPlan, manifest_sha256: str) -> str:
     p = plan.params
     records = plan.records
     splits = p.splits
@@ -104,10 +103,8 @@ def render_datasheet(plan: "ExportPlan", manifest_sha256: str) -> str:
         [[s, len({r.scene for r in records if r.split == s}), sum(r.split == s for r in records)] for s in splits]
         + [["total", len({r.scene for r in records}), len(records)]],
     )
-    from rdrf_align.splits import label_key
-
     scene_lists = "\n".join(
-        f"- {s} scenes: " + ", ".join(sorted({r.scene for r in records if r.split == s}, key=label_key)) for s in splits
+        f"- {s} scenes: " + ", ".join(sorted({r.scene for r in records if r.split == s}, key=scene_order)) for s in splits
     )
     excluded = ", ".join(f"{n} {status}" for status, n in sorted(plan.excluded.items())) or "none"
     statuses = Counter(r.status for r in records)

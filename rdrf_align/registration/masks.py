@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from rdrf_align.images import full_scale
-from rdrf_align.photometric import Photometric
+from rdrf_align.registration.photometric import Photometric
+from schemas.imageio import full_scale, to_float
 
 AGAN_THRESHOLD = 30
 MASK_LONG_SIDE = 1600
@@ -110,8 +110,7 @@ class ReducedGT:
 
 
 def prepare_gt(g_s: np.ndarray) -> ReducedGT:
-    g = g_s.astype(np.float32)
-    g *= np.float32(1.0 / full_scale(g_s))
+    g = to_float(g_s)
     k = np.ones((3, 3), np.uint8)
     low, high = cv2.erode(g, k), cv2.dilate(g, k)
     mid, half = cv2.addWeighted(high, 0.5, low, 0.5, 0.0), cv2.addWeighted(high, 0.5, low, -0.5, 0.0)
@@ -157,7 +156,7 @@ class MaskAnalysis:
 
 def detail(img: np.ndarray) -> np.ndarray:
     """Local fine detail: box-averaged |Laplacian| of the luma, in full-scale units."""
-    g = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1.0 / full_scale(img))
+    g = to_float(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
     return cv2.blur(np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3)), (9, 9))
 
 
@@ -186,11 +185,6 @@ def reduce(img: np.ndarray) -> np.ndarray:
 def reduce_valid(valid: np.ndarray) -> np.ndarray:
     v = reduce(valid)
     return v if v is valid else np.where(v > 250, 255, 0).astype(np.uint8)
-
-
-def reduced_size(width: int, height: int) -> tuple[int, int]:
-    f = mask_factor(width, height)
-    return (round(width / f), round(height / f)) if f > 1 else (width, height)
 
 
 def default_mask(

@@ -23,9 +23,7 @@ import re
 from typing import Iterable
 
 from schemas.records import ExportRecord
-
-FORMATS = ("folder", "imagefolder", "webdataset")
-ROLES = ("gt", "lq", "mask")
+from schemas.vocabulary import ExportFormat, ExportImage, values
 
 
 def pair_name(scene_label: str, lq_index: int) -> str:
@@ -39,12 +37,12 @@ def shard_name(split: str, number: int) -> str:
     return f"{split}-{number:06d}.tar"
 
 
-def file_paths(fmt: str, split: str, name: str, shard: str | None = None) -> dict[str, str]:
-    """The export-relative path of each role's file ('tar/member' for WebDataset)."""
+def file_paths(fmt: ExportFormat, split: str, name: str, shard: str | None = None) -> dict[ExportImage, str]:
+    """The export-relative path of each image of a pair ('tar/member' for WebDataset)."""
     if fmt == "webdataset":
         assert shard is not None
-        return {role: f"{shard}/{name}.{role}.png" for role in ROLES}
-    return {role: f"{split}/{role}/{name}.png" for role in ROLES}
+        return {role: f"{shard}/{name}.{role}.png" for role in values(ExportImage)}
+    return {role: f"{split}/{role}/{name}.png" for role in values(ExportImage)}
 
 
 def meta_info(records: Iterable[ExportRecord]) -> bytes:

@@ -1,0 +1,257 @@
+"""What the QA report shows, read from the catalogue in one session (no image is decoded here).
+
+Scenes, pairs and alignments come through the record builders of schemas.views, so the report says
+what `--json` listings say. What only the dataset package knows (the catalogue digest, file leaks
+between splits, the natural order of scene labels) is handed in by the CLI: report and dataset never
+import each other.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from schemas.catalogue import Alignment, Export, File, Pair, Scene, Shot
+from schemas.imageio import is_jpeg
+from schemas.storage import sha256_bytes
+from schemas.views import pair_record, scene_gt, scene_order, scene_record, shot_image
+from schemas.vocabulary import PairStatus
+from schemas.workspace import Catalogue, Workspace
+
+METRICS = ("n_inliers", "reproj_error", "mask_coverage")  # the figures the report histograms
+
+
+@dataclass
+class ShotTile:
+    path: Optional[str]  # the shot's image, relative to the workspace
+    sha256: str
+    label: str
+    status: PairStatus
+
+
+@dataclass
+class PairRow:
+    pair_id: int
+    shot: str
+    index: int
+    status: PairStatus
+    reason: str
+    n_inliers: Optional[int]
+    inlier_ratio: Optional[float]
+    reproj_error: Optional[float]
+    mask_coverage: Optional[float]
+    valid_fraction: Optional[float]
+
+
+@dataclass
+class ScenePage:
+    label: str
+    slug: str
+    category: Optional[str]
+    split: Optional[str]
+    pinned: bool
+    notes: str
+    gt_path: Optional[str]
+    gt_sha256: str
+    tiles: list[ShotTile]
+    pairs: list[PairRow]
+    cameras: list[str]
+    glass_mm: list[float]
+    sheet: str = ""  # data URI, filled in when rendered
+    problem: str = ""  # why no sheet could be drawn
+
+    @property
+    def status_counts(self) -> str:
+        c = Counter(p.status for p in self.pairs)
+        return " · ".join(f"{n} {s}" for s, n in sorted(c.items())) or "no pairs"
+
+
+@dataclass
+class RejectedPage:
+    row: PairRow
+    scene: str
+    scene_slug: str
+    gt_path: Optional[str]
+    lq_path: Optional[str]
+    aligned_path: Optional[str]
+    mask_path: Optional[str]
+    valid_path: Optional[str]
+    sources: str = ""  # hash of the files the overlay is drawn from (cache key)
+    image: str = ""
+    problem: str = ""
+
+
+@dataclass
+class ReportPlan:
+    workspace: Workspace
+    out: Path
+    scenes: list[ScenePage]
+    rejected: list[RejectedPage]
+    summary: dict
+    category_counts: dict
+    metric_values: dict[str, list[tuple[float, str]]]
+    leaks: list[str]
+    warnings: list[str]
+    digest: str
+    exports: list[dict] = field(default_factory=list)
+    generated: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+    @property
+    def steps(self) -> int:
+        return 1 + len(self.scenes) + len(self.rejected)
+
+
+def plan_report(
+    catalogue: Catalogue,
+    out: Optional[Path] = None,
+    *,
+    digest: str,
+    leaks: list[str],
+) -> ReportPlan:
+    """The report's content. `digest` names the catalogue state, `leaks` are the files found in both
+    splits (both from rdrf_align.dataset, via the CLI)."""
+    ws = catalogue.workspace
+    out = (out if out is not None else ws.reports).resolve()
+    with catalogue.session() as session:
+        tally = _Tally()
+        scenes = sorted(session.scalars(_scenes_query()).all(), key=lambda s: scene_order(s.label))
+        pages = [tally.scene(scene) for scene in scenes]
+        exports = _exports(session, ws, digest)
+    unassigned = [p.label for p in pages if p.split is None]
+    if unassigned:
+        shown = ", ".join(unassigned[:30]) + (f" and {len(unassigned) - 30} more" if len(unassigned) > 30 else "")
+        tally.warnings.insert(0, f"{len(unassigned)} scene(s) have no split yet: {shown} (`rdrf split` or `rdrf export` assigns them)")
+    return ReportPlan(ws, out, pages, tally.rejected, tally.summary(pages), {k: dict(v) for k, v in tally.categories.items()},
+                      tally.metrics, list(leaks), tally.warnings, digest, exports)
+
+
+def _scenes_query():
+    return select(Scene).options(
+        selectinload(Scene.setups),
+        selectinload(Scene.shots).selectinload(Shot.files),
+        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.aligned_file),
+        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.raindrop_mask_file),
+        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.valid_mask_file),
+    )
+
+
+class _Tally:
+    """Builds the scene pages and counts what the summary, the charts and the warnings need."""
+
+    def __init__(self) -> None:
+        self.rejected: list[RejectedPage] = []
+        self.warnings: list[str] = []
+        self.metrics: dict[str, list[tuple[float, str]]] = {key: [] for key in METRICS}
+        self.categories: dict[Optional[str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.pair_status: Counter = Counter()
+        self.shots: Counter = Counter()
+
+    def scene(self, scene: Scene) -> ScenePage:
+        record = scene_record(scene)
+        self.categories[record.category][record.split or "unassigned"] += 1
+        self.shots.update({"gt": record.gt_shots, "lq": record.lq_shots})
+        gt = scene_gt(scene)
+        gt_image, gt_thumb = _image_file(gt), _thumb_file(gt)
+        if gt is None:
+            self.warnings.append(f"scene {scene.label} has no GT shot")
+        elif gt_image is None:
+            self.warnings.append(f"scene {scene.label}: the GT shot has no readable image (RAW not developed?)")
+        pair_by_lq = {p.lq_shot_id: p for p in scene.pairs}
+        tiles, rows = [], []
+        for shot in scene.shots:
+            if shot.role != "lq":
+                continue
+            pair = pair_by_lq.get(shot.id)
+            thumb = _thumb_file(shot)
+            status = pair.status if pair else "pending"
+            tiles.append(ShotTile(thumb.path if thumb else None, thumb.sha256 if thumb else "", f"#{shot.index} {status}", status))
+            if pair is not None:
+                rows.append(self.pair(pair, shot, gt_image))
+        slug = _slug(scene.label)
+        return ScenePage(
+            record.scene, slug, record.category, record.split, record.split_pinned, record.notes,
+            gt_thumb.path if gt_thumb else None, gt_thumb.sha256 if gt_thumb else "", tiles, rows,
+            record.cameras, record.glass_mm,
+        )
+
+    def pair(self, pair: Pair, shot: Shot, gt_image: Optional[File]) -> PairRow:
+        record = pair_record(pair)
+        a = record.alignment
+        row = PairRow(
+            record.pair_id, record.lq_original, shot.index, record.status, record.reason,
+            a.n_inliers if a else None, a.inlier_ratio if a else None, a.reproj_error if a else None,
+            a.mask_coverage if a else None, a.valid_fraction if a else None,
+        )
+        self.pair_status[record.status] += 1
+        if a is not None:
+            for key in METRICS:
+                value = getattr(a, key)
+                if value is not None:
+                    self.metrics[key].append((float(value), record.status))
+        if record.status in ("rejected", "failed"):
+            lq_image = _image_file(shot)
+            al = pair.alignment
+            files = [gt_image, lq_image] + ([al.aligned_file, al.raindrop_mask_file, al.valid_mask_file] if al else [])
+            self.rejected.append(RejectedPage(
+                row, record.scene, _slug(record.scene), gt_image.path if gt_image else None, lq_image.path if lq_image else None,
+                record.aligned_lq, record.raindrop_mask, record.valid_mask,
+                sources=sha256_bytes("|".join(f.sha256 if f else "-" for f in files).encode()),
+            ))
+        return row
+
+    def summary(self, pages: list[ScenePage]) -> dict:
+        splits = Counter(p.split or "unassigned" for p in pages)
+        return {
+            "scenes": len(pages),
+            "train": splits.get("train", 0),
+            "test": splits.get("test", 0),
+            "unassigned": splits.get("unassigned", 0),
+            "gt_shots": self.shots["gt"],
+            "lq_shots": self.shots["lq"],
+            "pairs": sum(self.pair_status.values()),
+            "pair_status": {s: self.pair_status[s] for s in ("ok", "rejected", "failed", "pending") if self.pair_status[s]},
+            "train_pairs": sum(p.status == "ok" for s in pages if s.split == "train" for p in s.pairs),
+            "test_pairs": sum(p.status == "ok" for s in pages if s.split == "test" for p in s.pairs),
+        }
+
+
+def _exports(session: Session, ws: Workspace, digest: str) -> list[dict]:
+    """Every export, newest first: is it of the current catalogue, replaced by a newer one, on disk?"""
+    exports, later = [], set()
+    for e in session.scalars(select(Export).order_by(Export.id.desc())):
+        exports.append({
+            "id": e.id, "path": e.path, "split": e.split, "format": e.format, "size": e.size, "records": e.n_records,
+            "created": e.created_at.strftime("%Y-%m-%d %H:%M") if e.created_at else "",
+            "current": e.catalogue_digest == digest, "replaced": e.path in later,
+            "on_disk": (ws.root / e.path / "manifest.jsonl").is_file(),
+        })
+        later.add(e.path)
+    return exports
+
+
+def _slug(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in label)
+
+
+def _image_file(shot: Optional[Shot]) -> Optional[File]:
+    if shot is None:
+        return None
+    try:
+        return shot_image(shot)
+    except LookupError:
+        return None
+
+
+def _thumb_file(shot: Optional[Shot]) -> Optional[File]:
+    """What a thumbnail is read from: the camera JPEG of a RAW+JPEG shot (libjpeg decodes it at 1/8
+    scale in a fraction of the time a 16-bit developed PNG takes), else the shot's image."""
+    if shot is None:
+        return None
+    jpegs = [f for f in shot.files if f.kind == "original" and is_jpeg(f.path)]
+    return jpegs[0] if jpegs else _image_file(shot)
