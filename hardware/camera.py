@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Optional, Protocol, runtime_checkable
+from typing import Optional, Protocol, runtime_checkable
 
 from schemas.errors import RdrfError
-
-Trigger = Literal["usb", "remote"]
+from schemas.vocabulary import CaptureTrigger
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class CapturedFile:
 @dataclass
 class CapturedShot:
     files: list[CapturedFile]
-    trigger: Trigger
+    trigger: CaptureTrigger
     captured_at: datetime  # host clock when the shutter was fired (or the first file announced)
     camera_s: float = 0.0  # seconds spent inside libgphoto2 (capture, events, downloads)
     retries: int = 0  # busy (-110) retries this shot needed

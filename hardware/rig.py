@@ -7,9 +7,9 @@ that when prompted (`ManualRig` does nothing); the virtual rig (virtual.py) chan
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
-Role = Literal["gt", "lq"]
+from schemas.vocabulary import Role
 
 
 class Rig(Protocol):

@@ -31,7 +31,7 @@ import numpy as np
 from hardware.camera import CapturedFile, CapturedShot
 from hardware.gphoto import GPhotoCamera, use_backend
 from hardware.profiles import Profile, profile_named
-from hardware.rig import Role
+from schemas.vocabulary import Role
 
 STORE = "/store_00010001"  # vusb's one storage
 REMOTE_OPCODE = "0x9999,0x0,0x1f4"  # vusb: add an object after 500 ms (a shot fired on the body)

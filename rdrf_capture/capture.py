@@ -20,7 +20,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Callable, Iterator, Literal, Optional, Protocol
+from typing import Callable, Iterator, Optional, Protocol
 
 from sqlalchemy import select
 
@@ -37,6 +37,7 @@ from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
 from schemas.settings import VirtualSettings
 from schemas.views import scene_gt, shot_image
+from schemas.vocabulary import CaptureTrigger
 
 JPEG_EXTS = (".jpg", ".jpeg")
 
@@ -61,7 +62,7 @@ class Operator(Protocol):
 class CaptureOptions:
     scene: str
     glass_mm: float
-    trigger: Literal["usb", "remote"] = "usb"
+    trigger: CaptureTrigger = "usb"
     category: Optional[str] = None
     distance_cm: Optional[float] = None
     angle_deg: Optional[float] = None

@@ -13,7 +13,7 @@ import tomllib
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Callable, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
@@ -21,10 +21,9 @@ from rdrf_capture.images import is_raw, is_supported
 from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots
 from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
+from schemas.vocabulary import Degradation, ImportLayout, values
 from schemas.workspace import Catalogue
 
-Layout = Literal["rdrf", "deraindrop"]
-DEGRADATIONS = ("raindrop", "reflection", "both", "rain_streak", "none")
 
 
 def slug(text: str) -> str:
@@ -63,8 +62,8 @@ class SceneToml(BaseModel):
     @field_validator("degradation")
     @classmethod
     def _degradation(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and v not in DEGRADATIONS:
-            raise ValueError(f"unknown degradation {v!r}; expected one of {', '.join(DEGRADATIONS)}")
+        if v is not None and v not in values(Degradation):
+            raise ValueError(f"unknown degradation {v!r}; expected one of {', '.join(values(Degradation))}")
         return v
 
 
@@ -184,7 +183,7 @@ class ImportSummary:
 def import_folder(
     catalogue: Catalogue,
     root: Path,
-    layout: Layout = "rdrf",
+    layout: ImportLayout = "rdrf",
     *,
     skip_bad: bool = False,
     prefix: str = "",

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Optional, Sequence
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from schemas.catalogue import File, IngestJournal, Pair, Scene, Setup, Shot
 from schemas.errors import RdrfError
 from schemas.storage import clear_temporaries, durable_copy, durable_write, sha256_bytes
 from schemas.views import scene_gt
+from schemas.vocabulary import Degradation, Role, Trigger
 from schemas.workspace import Catalogue
 
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -63,9 +64,9 @@ class SetupInfo:
 
 @dataclass
 class ShotInfo:
-    role: Literal["gt", "lq"]
-    trigger: Literal["usb", "remote", "import"]
-    degradation: Optional[str] = None  # default: "none" for gt, "both" for lq
+    role: Role
+    trigger: Trigger
+    degradation: Optional[Degradation] = None  # default: "none" for gt, "both" for lq
     captured_at: Optional[datetime] = None
     category: Optional[str] = None  # applied to the scene when given
     notes: Optional[str] = None
