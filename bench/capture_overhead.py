@@ -20,6 +20,7 @@ from pathlib import Path
 from hardware.virtual import VirtualCamera, VirtualRig
 from rdrf_capture import live_qa
 from rdrf_capture.capture import CaptureOptions, run_session
+from schemas.imageio import jpeg_size
 from schemas.workspace import Catalogue, create_workspace
 
 
@@ -79,7 +80,7 @@ def main() -> None:
         # live QA alone on full-size JPEGs
         jpegs = sorted((ws.root / "originals" / "1").glob("*/*.JPG"))
         gt, shots = jpegs[0].read_bytes(), [p.read_bytes() for p in jpegs[1:]]
-        ref = live_qa.prepare(live_qa.decode_for_qa(gt), live_qa.jpeg_size(gt))
+        ref = live_qa.prepare(live_qa.decode_for_qa(gt), jpeg_size(gt))
         import cv2
         import numpy as np
 
@@ -88,7 +89,7 @@ def main() -> None:
             t0 = time.perf_counter()
             cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # baseline: just decoding it in full
             t1 = time.perf_counter()
-            live_qa.assess(ref, live_qa.prepare(live_qa.decode_for_qa(data), live_qa.jpeg_size(data)))
+            live_qa.assess(ref, live_qa.prepare(live_qa.decode_for_qa(data), jpeg_size(data)))
             times.append(time.perf_counter() - t1)
             base.append(t1 - t0)
         print(f"live QA per {w}x{h} JPEG (decode at reduced size + register + checks): "

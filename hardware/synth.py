@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from hardware.sim import CATEGORIES, encode_jpeg, load_background, render_degraded, render_scene, sample_params
 from schemas.errors import RdrfError
+from schemas.imageio import READABLE_IMAGE_EXTS, encode_png
 from schemas.storage import durable_write
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 GLASS_MM = (3.0, 5.0, 8.0)
 TRUTH_VERSION = 1
 CAMERA = "rdrf synth"  # what the catalogue records as the body: these shots have no EXIF
@@ -38,16 +37,14 @@ class SynthSummary:
 
 
 def _png(image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", image[..., ::-1] if image.ndim == 3 else image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise RdrfError("OpenCV could not encode a PNG")
-    return buf.tobytes()
+    """RGB image or mask -> PNG; zlib level 3 keeps the bytes synth has always written (same seed, same bytes)."""
+    return encode_png(image, order="rgb", level=3)
 
 
 def _backgrounds(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise RdrfError(f"--backgrounds {folder}: not a folder; expected a folder of photographs (JPEG/PNG/TIFF)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in READABLE_IMAGE_EXTS)
     if not files:
         raise RdrfError(f"--backgrounds {folder}: no photographs in it (expected .jpg, .png or .tif files)")
     return files

@@ -19,7 +19,6 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Callable, Iterator, Optional, Protocol
 
 from sqlalchemy import select
@@ -29,18 +28,15 @@ from hardware.rig import Rig
 from rdrf_capture import live_qa
 from rdrf_capture.background_develop import Developer
 from rdrf_capture.develop import develop_shot, undeveloped
-from rdrf_capture.images import is_raw
 from rdrf_capture.ingest import IncomingFile, SetupInfo, ShotInfo, check_label, ingest_shots, next_index
 from rdrf_capture.protocol import Step, instructions, plan, trigger_hint
 from schemas.catalogue import Scene, Shot
 from schemas.errors import RdrfError
+from schemas.imageio import is_jpeg, is_raw, jpeg_size
 from schemas.records import CATEGORIES
 from schemas.settings import VirtualSettings
 from schemas.views import scene_gt, shot_image
 from schemas.vocabulary import CaptureTrigger
-
-JPEG_EXTS = (".jpg", ".jpeg")
-
 
 class Operator(Protocol):
     """The person at the tripod (a terminal, or nobody in non-interactive runs)."""
@@ -138,7 +134,7 @@ def shot_in_progress(say: Callable[[str], None]) -> Iterator[None]:
 
 def _jpeg_of(shot: CapturedShot) -> Optional[bytes]:
     for f in shot.files:
-        if PurePosixPath(f.name).suffix.lower() in JPEG_EXTS:
+        if is_jpeg(f.name):
             return f.data
     return None
 
@@ -166,7 +162,7 @@ class Session:
             gt = scene_gt(scene) if scene else None
             if gt is None:
                 return None
-            jpegs = [f for f in gt.files if f.kind == "original" and PurePosixPath(f.path).suffix.lower() in JPEG_EXTS]
+            jpegs = [f for f in gt.files if f.kind == "original" and is_jpeg(f.path)]
             gt_id = gt.id
             f = jpegs[0] if jpegs else None
         if f is None:  # RAW only: QA reads its development
@@ -184,7 +180,7 @@ class Session:
         rgb = live_qa.decode_for_qa(data)
         if rgb is None:
             return None
-        full = live_qa.jpeg_size(data) or (size if size and size[0] else (rgb.shape[1], rgb.shape[0]))
+        full = jpeg_size(data) or (size if size and size[0] else (rgb.shape[1], rgb.shape[0]))
         return live_qa.prepare(rgb, full)
 
     # --- one shot ---------------------------------------------------------------------------------

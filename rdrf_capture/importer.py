@@ -17,9 +17,10 @@ from typing import Callable, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from rdrf_capture.images import is_raw, is_supported
+from rdrf_capture.image_check import is_supported
 from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots
 from schemas.errors import RdrfError
+from schemas.imageio import is_jpeg, is_raw
 from schemas.records import CATEGORIES
 from schemas.vocabulary import Degradation, ImportLayout, values
 from schemas.workspace import Catalogue
@@ -88,7 +89,7 @@ def is_one_shot(files: list[Path]) -> bool:
     if len(files) == 1:
         return True
     raws = [p for p in files if is_raw(p.name)]
-    jpegs = [p for p in files if p.suffix.lower() in (".jpg", ".jpeg")]
+    jpegs = [p for p in files if is_jpeg(p.name)]
     return len(files) == 2 and len(raws) == 1 and len(jpegs) == 1
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from rdrf_capture.develop import develop_shot, undeveloped
 from rdrf_capture.exif import Exposure, read_exposure
-from rdrf_capture.images import ImageInfo, check_image
+from rdrf_capture.image_check import ImageInfo, check_image
 from schemas.catalogue import File, IngestJournal, Pair, Scene, Setup, Shot
 from schemas.errors import RdrfError
 from schemas.storage import clear_temporaries, durable_copy, durable_write, sha256_bytes

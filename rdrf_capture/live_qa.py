@@ -20,6 +20,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from schemas import imageio
+from schemas.errors import RdrfError
 from schemas.settings import CaptureQASettings
 
 VERSION = 1
@@ -44,7 +46,6 @@ class Frame:
         return self.full_size[0] / self.gray.shape[1]
 
 
-_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 _ORB = None
 
 
@@ -55,42 +56,13 @@ def _orb():
     return _ORB
 
 
-def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
-    """(width, height) from a JPEG's SOF marker, without decoding it."""
-    i, n = 2, len(data)
-    if data[:2] != b"\xff\xd8":
-        return None
-    while i + 9 < n:
-        if data[i] != 0xFF:
-            i += 1
-            continue
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
-        i += 2 + length
-    return None
-
-
 def decode_for_qa(data: bytes, target_width: int = QA_WIDTH) -> Optional[np.ndarray]:
-    """Decode an image's bytes (JPEG fastest, PNG/TIFF too) to RGB uint8 about `target_width` wide."""
-    size = jpeg_size(data)
-    buf = np.frombuffer(data, np.uint8)
-    flag = cv2.IMREAD_COLOR
-    if size is not None:
-        for factor, f in _REDUCED:
-            if size[0] / factor >= target_width * 0.9:
-                flag = f
-                break
-    bgr = cv2.imdecode(buf, flag)
-    if bgr is None:
+    """RGB uint8 about `target_width` wide (JPEG through libjpeg's reduced decoding, 10% slack so a
+    scale is not missed by a few pixels); None when the bytes are no image - QA then flags the shot."""
+    try:
+        return imageio.decode_reduced(data, "shot", target_width * 0.9, order="rgb")
+    except RdrfError:
         return None
-    if bgr.dtype != np.uint8:
-        bgr = (bgr / 257).astype(np.uint8)
-    return np.ascontiguousarray(bgr[..., ::-1])
 
 
 def prepare(rgb: np.ndarray, full_size: tuple[int, int], width: int = QA_WIDTH) -> Frame:
