@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional, Protocol, runtime_checkable
 
+from pydantic import BaseModel
+
+from hardware.profiles import Profile, match_profile
 from schemas.errors import RdrfError
 from schemas.vocabulary import CaptureTrigger
 
@@ -49,6 +52,7 @@ class Camera(Protocol):
     model: str
     port: str
     serial: Optional[str]
+    profile: Profile  # what the body was set to and what one shot yields (files_per_shot)
 
     def capture(self) -> CapturedShot:
         """Fire the shutter over USB (no touch, no vibration) and return every file of the shot."""
@@ -60,6 +64,11 @@ class Camera(Protocol):
 
     def reconnect(self, timeout_s: float) -> None:
         """Wait for the same body to come back (re-plugged, switched on) and re-apply its profile."""
+        ...
+
+    def truth(self) -> Optional[dict]:
+        """What produced the last shot, when the camera knows it (the virtual rig's exact motion and
+        parameters, recorded so alignment can be scored); None for a real body."""
         ...
 
     def close(self) -> None: ...
@@ -168,16 +177,13 @@ def camera_error(code: int, what: str, body: str) -> CameraError:
 
 
 def listing(detected: DetectedCamera) -> "CameraListing":
-    from hardware.profiles import match_profile
-
     profile, warning = match_profile(detected.model)
     return CameraListing(model=detected.model, port=detected.port, profile=profile.name if profile.known else None, warning=warning)
 
 
-from pydantic import BaseModel  # noqa: E402  (records for `rdrf cameras --json`)
-
-
 class CameraListing(BaseModel):
+    """A detected body as `rdrf cameras --json` prints it."""
+
     model: str
     port: str
     profile: Optional[str] = None  # None: unknown body, safe defaults

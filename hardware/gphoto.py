@@ -209,6 +209,9 @@ class GPhotoCamera:
             except Exception:  # a body that is already gone cannot be closed; nothing is lost
                 pass
 
+    def truth(self) -> Optional[dict]:
+        return None  # a real body does not know what it photographed
+
     def __enter__(self) -> "GPhotoCamera":
         return self if self._cam is not None else self.open()
 
