@@ -25,6 +25,7 @@ from rdrf_capture.exif import Exposure, read_exposure
 from rdrf_capture.image_check import ImageInfo, check_image
 from schemas.catalogue import File, IngestJournal, Pair, Scene, Setup, Shot
 from schemas.errors import RdrfError
+from schemas.imageio import is_raw
 from schemas.storage import clear_temporaries, durable_copy, durable_write, sha256_bytes
 from schemas.views import scene_gt
 from schemas.vocabulary import Degradation, Role, Trigger
@@ -78,6 +79,7 @@ class ShotInfo:
 class IngestResult:
     shot_id: int
     added: bool  # False when every file of the shot was already in the catalogue
+    index: int = 0  # the shot's number within its role as catalogued now (0 when it was already known)
 
 
 @dataclass
@@ -127,9 +129,13 @@ def _check_files(files: Sequence[IncomingFile]) -> list[_Checked]:
     return checked
 
 
+def primary(names: Sequence[str]) -> int:
+    """Which file of a shot describes it (EXIF, size, original name): its RAW if it has one, else its first."""
+    return next((i for i, name in enumerate(names) if is_raw(name)), 0)
+
+
 def _primary(p: _Planned) -> _Checked:
-    raws = [c for c in p.files if c.info.raw]
-    return raws[0] if raws else p.files[0]
+    return p.files[primary([c.incoming.name for c in p.files])]
 
 
 def _setup_for(s: Session, scene: Scene, info: Optional[SetupInfo], exposure: Exposure) -> Optional[Setup]:
@@ -200,7 +206,7 @@ def ingest_shots(
         _develop_scene(catalogue, scene_label)
     with catalogue.session() as s:
         shot_of = _catalogued(s, plan)
-    return [IngestResult(shot_of[p.files[0].sha256], not p.known) for p in plan]
+    return [IngestResult(shot_of[p.files[0].sha256], not p.known, p.index) for p in plan]
 
 
 def _dest(scene_label: str, p: _Planned, name: str) -> str:
@@ -288,9 +294,3 @@ def _develop_scene(catalogue: Catalogue, scene_label: str) -> None:
     for shot_id in undeveloped(catalogue, scene_label):
         develop_shot(catalogue, shot_id)
 
-
-def ingest_shot(
-    catalogue: Catalogue, scene_label: str, files: Sequence[IncomingFile], info: ShotInfo, *, develop: bool = True
-) -> int:
-    """One shot (capture): see `ingest_shots`. Returns the shot id."""
-    return ingest_shots(catalogue, scene_label, [(files, info)], develop_raw=develop)[0].shot_id
