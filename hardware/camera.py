@@ -77,7 +77,6 @@ class Camera(Protocol):
 # --- errors ---------------------------------------------------------------------------------------
 # libgphoto2 result codes (gphoto2-port-result.h / gphoto2-result.h); kept here so the fake camera
 # in the tests and the messages do not need libgphoto2 itself.
-GP_ERROR = -1
 GP_ERROR_IO = -7
 GP_ERROR_TIMEOUT = -10
 GP_ERROR_IO_USB_CLAIM = -53

@@ -212,12 +212,6 @@ class GPhotoCamera:
     def truth(self) -> Optional[dict]:
         return None  # a real body does not know what it photographed
 
-    def __enter__(self) -> "GPhotoCamera":
-        return self if self._cam is not None else self.open()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     def _reopen(self, apply_profile: bool = False) -> None:
         """A fresh session on the same body (vusb's capture limit): the body keeps its settings and
         libgphoto2 keeps the host-side ones (capture target), so the profile is not applied again."""

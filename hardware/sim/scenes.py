@@ -171,7 +171,7 @@ class Painter:
         region *= 1 - alpha
         region += warped * alpha
 
-    def poly(self, pts, color, shade: float = 0.0) -> None:
+    def poly(self, pts, color) -> None:
         cv2.fillPoly(self.img, [np.asarray(pts, np.int32)], tuple(float(c) for c in color), cv2.LINE_AA)
 
     def darken(self, pts, amount: float, blur: float) -> None:
