@@ -3,7 +3,8 @@
 For every shot of a session (GT + N degraded, RAW+JPEG) it splits the wall time from "fire" to
 "ready for the next shot" into: the simulator rendering the frame (no real camera has this), the
 camera's own time (vusb session re-open, PTP capture, downloads), and what rdrf adds: durable
-storing + cataloguing (incl. RAW development) and live QA. Live QA alone is also timed at full size.
+storing + cataloguing and live QA (RAW development runs in the background, off this path). Live QA
+alone is also timed at full size.
 
     .venv/bin/python bench/capture_overhead.py --size 4752x3168 --lq 3
 """
