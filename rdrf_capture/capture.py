@@ -23,9 +23,9 @@ from sqlalchemy import select
 from hardware.camera import Camera, CameraBusy, CameraError, CapturedShot, NoFile
 from hardware.rig import Rig
 from rdrf_capture.background_develop import Developer
+from rdrf_capture.develop import undeveloped
 from rdrf_capture.ingest import IncomingFile, SetupInfo, ShotInfo, check_label, ingest_shots, next_index
 from rdrf_capture.operator import Operator, shot_in_progress
-from rdrf_capture.develop import undeveloped
 from rdrf_capture.protocol import Step, instructions, plan, trigger_hint
 from rdrf_capture.shot_qa import ShotQA
 from rdrf_capture.summary import SessionSummary, ShotReport
