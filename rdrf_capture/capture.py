@@ -39,6 +39,8 @@ from schemas.vocabulary import CaptureTrigger
 
 @dataclass
 class CaptureOptions:
+    """What `rdrf capture` was asked for (its command-line options)."""
+
     scene: str
     glass_mm: float
     trigger: CaptureTrigger = "usb"
@@ -54,6 +56,9 @@ class CaptureOptions:
 
 
 class Session:
+    """One `rdrf capture` run on one scene: plans the steps from what the catalogue holds, then takes
+    each shot to the end (fired, checked, stored) before the next, so a stop at any point loses nothing."""
+
     def __init__(self, catalogue, camera: Camera, rig: Rig, opts: CaptureOptions, operator: Operator):
         self.catalogue = catalogue
         self.camera = camera
