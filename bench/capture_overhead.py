@@ -3,7 +3,8 @@
 For every shot of a session (GT + N degraded, RAW+JPEG) it splits the wall time from "fire" to
 "ready for the next shot" into: the simulator rendering the frame (no real camera has this), the
 camera's own time (vusb session re-open, PTP capture, downloads), and what rdrf adds: durable
-storing + cataloguing (incl. RAW development) and live QA. Live QA alone is also timed at full size.
+storing + cataloguing and live QA (RAW development runs in the background, off this path). Live QA
+alone is also timed at full size.
 
     .venv/bin/python bench/capture_overhead.py --size 4752x3168 --lq 3
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from hardware.virtual import VirtualCamera, VirtualRig
 from rdrf_capture import live_qa
 from rdrf_capture.capture import CaptureOptions, run_session
+from schemas.imageio import jpeg_size
 from schemas.workspace import Catalogue, create_workspace
 
 
@@ -79,7 +81,7 @@ def main() -> None:
         # live QA alone on full-size JPEGs
         jpegs = sorted((ws.root / "originals" / "1").glob("*/*.JPG"))
         gt, shots = jpegs[0].read_bytes(), [p.read_bytes() for p in jpegs[1:]]
-        ref = live_qa.prepare(live_qa.decode_for_qa(gt), live_qa.jpeg_size(gt))
+        ref = live_qa.prepare(live_qa.decode_for_qa(gt), jpeg_size(gt))
         import cv2
         import numpy as np
 
@@ -88,7 +90,7 @@ def main() -> None:
             t0 = time.perf_counter()
             cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # baseline: just decoding it in full
             t1 = time.perf_counter()
-            live_qa.assess(ref, live_qa.prepare(live_qa.decode_for_qa(data), live_qa.jpeg_size(data)))
+            live_qa.assess(ref, live_qa.prepare(live_qa.decode_for_qa(data), jpeg_size(data)))
             times.append(time.perf_counter() - t1)
             base.append(t1 - t0)
         print(f"live QA per {w}x{h} JPEG (decode at reduced size + register + checks): "

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Optional, Protocol, runtime_checkable
+from typing import Optional, Protocol, runtime_checkable
 
+from pydantic import BaseModel
+
+from hardware.profiles import Profile, match_profile
 from schemas.errors import RdrfError
-
-Trigger = Literal["usb", "remote"]
+from schemas.vocabulary import CaptureTrigger
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class CapturedFile:
 @dataclass
 class CapturedShot:
     files: list[CapturedFile]
-    trigger: Trigger
+    trigger: CaptureTrigger
     captured_at: datetime  # host clock when the shutter was fired (or the first file announced)
     camera_s: float = 0.0  # seconds spent inside libgphoto2 (capture, events, downloads)
     retries: int = 0  # busy (-110) retries this shot needed
@@ -50,6 +52,7 @@ class Camera(Protocol):
     model: str
     port: str
     serial: Optional[str]
+    profile: Profile  # what the body was set to and what one shot yields (files_per_shot)
 
     def capture(self) -> CapturedShot:
         """Fire the shutter over USB (no touch, no vibration) and return every file of the shot."""
@@ -63,13 +66,17 @@ class Camera(Protocol):
         """Wait for the same body to come back (re-plugged, switched on) and re-apply its profile."""
         ...
 
+    def truth(self) -> Optional[dict]:
+        """What produced the last shot, when the camera knows it (the virtual rig's exact motion and
+        parameters, recorded so alignment can be scored); None for a real body."""
+        ...
+
     def close(self) -> None: ...
 
 
 # --- errors ---------------------------------------------------------------------------------------
 # libgphoto2 result codes (gphoto2-port-result.h / gphoto2-result.h); kept here so the fake camera
 # in the tests and the messages do not need libgphoto2 itself.
-GP_ERROR = -1
 GP_ERROR_IO = -7
 GP_ERROR_TIMEOUT = -10
 GP_ERROR_IO_USB_CLAIM = -53
@@ -169,16 +176,13 @@ def camera_error(code: int, what: str, body: str) -> CameraError:
 
 
 def listing(detected: DetectedCamera) -> "CameraListing":
-    from hardware.profiles import match_profile
-
     profile, warning = match_profile(detected.model)
     return CameraListing(model=detected.model, port=detected.port, profile=profile.name if profile.known else None, warning=warning)
 
 
-from pydantic import BaseModel  # noqa: E402  (records for `rdrf cameras --json`)
-
-
 class CameraListing(BaseModel):
+    """A detected body as `rdrf cameras --json` prints it."""
+
     model: str
     port: str
     profile: Optional[str] = None  # None: unknown body, safe defaults

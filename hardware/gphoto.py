@@ -125,6 +125,16 @@ def _choices(widget: Any) -> Optional[list[str]]:
         return None
 
 
+def _entry(gp: Any, kind: Callable[[], Any], lookup: str, key: str, missing: str) -> Any:
+    """The entry for `key` in one of libgphoto2's lists (ports, known models), loaded now; NoCamera if absent."""
+    entries = kind()
+    entries.load()
+    try:
+        return entries[getattr(entries, lookup)(key)]
+    except gp.GPhoto2Error as exc:
+        raise NoCamera(missing) from exc
+
+
 class GPhotoCamera:
     """One body over libgphoto2, with its profile applied (see the module docstring)."""
 
@@ -162,21 +172,11 @@ class GPhotoCamera:
         gp = use_backend(None)
         cam = gp.Camera()
         if self.port:  # several bodies: drive this one (python-gphoto2 examples/choose-camera.py)
-            ports = gp.PortInfoList()
-            ports.load()
-            try:
-                where = ports.lookup_path(self.port)
-            except gp.GPhoto2Error as exc:
-                raise NoCamera(f"{self.model}: no USB port {self.port} any more (unplugged?); `rdrf cameras` lists the ports") from exc
-            cam.set_port_info(ports[where])
+            missing = f"{self.model}: no USB port {self.port} any more (unplugged?); `rdrf cameras` lists the ports"
+            cam.set_port_info(_entry(gp, gp.PortInfoList, "lookup_path", self.port, missing))
             if self.model:
-                abilities = gp.CameraAbilitiesList()
-                abilities.load()
-                try:
-                    which = abilities.lookup_model(self.model)
-                except gp.GPhoto2Error as exc:
-                    raise NoCamera(f"libgphoto2 {gp.gp_library_version(0)[0]} does not know the model {self.model!r}") from exc
-                cam.set_abilities(abilities[which])
+                missing = f"libgphoto2 {gp.gp_library_version(0)[0]} does not know the model {self.model!r}"
+                cam.set_abilities(_entry(gp, gp.CameraAbilitiesList, "lookup_model", self.model, missing))
         try:
             cam.init()
         except gp.GPhoto2Error as exc:
@@ -209,11 +209,8 @@ class GPhotoCamera:
             except Exception:  # a body that is already gone cannot be closed; nothing is lost
                 pass
 
-    def __enter__(self) -> "GPhotoCamera":
-        return self if self._cam is not None else self.open()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def truth(self) -> Optional[dict]:
+        return None  # a real body does not know what it photographed
 
     def _reopen(self, apply_profile: bool = False) -> None:
         """A fresh session on the same body (vusb's capture limit): the body keeps its settings and

@@ -7,11 +7,12 @@ that when prompted (`ManualRig` does nothing); the virtual rig (virtual.py) chan
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol, runtime_checkable
 
-Role = Literal["gt", "lq"]
+from schemas.vocabulary import Role
 
 
+@runtime_checkable
 class Rig(Protocol):
     automatic: bool  # True: the rig sets itself up and fires its remote; no operator needed
 
@@ -23,6 +24,10 @@ class Rig(Protocol):
 
     def press_remote(self) -> None:
         """Fire the shutter with the wireless remote (only an automatic rig can)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the rig holds (the virtual rig's working folder)."""
         ...
 
 
@@ -39,6 +44,9 @@ class ManualRig:
 
     def press_remote(self) -> None:
         raise RuntimeError("a manual rig's remote is pressed by the operator")
+
+    def close(self) -> None:
+        pass
 
 
 def parse_glass(text: str | float) -> float:

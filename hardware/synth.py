@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from hardware.sim import CATEGORIES, encode_jpeg, load_background, render_degraded, render_scene, sample_params
 from schemas.errors import RdrfError
+from schemas.imageio import READABLE_IMAGE_EXTS, encode_png
 from schemas.storage import durable_write
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 GLASS_MM = (3.0, 5.0, 8.0)
 TRUTH_VERSION = 1
 CAMERA = "rdrf synth"  # what the catalogue records as the body: these shots have no EXIF
@@ -38,16 +37,14 @@ class SynthSummary:
 
 
 def _png(image: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", image[..., ::-1] if image.ndim == 3 else image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise RdrfError("OpenCV could not encode a PNG")
-    return buf.tobytes()
+    """RGB image or mask -> PNG; zlib level 3 keeps the bytes synth has always written (same seed, same bytes)."""
+    return encode_png(image, order="rgb", level=3)
 
 
 def _backgrounds(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise RdrfError(f"--backgrounds {folder}: not a folder; expected a folder of photographs (JPEG/PNG/TIFF)")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in READABLE_IMAGE_EXTS)
     if not files:
         raise RdrfError(f"--backgrounds {folder}: no photographs in it (expected .jpg, .png or .tif files)")
     return files
@@ -83,63 +80,11 @@ def synthesize(
     files: dict[str, dict] = {}
     scene_index: dict[str, dict] = {}
     for i, scene_seq in enumerate(np.random.SeedSequence([seed, 1]).spawn(scenes)):
-        rng = np.random.default_rng(scene_seq)
         label = f"{i + 1:0{digits}d}"
-        folder = out / label
-        category = CATEGORIES[int(order[i % len(order)])]
-        glass = float(rng.choice(GLASS_MM))
-        if photos:
-            source = photos[i % len(photos)]
-            world = load_background(source, width, height)
-            notes = f"synthetic: background photo {source.name}, glass {glass:g} mm"
-        else:
-            world = render_scene(category, width, height, int(rng.integers(2**31)))
-            notes = f"synthetic: rendered {category} scene, glass {glass:g} mm"
-        behind = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
-        reflected = render_scene(behind, max(64, width // 2), max(64, height // 2), int(rng.integers(2**31)))
-        # One slab per scene: every shot, the GT included, sees the scene through the same glass. The GT is
-        # the dry glass with the light-blocking box on - no drops, no reflection, no drift - and its own noise.
-        slab = sample_params(rng, glass_mm=glass)
-        glass_fields = {"transmission": slab.transmission, "glass_tint": slab.glass_tint, "glass_mm": glass}
-        gt_params = slab.model_copy(update=dict(
-            glass_fields, drops=False, reflection=False, motion_px=0.0, exposure_ev=0.0, wb_gains=(1.0, 1.0, 1.0),
-        ))
-        gt = render_degraded(world, gt_params, int(rng.integers(2**31))).image
-        durable_write(_png(gt), folder / "gt.png")
-        degradation = "both" if reflections else "raindrop"
-        meta = (
-            f'category = "{category}"\nglass_mm = {glass:g}\ndegradation = "{degradation}"\n'
-            f'camera = "{CAMERA}"\nnotes = "{notes}"\n'
+        scene = _SceneSpec(
+            out, label, CATEGORIES[int(order[i % len(order)])], np.random.default_rng(scene_seq), width, height, reflections
         )
-        durable_write(meta.encode(), folder / "scene.toml")
-        shots = []
-        for k in range(lq):
-            params = sample_params(rng, reflections=reflections, glass_mm=glass).model_copy(update=glass_fields)
-            shot = render_degraded(world, params, int(rng.integers(2**31)), reflection_scene=reflected)
-            name = f"{label}_{k + 1:02d}"
-            lq_rel = f"{label}/lq/{name}.jpg"
-            mask_rel = f"{label}/truth/{name}_mask.png"
-            durable_write(encode_jpeg(shot.image, params.jpeg_quality), out / lq_rel)
-            durable_write(_png(shot.raindrop_mask), out / mask_rel)
-            files[lq_rel] = {
-                "scene": label,
-                "gt": f"{label}/gt.png",
-                "homography": shot.homography.tolist(),
-                "mask": mask_rel,
-                "mask_coverage": round(float((shot.raindrop_mask > 0).mean()), 6),
-                "drops": int(len(shot.drops)),
-                "params": params.model_dump(mode="json"),
-            }
-            shots.append(lq_rel)
-            advance()
-        scene_index[label] = {
-            "category": category,
-            "glass_mm": glass,
-            "gt": f"{label}/gt.png",
-            "gt_params": gt_params.model_dump(mode="json"),
-            "lq": shots,
-            "reflected_category": behind,
-        }
+        scene_index[label] = _synth_scene(scene, photos[i % len(photos)] if photos else None, lq, files, advance)
     truth = {
         "version": TRUTH_VERSION,
         "seed": seed,
@@ -152,6 +97,75 @@ def synthesize(
     path = out / "truth.json"
     durable_write(json.dumps(truth, indent=1, sort_keys=True).encode(), path)
     return SynthSummary(out=out, scenes=scenes, lq_files=len(files), truth=path)
+
+
+@dataclass
+class _SceneSpec:
+    out: Path
+    label: str
+    category: str
+    rng: np.random.Generator  # the scene's own stream: every draw below is made in a fixed order
+    width: int
+    height: int
+    reflections: bool
+
+
+def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, dict], advance: Callable[[], None]) -> dict:
+    """One scene folder: its world (painted or a photo), the GT through the dry glass, scene.toml and
+    `lq` degraded shots with their truth (added to `files`); returns the scene's truth entry."""
+    rng, label, folder = sc.rng, sc.label, sc.out / sc.label
+    glass = float(rng.choice(GLASS_MM))
+    if photo is not None:
+        world = load_background(photo, sc.width, sc.height)
+        notes = f"synthetic: background photo {photo.name}, glass {glass:g} mm"
+    else:
+        world = render_scene(sc.category, sc.width, sc.height, int(rng.integers(2**31)))
+        notes = f"synthetic: rendered {sc.category} scene, glass {glass:g} mm"
+    behind = CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+    reflected = render_scene(behind, max(64, sc.width // 2), max(64, sc.height // 2), int(rng.integers(2**31)))
+    # One slab per scene: every shot, the GT included, sees the scene through the same glass. The GT is
+    # the dry glass with the light-blocking box on - no drops, no reflection, no drift - and its own noise.
+    slab = sample_params(rng, glass_mm=glass)
+    glass_fields = {"transmission": slab.transmission, "glass_tint": slab.glass_tint, "glass_mm": glass}
+    gt_params = slab.model_copy(update=dict(
+        glass_fields, drops=False, reflection=False, motion_px=0.0, exposure_ev=0.0, wb_gains=(1.0, 1.0, 1.0),
+    ))
+    gt = render_degraded(world, gt_params, int(rng.integers(2**31))).image
+    durable_write(_png(gt), folder / "gt.png")
+    degradation = "both" if sc.reflections else "raindrop"
+    meta = (
+        f'category = "{sc.category}"\nglass_mm = {glass:g}\ndegradation = "{degradation}"\n'
+        f'camera = "{CAMERA}"\nnotes = "{notes}"\n'
+    )
+    durable_write(meta.encode(), folder / "scene.toml")
+    shots = []
+    for k in range(lq):
+        params = sample_params(rng, reflections=sc.reflections, glass_mm=glass).model_copy(update=glass_fields)
+        shot = render_degraded(world, params, int(rng.integers(2**31)), reflection_scene=reflected)
+        name = f"{label}_{k + 1:02d}"
+        lq_rel = f"{label}/lq/{name}.jpg"
+        mask_rel = f"{label}/truth/{name}_mask.png"
+        durable_write(encode_jpeg(shot.image, params.jpeg_quality), sc.out / lq_rel)
+        durable_write(_png(shot.raindrop_mask), sc.out / mask_rel)
+        files[lq_rel] = {
+            "scene": label,
+            "gt": f"{label}/gt.png",
+            "homography": shot.homography.tolist(),
+            "mask": mask_rel,
+            "mask_coverage": round(float((shot.raindrop_mask > 0).mean()), 6),
+            "drops": int(len(shot.drops)),
+            "params": params.model_dump(mode="json"),
+        }
+        shots.append(lq_rel)
+        advance()
+    return {
+        "category": sc.category,
+        "glass_mm": glass,
+        "gt": f"{label}/gt.png",
+        "gt_params": gt_params.model_dump(mode="json"),
+        "lq": shots,
+        "reflected_category": behind,
+    }
 
 
 def parse_size(text: str) -> tuple[int, int]:

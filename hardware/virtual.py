@@ -29,66 +29,21 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from hardware.camera import CapturedFile, CapturedShot
+from hardware.dng import dng_from_rgb
 from hardware.gphoto import GPhotoCamera, use_backend
 from hardware.profiles import Profile, profile_named
-from hardware.rig import Role
+from schemas.vocabulary import Role
 
 STORE = "/store_00010001"  # vusb's one storage
 REMOTE_OPCODE = "0x9999,0x0,0x1f4"  # vusb: add an object after 500 ms (a shot fired on the body)
 FRAME_JPEG = "frame.jpg"
 FRAME_RAW = "frame.dng"
-DNG_BITS = 12
 
 
 def seed_for(*parts: object) -> int:
     """A stable 63-bit seed from anything printable (scene label, role, index)."""
     digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
-
-
-def dng_from_rgb(rgb: np.ndarray, model: str = "rdrf virtual camera") -> bytes:
-    """A real Bayer DNG (RGGB, 12-bit, linear) of an sRGB uint8 frame, which LibRaw develops back to it."""
-    from pidng.core import RAW2DNG, DNGTags, Tag
-    from pidng.defs import CalibrationIlluminant, CFAPattern, DNGVersion, Orientation, PhotometricInterpretation
-
-    from hardware.sim.camera import to_linear
-
-    h, w = rgb.shape[:2]
-    h, w = h - h % 2, w - w % 2
-    lin = to_linear(rgb[:h, :w]) * (2**DNG_BITS - 1)
-    mosaic = np.empty((h, w), np.uint16)
-    mosaic[0::2, 0::2] = lin[0::2, 0::2, 0]
-    mosaic[0::2, 1::2] = lin[0::2, 1::2, 1]
-    mosaic[1::2, 0::2] = lin[1::2, 0::2, 1]
-    mosaic[1::2, 1::2] = lin[1::2, 1::2, 2]
-    t = DNGTags()
-    for tag, value in (
-        (Tag.ImageWidth, w),
-        (Tag.ImageLength, h),
-        (Tag.TileWidth, w),
-        (Tag.TileLength, h),
-        (Tag.Orientation, Orientation.Horizontal),
-        (Tag.PhotometricInterpretation, PhotometricInterpretation.Color_Filter_Array),
-        (Tag.SamplesPerPixel, 1),
-        (Tag.BitsPerSample, DNG_BITS),
-        (Tag.CFARepeatPatternDim, [2, 2]),
-        (Tag.CFAPattern, CFAPattern.RGGB),
-        (Tag.BlackLevel, 0),
-        (Tag.WhiteLevel, 2**DNG_BITS - 1),
-        (Tag.ColorMatrix1, [[10000, 10000], [0, 10000], [0, 10000], [0, 10000], [10000, 10000], [0, 10000], [0, 10000], [0, 10000], [10000, 10000]]),
-        (Tag.CalibrationIlluminant1, CalibrationIlluminant.D65),
-        (Tag.AsShotNeutral, [[1000, 1000], [1000, 1000], [1000, 1000]]),
-        (Tag.Make, "rdrf"),
-        (Tag.Model, model),
-        (Tag.DNGVersion, DNGVersion.V1_4),
-        (Tag.DNGBackwardVersion, DNGVersion.V1_2),
-    ):
-        t.set(tag, value)
-    with tempfile.TemporaryDirectory(prefix="rdrf-dng-") as d:
-        r = RAW2DNG()
-        r.options(t, path=d, compress=False)
-        r.convert(mosaic, filename="shot")
-        return (Path(d) / "shot.dng").read_bytes()
 
 
 @dataclass

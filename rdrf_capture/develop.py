@@ -10,14 +10,12 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
-
 from sqlalchemy import delete, select
 
-from rdrf_capture.images import is_raw
 from schemas.catalogue import File, IngestJournal, Scene, Shot
 from schemas.errors import RdrfError
+from schemas.imageio import encode_png, is_raw
 from schemas.storage import clear_temporaries, durable_write
 from schemas.views import scene_gt
 from schemas.workspace import Catalogue
@@ -62,13 +60,6 @@ def develop(data: bytes, name: str, params: DevelopParams) -> np.ndarray:
             )
     except (rawpy.LibRawError, ValueError, OSError) as exc:
         raise RdrfError(f"{name}: RAW development failed ({exc})") from exc
-
-
-def encode_png16(rgb: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise RdrfError("could not encode the developed image as PNG")
-    return buf.tobytes()
 
 
 def _raw_of(shot: Shot) -> File | None:
@@ -117,7 +108,7 @@ def develop_shot(catalogue: Catalogue, shot_id: int) -> bool:
     clear_temporaries(ws.abs(rel).parent)
     data = ws.abs(raw_path).read_bytes()
     rgb = develop(data, raw_path, DevelopParams(wb or as_shot_white_balance(data, raw_path), half_size))
-    stored = durable_write(encode_png16(rgb), ws.abs(rel))
+    stored = durable_write(encode_png(rgb, order="rgb", level=1), ws.abs(rel))
     with catalogue.session() as s:
         shot = s.get(Shot, shot_id)
         if s.scalar(select(File.id).where(File.path == rel)) is None:

@@ -11,20 +11,20 @@ from __future__ import annotations
 import re
 import tomllib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Callable, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from rdrf_capture.images import is_raw, is_supported
+from rdrf_capture.image_check import is_supported
 from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots
 from schemas.errors import RdrfError
+from schemas.imageio import is_jpeg, is_raw
 from schemas.records import CATEGORIES
+from schemas.vocabulary import Degradation, ImportLayout, values
 from schemas.workspace import Catalogue
 
-Layout = Literal["rdrf", "deraindrop"]
-DEGRADATIONS = ("raindrop", "reflection", "both", "rain_streak", "none")
 
 
 def slug(text: str) -> str:
@@ -63,8 +63,8 @@ class SceneToml(BaseModel):
     @field_validator("degradation")
     @classmethod
     def _degradation(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and v not in DEGRADATIONS:
-            raise ValueError(f"unknown degradation {v!r}; expected one of {', '.join(DEGRADATIONS)}")
+        if v is not None and v not in values(Degradation):
+            raise ValueError(f"unknown degradation {v!r}; expected one of {', '.join(values(Degradation))}")
         return v
 
 
@@ -89,7 +89,7 @@ def is_one_shot(files: list[Path]) -> bool:
     if len(files) == 1:
         return True
     raws = [p for p in files if is_raw(p.name)]
-    jpegs = [p for p in files if p.suffix.lower() in (".jpg", ".jpeg")]
+    jpegs = [p for p in files if is_jpeg(p.name)]
     return len(files) == 2 and len(raws) == 1 and len(jpegs) == 1
 
 
@@ -98,7 +98,12 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def read_scene_folder(folder: Path) -> SceneSource:
+    """One scene folder of the rdrf layout, checked before anything is stored."""
     label = check_label(folder.name)
+    return SceneSource(label, folder, _scene_gt(folder), _scene_lq(folder), _scene_meta(folder))
+
+
+def _scene_gt(folder: Path) -> list[Path]:
     gts = [p for p in _image_files(folder) if p.stem == "gt"]
     for p in gts:
         if not is_supported(p.name):
@@ -110,6 +115,10 @@ def read_scene_folder(folder: Path) -> SceneSource:
             f"{folder}: {len(gts)} ground-truth files ({', '.join(p.name for p in gts)}); expected exactly one gt.<ext> "
             "(or one RAW + one JPEG of the same shot)"
         )
+    return sorted(gts)
+
+
+def _scene_lq(folder: Path) -> list[list[Path]]:
     lq_dir = folder / "lq"
     if not lq_dir.is_dir():
         raise RdrfError(f"{folder}: no lq/ folder; expected the degraded shots in {lq_dir}")
@@ -126,14 +135,17 @@ def read_scene_folder(folder: Path) -> SceneSource:
                 f"{lq_dir}: {', '.join(p.name for p in files)} share a name; expected one file per shot "
                 "(or one RAW + one JPEG of the same shot)"
             )
+    return lq_shots
+
+
+def _scene_meta(folder: Path) -> SceneToml:
     meta_path = folder / "scene.toml"
-    meta = SceneToml()
-    if meta_path.exists():
-        try:
-            meta = SceneToml(**tomllib.loads(meta_path.read_text()))
-        except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
-            raise RdrfError(f"{meta_path}: {exc}") from exc
-    return SceneSource(label, folder, sorted(gts), lq_shots, meta)
+    if not meta_path.exists():
+        return SceneToml()
+    try:
+        return SceneToml(**tomllib.loads(meta_path.read_text()))
+    except (tomllib.TOMLDecodeError, ValidationError, UnicodeDecodeError) as exc:
+        raise RdrfError(f"{meta_path}: {exc}") from exc
 
 
 def scene_folders(root: Path) -> list[Path]:
@@ -178,13 +190,20 @@ class ImportSummary:
     scenes: int = 0
     shots_added: int = 0
     shots_known: int = 0
-    bad: list[str] = None  # type: ignore[assignment]
+    bad: list[str] = field(default_factory=list)  # one message per scene skipped (skip_bad)
+
+
+def _sources(root: Path, layout: ImportLayout, prefix: str) -> list[tuple[str, Callable[[], SceneSource]]]:
+    """Each scene's label and how to read it: a bad rdrf scene folder fails when read, on its own."""
+    if layout == "deraindrop":
+        return [(src.label, lambda src=src: src) for src in _deraindrop_scenes(root, prefix)]
+    return [(folder.name, lambda folder=folder: read_scene_folder(folder)) for folder in scene_folders(root)]
 
 
 def import_folder(
     catalogue: Catalogue,
     root: Path,
-    layout: Layout = "rdrf",
+    layout: ImportLayout = "rdrf",
     *,
     skip_bad: bool = False,
     prefix: str = "",
@@ -194,20 +213,17 @@ def import_folder(
     root = root.expanduser().resolve()
     if not root.is_dir():
         raise RdrfError(f"{root}: not a folder; expected a folder of scene folders")
-    summary = ImportSummary(bad=[])
-    sources: list = _deraindrop_scenes(root, prefix) if layout == "deraindrop" else scene_folders(root)
-    for item in sources:
+    summary = ImportSummary()
+    for label, read in _sources(root, layout, prefix):
         try:
-            src = item if isinstance(item, SceneSource) else read_scene_folder(item)
-            results = import_scene(catalogue, src)
+            results = import_scene(catalogue, read())
         except RdrfError as exc:
             if not skip_bad:
                 raise
             summary.bad.append(str(exc))
-            on_scene(getattr(item, "label", getattr(item, "name", "?")))
-            continue
-        summary.scenes += 1
-        summary.shots_added += sum(r.added for r in results)
-        summary.shots_known += sum(not r.added for r in results)
-        on_scene(src.label)
+        else:
+            summary.scenes += 1
+            summary.shots_added += sum(r.added for r in results)
+            summary.shots_known += sum(not r.added for r in results)
+        on_scene(label)
     return summary

@@ -15,18 +15,20 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Optional, Sequence
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from rdrf_capture.develop import develop_shot, undeveloped
 from rdrf_capture.exif import Exposure, read_exposure
-from rdrf_capture.images import ImageInfo, check_image
+from rdrf_capture.image_check import ImageInfo, check_image
 from schemas.catalogue import File, IngestJournal, Pair, Scene, Setup, Shot
 from schemas.errors import RdrfError
+from schemas.imageio import is_raw
 from schemas.storage import clear_temporaries, durable_copy, durable_write, sha256_bytes
 from schemas.views import scene_gt
+from schemas.vocabulary import Degradation, Role, Trigger
 from schemas.workspace import Catalogue
 
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -63,9 +65,9 @@ class SetupInfo:
 
 @dataclass
 class ShotInfo:
-    role: Literal["gt", "lq"]
-    trigger: Literal["usb", "remote", "import"]
-    degradation: Optional[str] = None  # default: "none" for gt, "both" for lq
+    role: Role
+    trigger: Trigger
+    degradation: Optional[Degradation] = None  # default: "none" for gt, "both" for lq
     captured_at: Optional[datetime] = None
     category: Optional[str] = None  # applied to the scene when given
     notes: Optional[str] = None
@@ -77,6 +79,7 @@ class ShotInfo:
 class IngestResult:
     shot_id: int
     added: bool  # False when every file of the shot was already in the catalogue
+    index: int = 0  # the shot's number within its role as catalogued now (0 when it was already known)
 
 
 @dataclass
@@ -126,9 +129,13 @@ def _check_files(files: Sequence[IncomingFile]) -> list[_Checked]:
     return checked
 
 
+def primary(names: Sequence[str]) -> int:
+    """Which file of a shot describes it (EXIF, size, original name): its RAW if it has one, else its first."""
+    return next((i for i, name in enumerate(names) if is_raw(name)), 0)
+
+
 def _primary(p: _Planned) -> _Checked:
-    raws = [c for c in p.files if c.info.raw]
-    return raws[0] if raws else p.files[0]
+    return p.files[primary([c.incoming.name for c in p.files])]
 
 
 def _setup_for(s: Session, scene: Scene, info: Optional[SetupInfo], exposure: Exposure) -> Optional[Setup]:
@@ -172,9 +179,25 @@ def ingest_shots(
 ) -> list[IngestResult]:
     """Store and register a batch of shots of one scene in one transaction (see module docstring)."""
     check_label(scene_label)
-
     # 1. check everything before writing anything
     plan = [_Planned(info, _check_files(files)) for files, info in shots]
+    _number(catalogue, scene_label, plan)
+    todo = [p for p in plan if not p.known]
+    # 2. journal, then write durably; 3. register
+    if todo:
+        paths = [_dest(scene_label, p, c.incoming.name) for p in todo for c in p.files]
+        _journal(catalogue, scene_label, paths)
+        _write(catalogue, scene_label, todo, paths)
+        _register(catalogue, scene_label, todo, paths)
+    if develop_raw:
+        _develop_scene(catalogue, scene_label)
+    with catalogue.session() as s:
+        shot_of = _catalogued(s, plan)
+    return [IngestResult(shot_of[p.files[0].sha256], not p.known, p.index) for p in plan]
+
+
+def _number(catalogue: Catalogue, scene_label: str, plan: list[_Planned]) -> None:
+    """Drop files already catalogued (or repeated earlier in the batch); number the new shots per role."""
     with catalogue.session() as s:
         seen = set(_catalogued(s, plan))
         counters: dict[str, int] = {}
@@ -189,17 +212,6 @@ def ingest_shots(
             counters[role] = counters.get(role) or _next_index(s, scene_label, role)
             p.index = counters[role]
             counters[role] += 1
-        todo = [p for p in plan if not p.known]
-
-    # 2. journal, then write durably; 3. register (in _store_and_register)
-    paths = [_dest(scene_label, p, c.incoming.name) for p in todo for c in p.files]
-    if todo:
-        _store_and_register(catalogue, scene_label, todo, paths)
-    if develop_raw:
-        _develop_scene(catalogue, scene_label)
-    with catalogue.session() as s:
-        shot_of = _catalogued(s, plan)
-    return [IngestResult(shot_of[p.files[0].sha256], not p.known) for p in plan]
 
 
 def _dest(scene_label: str, p: _Planned, name: str) -> str:
@@ -213,15 +225,20 @@ def _catalogued(s: Session, plan: list[_Planned]) -> dict[str, int]:
     return {sha: shot_id for sha, shot_id in rows}
 
 
-def _store_and_register(catalogue: Catalogue, scene_label: str, todo: list[_Planned], paths: list[str]) -> None:
-    ws = catalogue.workspace
+def _journal(catalogue: Catalogue, scene_label: str, paths: list[str]) -> None:
+    """Record the destinations before anything is written, so a crash leaves only explained files."""
     with catalogue.session() as s:
         for path in paths:
             if s.scalar(select(File.id).where(File.path == path)) is not None:
                 raise RdrfError(f"{path} is already catalogued for another shot; the catalogue and the workspace disagree - run `rdrf verify`")
         s.add_all(IngestJournal(path=path, source=scene_label) for path in paths)
-    for folder in {ws.abs(path).parent for path in paths}:
+    for folder in {catalogue.workspace.abs(path).parent for path in paths}:
         clear_temporaries(folder)
+
+
+def _write(catalogue: Catalogue, scene_label: str, todo: list[_Planned], paths: list[str]) -> None:
+    """Copy every file durably; on any error remove what was written and its journal rows."""
+    ws = catalogue.workspace
     written: list[Path] = []
     try:
         for p in todo:
@@ -245,7 +262,9 @@ def _store_and_register(catalogue: Catalogue, scene_label: str, todo: list[_Plan
             raise RdrfError(f"{exc.filename or ws.root}: cannot write into the workspace ({exc.strerror})") from exc
         raise
 
-    # 3. register everything at once
+
+def _register(catalogue: Catalogue, scene_label: str, todo: list[_Planned], paths: list[str]) -> None:
+    """One transaction: scene, setups, shots (with their QA), files and pairs; the journal cleared."""
     with catalogue.session() as s:
         scene = s.scalar(select(Scene).where(Scene.label == scene_label))
         if scene is None:
@@ -256,29 +275,33 @@ def _store_and_register(catalogue: Catalogue, scene_label: str, todo: list[_Plan
                 scene.category = p.info.category
             if p.info.notes:
                 scene.notes = p.info.notes
-            prim = _primary(p)
-            exp = prim.exposure
-            shot = Shot(
-                scene=scene,
-                setup=_setup_for(s, scene, p.info.setup, exp),
-                role=p.info.role,
-                index=p.index,
-                degradation=p.info.degradation or ("none" if p.info.role == "gt" else "both"),
-                trigger=p.info.trigger,
-                original_name=prim.incoming.name,
-                captured_at=p.info.captured_at or exp.captured_at,
-                iso=exp.iso,
-                shutter_s=exp.shutter_s,
-                aperture=exp.aperture,
-                width=prim.info.width,
-                height=prim.info.height,
-                qa=p.info.qa,
-            )
+            shot = _shot_row(s, scene, p)
             s.add(shot)
             for c, rel in p.stored:
                 s.add(File(shot=shot, kind="original", path=rel, sha256=c.sha256, size=c.size))
         ensure_pairs(s, scene)
         s.execute(delete(IngestJournal).where(IngestJournal.path.in_(paths)))
+
+
+def _shot_row(s: Session, scene: Scene, p: _Planned) -> Shot:
+    prim = _primary(p)
+    exp = prim.exposure
+    return Shot(
+        scene=scene,
+        setup=_setup_for(s, scene, p.info.setup, exp),
+        role=p.info.role,
+        index=p.index,
+        degradation=p.info.degradation or ("none" if p.info.role == "gt" else "both"),
+        trigger=p.info.trigger,
+        original_name=prim.incoming.name,
+        captured_at=p.info.captured_at or exp.captured_at,
+        iso=exp.iso,
+        shutter_s=exp.shutter_s,
+        aperture=exp.aperture,
+        width=prim.info.width,
+        height=prim.info.height,
+        qa=p.info.qa,
+    )
 
 
 def _develop_scene(catalogue: Catalogue, scene_label: str) -> None:
@@ -287,9 +310,3 @@ def _develop_scene(catalogue: Catalogue, scene_label: str) -> None:
     for shot_id in undeveloped(catalogue, scene_label):
         develop_shot(catalogue, shot_id)
 
-
-def ingest_shot(
-    catalogue: Catalogue, scene_label: str, files: Sequence[IncomingFile], info: ShotInfo, *, develop: bool = True
-) -> int:
-    """One shot (capture): see `ingest_shots`. Returns the shot id."""
-    return ingest_shots(catalogue, scene_label, [(files, info)], develop_raw=develop)[0].shot_id

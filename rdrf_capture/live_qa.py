@@ -20,6 +20,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
+from schemas import imageio
+from schemas.errors import RdrfError
 from schemas.settings import CaptureQASettings
 
 VERSION = 1
@@ -44,7 +46,6 @@ class Frame:
         return self.full_size[0] / self.gray.shape[1]
 
 
-_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 _ORB = None
 
 
@@ -55,42 +56,13 @@ def _orb():
     return _ORB
 
 
-def jpeg_size(data: bytes) -> Optional[tuple[int, int]]:
-    """(width, height) from a JPEG's SOF marker, without decoding it."""
-    i, n = 2, len(data)
-    if data[:2] != b"\xff\xd8":
-        return None
-    while i + 9 < n:
-        if data[i] != 0xFF:
-            i += 1
-            continue
-        marker = data[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        length = int.from_bytes(data[i + 2 : i + 4], "big")
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
-        i += 2 + length
-    return None
-
-
 def decode_for_qa(data: bytes, target_width: int = QA_WIDTH) -> Optional[np.ndarray]:
-    """Decode an image's bytes (JPEG fastest, PNG/TIFF too) to RGB uint8 about `target_width` wide."""
-    size = jpeg_size(data)
-    buf = np.frombuffer(data, np.uint8)
-    flag = cv2.IMREAD_COLOR
-    if size is not None:
-        for factor, f in _REDUCED:
-            if size[0] / factor >= target_width * 0.9:
-                flag = f
-                break
-    bgr = cv2.imdecode(buf, flag)
-    if bgr is None:
+    """RGB uint8 about `target_width` wide (JPEG through libjpeg's reduced decoding, 10% slack so a
+    scale is not missed by a few pixels); None when the bytes are no image - QA then flags the shot."""
+    try:
+        return imageio.decode_reduced(data, "shot", target_width * 0.9, order="rgb")
+    except RdrfError:
         return None
-    if bgr.dtype != np.uint8:
-        bgr = (bgr / 257).astype(np.uint8)
-    return np.ascontiguousarray(bgr[..., ::-1])
 
 
 def prepare(rgb: np.ndarray, full_size: tuple[int, int], width: int = QA_WIDTH) -> Frame:
@@ -202,48 +174,9 @@ def assess(
     if exif_gt and exif_shot and (msg := exposure_settings_changed(exif_gt, exif_shot)):
         flags.append(msg)
     H, inliers = _homography(ref, shot)
-    motion = motion_ref = None
-    if H is None or inliers < thresholds.min_inliers:
-        flags.append(
-            f"no registration against the GT ({inliers} matches): the camera moved a lot, the view is "
-            "blocked or the scene changed - check the tripod and the framing, then shoot again"
-        )
-    else:
-        motion = _corner_motion(H, shot, ref)
-        motion_ref = motion * REFERENCE_WIDTH / ref.full_size[0]
-        if motion_ref > thresholds.max_motion_px:
-            flags.append(
-                f"camera moved {motion:.0f} px since the GT ({motion_ref:.0f} px at 4752 wide, limit "
-                f"{thresholds.max_motion_px:.0f}): tighten the tripod, fire with the remote, do not touch the body"
-            )
-
-    # photometry and sharpness over the overlap (the shot warped into the GT frame)
-    h, w = ref.gray.shape
-    if H is not None:
-        warped = cv2.warpPerspective(shot.rgb, H, (w, h), flags=cv2.INTER_LINEAR)
-        valid = cv2.warpPerspective(np.ones(shot.gray.shape, np.uint8), H, (w, h), flags=cv2.INTER_NEAREST)
-        valid = cv2.erode(valid, np.ones((5, 5), np.uint8))
-    if H is None or valid.sum() < 0.2 * valid.size:
-        warped = shot.rgb if shot.rgb.shape == ref.rgb.shape else cv2.resize(shot.rgb, (w, h))
-        valid = np.ones((h, w), np.uint8)
-    small = (max(w // 4, 8), max(h // 4, 8))
-    ref_small = ref.extra.get("small")
-    if ref_small is None:
-        ref_small = ref.extra["small"] = cv2.resize(ref.rgb, small, interpolation=cv2.INTER_AREA)
-    sel = cv2.resize(valid, small, interpolation=cv2.INTER_NEAREST) > 0
-    # linear light: exposure and white balance multiply, reflections add
-    gains = _gains(ref_small[sel] ** 2.2, cv2.resize(warped, small, interpolation=cv2.INTER_AREA)[sel] ** 2.2)
-    exposure_ev = float(np.log2(gains @ np.array([0.2126, 0.7152, 0.0722])))
-    if abs(exposure_ev) > thresholds.max_exposure_ev:
-        flags.append(
-            f"exposure differs from the GT by {exposure_ev:+.1f} EV: use M with a fixed ISO, shutter and aperture"
-        )
-    wb_shift = [float(gains[0] / gains[1] - 1), float(gains[2] / gains[1] - 1)]
-    if max(abs(v) for v in wb_shift) > thresholds.max_wb_shift:
-        flags.append(
-            f"white balance differs from the GT (R/G {wb_shift[0]:+.0%}, B/G {wb_shift[1]:+.0%}): set a fixed "
-            "white balance (not AWB) on the body"
-        )
+    motion, motion_ref = _motion(H, inliers, ref, shot, thresholds, flags)
+    warped, valid = _overlap(H, ref, shot)
+    exposure_ev, wb_shift = _photometry(ref, warped, valid, thresholds, flags)
     warped_gray = cv2.cvtColor((np.clip(warped, 0, 1) * 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
     sharp_ratio = _sharpness_ratio(ref, warped_gray, valid)
     if sharp_ratio < thresholds.min_sharpness:
@@ -266,3 +199,63 @@ def assess(
         "files": files,
         "seconds": round(time.perf_counter() - t0, 4),
     }
+
+
+def _motion(
+    H: Optional[np.ndarray], inliers: int, ref: Frame, shot: Frame, thresholds: CaptureQASettings, flags: list[str]
+) -> tuple[Optional[float], Optional[float]]:
+    """Camera motion since the GT in full-resolution px and at the reference width (None: no registration)."""
+    if H is None or inliers < thresholds.min_inliers:
+        flags.append(
+            f"no registration against the GT ({inliers} matches): the camera moved a lot, the view is "
+            "blocked or the scene changed - check the tripod and the framing, then shoot again"
+        )
+        return None, None
+    motion = _corner_motion(H, shot, ref)
+    motion_ref = motion * REFERENCE_WIDTH / ref.full_size[0]
+    if motion_ref > thresholds.max_motion_px:
+        flags.append(
+            f"camera moved {motion:.0f} px since the GT ({motion_ref:.0f} px at 4752 wide, limit "
+            f"{thresholds.max_motion_px:.0f}): tighten the tripod, fire with the remote, do not touch the body"
+        )
+    return motion, motion_ref
+
+
+def _overlap(H: Optional[np.ndarray], ref: Frame, shot: Frame) -> tuple[np.ndarray, np.ndarray]:
+    """The shot warped into the GT frame and the mask of where it lands (the whole frame, unwarped,
+    when there is no registration or it covers under a fifth of the GT)."""
+    h, w = ref.gray.shape
+    if H is not None:
+        warped = cv2.warpPerspective(shot.rgb, H, (w, h), flags=cv2.INTER_LINEAR)
+        valid = cv2.warpPerspective(np.ones(shot.gray.shape, np.uint8), H, (w, h), flags=cv2.INTER_NEAREST)
+        valid = cv2.erode(valid, np.ones((5, 5), np.uint8))
+        if valid.sum() >= 0.2 * valid.size:
+            return warped, valid
+    warped = shot.rgb if shot.rgb.shape == ref.rgb.shape else cv2.resize(shot.rgb, (w, h))
+    return warped, np.ones((h, w), np.uint8)
+
+
+def _photometry(
+    ref: Frame, warped: np.ndarray, valid: np.ndarray, thresholds: CaptureQASettings, flags: list[str]
+) -> tuple[float, list[float]]:
+    """Exposure (EV) and white-balance shift (R/G, B/G) against the GT, in linear light over the overlap:
+    exposure and white balance multiply, reflections add."""
+    h, w = ref.gray.shape
+    small = (max(w // 4, 8), max(h // 4, 8))
+    ref_small = ref.extra.get("small")
+    if ref_small is None:
+        ref_small = ref.extra["small"] = cv2.resize(ref.rgb, small, interpolation=cv2.INTER_AREA)
+    sel = cv2.resize(valid, small, interpolation=cv2.INTER_NEAREST) > 0
+    gains = _gains(ref_small[sel] ** 2.2, cv2.resize(warped, small, interpolation=cv2.INTER_AREA)[sel] ** 2.2)
+    exposure_ev = float(np.log2(gains @ np.array([0.2126, 0.7152, 0.0722])))
+    if abs(exposure_ev) > thresholds.max_exposure_ev:
+        flags.append(
+            f"exposure differs from the GT by {exposure_ev:+.1f} EV: use M with a fixed ISO, shutter and aperture"
+        )
+    wb_shift = [float(gains[0] / gains[1] - 1), float(gains[2] / gains[1] - 1)]
+    if max(abs(v) for v in wb_shift) > thresholds.max_wb_shift:
+        flags.append(
+            f"white balance differs from the GT (R/G {wb_shift[0]:+.0%}, B/G {wb_shift[1]:+.0%}): set a fixed "
+            "white balance (not AWB) on the body"
+        )
+    return exposure_ev, wb_shift

@@ -9,9 +9,7 @@ the next number, so a session can be interrupted and resumed at any time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-Role = Literal["gt", "lq"]
+from schemas.vocabulary import Role
 
 
 @dataclass(frozen=True)

@@ -174,3 +174,28 @@ class FakeClock:
     def sleep(self, s: float) -> None:
         self.sleeps.append(s)
         self.t += s
+
+
+class PortList:
+    """python-gphoto2's CameraList as `Camera.autodetect()` returns it."""
+
+    def __init__(self, bodies: list[tuple[str, str]]):
+        self.bodies = bodies
+
+    def count(self):
+        return len(self.bodies)
+
+    def get_name(self, i):
+        return self.bodies[i][0]
+
+    def get_value(self, i):
+        return self.bodies[i][1]
+
+
+def usb_bodies(*bodies: tuple[str, str]):
+    """A stand-in for `hardware.gphoto.use_backend`: libgphoto2 seeing exactly these (model, port)
+    bodies on USB, whatever is plugged into the machine running the tests."""
+    from types import SimpleNamespace
+
+    gp = SimpleNamespace(Camera=SimpleNamespace(autodetect=lambda: PortList(list(bodies))), GPhoto2Error=GPError)
+    return lambda virtual_dir=None, config_home=None: gp

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 from conftest import textured
 
+from hardware.camera import DetectedCamera
 from hardware.gphoto import GPhotoCamera, detect, use_backend
 from hardware.profiles import profile_named
 from hardware.virtual import FRAME_JPEG, VirtualCamera, VirtualRig
@@ -95,7 +100,18 @@ def test_a_capture_duplicates_the_one_jpeg_in_the_store(rig):
     cam.close()
 
 
+def _usb_in_a_fresh_process() -> list[DetectedCamera]:
+    """What libgphoto2 sees on USB in a process that never loaded vusb: whatever is plugged in."""
+    code = "from hardware.gphoto import detect; print(repr([(d.model, d.port) for d in detect()]))"
+    env = {k: v for k, v in os.environ.items() if k not in ("VCAMERADIR", "IOLIBS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    return [DetectedCamera(model, port) for model, port in ast.literal_eval(out.strip().splitlines()[-1])]
+
+
 def test_real_usb_detection_is_restored_after_the_virtual_camera(rig):
     VirtualCamera(rig).open().close()
-    assert [d.model for d in detect(rig.store)] != []  # vusb answers in this process...
-    assert detect() == []  # ...and the USB drivers are back for real bodies (none on this machine)
+    virtual = detect(rig.store)
+    assert len(virtual) == 1  # vusb answers in this process...
+    # ...and afterwards the USB drivers are back: the same bodies as a process that never saw vusb
+    assert detect() == _usb_in_a_fresh_process()
+    assert detect(rig.store) == virtual and detect() == _usb_in_a_fresh_process()  # and it switches back and forth

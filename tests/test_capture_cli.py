@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakecam import usb_bodies
+
+from hardware import gphoto
 
 VIRTUAL = """
 [virtual]
@@ -101,8 +104,23 @@ def test_bad_input_is_refused_before_anything_is_stored(cli, ws):
     assert json.loads(cli("--workspace", ws, "shots", "--json").stdout) == []
 
 
-def test_no_camera_connected(cli, ws):
+def test_no_camera_connected(cli, ws, monkeypatch):
+    monkeypatch.setattr(gphoto, "use_backend", usb_bodies())  # an empty USB, whatever this machine has plugged in
     r = cli("--workspace", ws, "cameras", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout) == []
     r = cli("--workspace", ws, "capture", "--scene", "1", "--glass", "5mm", "--yes")
     assert r.exit_code == 1 and "no camera found" in r.output
+    assert json.loads(cli("--workspace", ws, "shots", "--json").stdout) == []
+
+
+def test_cameras_lists_each_body_with_its_profile(cli, ws, monkeypatch):
+    bodies = [("Sony ILCE-7RM4A (PC Control)", "usb:002,004"), ("Canon EOS 5D", "usb:002,005")]
+    monkeypatch.setattr(gphoto, "use_backend", usb_bodies(*bodies))
+    r = cli("--workspace", ws, "cameras", "--json")
+    assert r.exit_code == 0, r.output
+    found = json.loads(r.stdout)
+    assert [(c["model"], c["port"], c["profile"]) for c in found] == [
+        ("Sony ILCE-7RM4A (PC Control)", "usb:002,004", "Sony ILCE-7RM4A"),
+        ("Canon EOS 5D", "usb:002,005", None),  # unknown body: safe defaults, with a warning
+    ]
+    assert found[1]["warning"]

@@ -8,7 +8,8 @@ import pytest
 
 from hardware.sim import encode_jpeg
 from hardware.virtual import VirtualRig
-from rdrf_capture.live_qa import assess, decode_for_qa, exposure_settings_changed, jpeg_size, prepare
+from rdrf_capture.live_qa import assess, decode_for_qa, exposure_settings_changed, prepare
+from schemas.imageio import jpeg_size
 
 W, H = 960, 640
 

@@ -7,11 +7,13 @@ import cv2
 import numpy as np
 from conftest import textured
 from fakecam import Body, FakeClock, connector
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from hardware.camera import Camera
+from hardware.dng import dng_from_rgb
 from hardware.gphoto import GPhotoCamera
 from hardware.profiles import profile_named
-from hardware.rig import ManualRig
+from hardware.rig import ManualRig, Rig
 from rdrf_capture.capture import CaptureOptions, run_session
 from rdrf_capture.protocol import plan
 from schemas.catalogue import File, IngestJournal, Pair, Shot
@@ -175,3 +177,58 @@ def test_ctrl_c_during_a_shot_still_stores_it(workspace):
     with cat.session() as s:
         assert len(s.scalars(select(Shot)).all()) == 2 and s.scalar(select(IngestJournal.id)) is None
     cat.close()
+
+
+def test_a_shot_is_catalogued_with_its_qa_in_one_transaction(workspace):
+    """QA runs on the shot in memory before it is stored, and is committed with it: a kill can never
+    leave a catalogued shot without its QA, and no shot row is written twice."""
+    inserted: list = []
+    updated: list = []
+
+    def on_insert(_mapper, _conn, shot):
+        inserted.append(shot.qa)
+
+    def on_update(_mapper, _conn, shot):
+        updated.append((shot.role, shot.index))
+
+    body = Body(frames(4))
+    cat = Catalogue(Workspace(workspace))
+    event.listen(Shot, "before_insert", on_insert)
+    event.listen(Shot, "before_update", on_update)
+    try:
+        summary = run_session(cat, _nikon(body, Quiet()), ManualRig(), CaptureOptions(scene="6", glass_mm=5.0, lq=3), Quiet())
+    finally:
+        event.remove(Shot, "before_insert", on_insert)
+        event.remove(Shot, "before_update", on_update)
+    assert summary.error is None and len(summary.shots) == 4
+    assert len(inserted) == 4 and updated == []
+    assert inserted[0]["reference"] and all("motion_px" in qa for qa in inserted[1:])
+    assert all(qa["trigger"] == "usb" and "timing" in qa for qa in inserted)
+    with cat.session() as s:
+        stored = [sh.qa for sh in s.scalars(select(Shot).order_by(Shot.id))]
+    assert [r.qa for r in summary.shots] == stored
+    cat.close()
+
+
+def test_a_raw_only_shot_is_checked_on_its_raw(workspace):
+    """Without a camera JPEG, QA develops the RAW in memory (half size, the GT's white balance)."""
+    scene = textured(240, 360, 5)
+    body = Body([[(f"DSC{i + 1:05d}.DNG", dng_from_rgb(np.roll(scene, i, axis=1)))] for i in range(2)])
+    op = Quiet()
+    cat = Catalogue(Workspace(workspace))
+    summary = run_session(cat, _nikon(body, op), ManualRig(), CaptureOptions(scene="9", glass_mm=5.0, lq=1), op)
+    assert summary.error is None, summary.stopped
+    lq = summary.shots[1].qa
+    assert lq["motion_px"] is not None and lq["motion_px"] < 4, lq  # registered against the GT's RAW
+    assert abs(lq["exposure_ev"]) < 0.1 and summary.developed == 2
+    cat.close()
+
+
+def test_cameras_and_rigs_implement_their_protocols(tmp_path):
+    from hardware.virtual import VirtualCamera, VirtualRig
+
+    rig = VirtualRig(width=64, height=48, raw=False, workdir=tmp_path / "rig")
+    assert isinstance(_nikon(Body(frames(1)), Quiet()), Camera) and isinstance(VirtualCamera(rig), Camera)
+    assert isinstance(ManualRig(), Rig) and isinstance(rig, Rig)
+    assert _nikon(Body(frames(1)), Quiet()).truth() is None and VirtualCamera(rig).truth() is None  # nothing shot yet
+    rig.close()

@@ -51,11 +51,14 @@ def test_sigkill_mid_store_then_verify_and_continue(workspace, tmp_path, cli):
     p.wait()
     v = cli("--workspace", workspace, "verify", "--json")
     assert v.exit_code == 0, v.output
-    assert json.loads(v.stdout)["ok"]
-    print("interrupted:", json.loads(v.stdout)["interrupted"])
+    report = json.loads(v.stdout)
+    assert report["ok"]
+    # what the kill left half-written is explained (journalled or temporary) and belongs to scene 5
+    assert all(p.startswith(("originals/5/", "developed/5/")) for p in report["interrupted"]), report["interrupted"]
     before = json.loads(cli("--workspace", workspace, "shots", "--scene", "5", "--json").stdout)
     originals = lambda shot: sorted(f["path"].rsplit(".", 1)[1] for f in shot["files"] if f["kind"] == "original")  # noqa: E731
     assert len(before) >= 3 and all(originals(s) == ["DNG", "JPG"] for s in before)  # no half-registered shot
+    assert all(s["qa"] and "timing" in s["qa"] for s in before)  # a shot is catalogued with its QA or not at all
 
     # 2. killed at an arbitrary moment of the next shot
     p = start(workspace, tmp_path, *capture, "--lq", "30")
@@ -66,9 +69,10 @@ def test_sigkill_mid_store_then_verify_and_continue(workspace, tmp_path, cli):
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert cli("--workspace", workspace, "verify").exit_code == 0
+    mid = json.loads(cli("--workspace", workspace, "shots", "--scene", "5", "--json").stdout)
+    assert all(s["qa"] for s in mid)
 
     # 3. the next run continues the series after the last catalogued shot
-    mid = json.loads(cli("--workspace", workspace, "shots", "--scene", "5", "--json").stdout)
     last = max(s["index"] for s in mid if s["role"] == "lq")
     r = cli("--workspace", workspace, *capture, "--lq", "2")
     assert r.exit_code == 0, r.output

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import pytest
 from conftest import textured, write_jpeg
-from dng import dng_bytes, mosaic_from_rgb
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
+
+from hardware.dng import dng_bytes, mosaic
 
 
 def make_shoot(root: Path) -> Path:
@@ -33,9 +34,9 @@ def make_shoot(root: Path) -> Path:
     s2 = root / "2"
     (s2 / "lq").mkdir(parents=True)
     rgb = textured(64, 96, 1).astype(np.float32) / 255
-    (s2 / "gt.dng").write_bytes(dng_bytes(mosaic_from_rgb(rgb), neutral=(0.5, 1.0, 0.8)))
+    (s2 / "gt.dng").write_bytes(dng_bytes(mosaic(rgb), neutral=(0.5, 1.0, 0.8)))
     # the degraded shot's camera picked another white balance: development must ignore it
-    (s2 / "lq" / "0001.dng").write_bytes(dng_bytes(mosaic_from_rgb(rgb), neutral=(0.9, 1.0, 0.4)))
+    (s2 / "lq" / "0001.dng").write_bytes(dng_bytes(mosaic(rgb), neutral=(0.9, 1.0, 0.4)))
     return root
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from schemas import imageio
+
 _SRGB_TO_LINEAR = np.where(
     (v := np.arange(256, dtype=np.float64) / 255.0) <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4
 ).astype(np.float32)
@@ -113,7 +115,4 @@ def add_noise(linear: np.ndarray, rng: np.random.Generator, shot: float, read: f
 
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     """RGB uint8 -> JPEG bytes, like the body's encoder (4:2:0, no metadata). Pure and deterministic."""
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError("OpenCV could not encode the image as JPEG")
-    return buf.tobytes()
+    return imageio.encode_jpeg(image, quality, order="rgb")

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from schemas.errors import RdrfError
+from schemas.imageio import decode, to_uint8
 from schemas.records import CATEGORIES
 
 WORDS = (
@@ -170,7 +171,7 @@ class Painter:
         region *= 1 - alpha
         region += warped * alpha
 
-    def poly(self, pts, color, shade: float = 0.0) -> None:
+    def poly(self, pts, color) -> None:
         cv2.fillPoly(self.img, [np.asarray(pts, np.int32)], tuple(float(c) for c in color), cv2.LINE_AA)
 
     def darken(self, pts, amount: float, blur: float) -> None:
@@ -711,10 +712,10 @@ def render_scene(category: str, width: int, height: int, seed: int) -> np.ndarra
 def load_background(path: Path | str, width: int, height: int) -> np.ndarray:
     """A user's photograph as a background: centre-cropped to the aspect ratio, resized, RGB uint8."""
     path = Path(path)
-    data = np.fromfile(path, np.uint8) if path.is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-    if image is None:
-        raise RdrfError(f"background {path} could not be read as an image (expected a JPEG, PNG or TIFF photograph)")
+    try:
+        image = to_uint8(decode(path.read_bytes(), str(path), order="rgb"))
+    except (OSError, RdrfError) as exc:
+        raise RdrfError(f"background {path} could not be read as an image (expected a JPEG, PNG or TIFF photograph)") from exc
     h, w = image.shape[:2]
     target = width / height
     if w / h > target:
@@ -724,4 +725,4 @@ def load_background(path: Path | str, width: int, height: int) -> np.ndarray:
         ch = int(round(w / target))
         image = image[(h - ch) // 2 : (h - ch) // 2 + ch]
     interp = cv2.INTER_AREA if image.shape[1] > width else cv2.INTER_CUBIC
-    return np.ascontiguousarray(cv2.resize(image, (width, height), interpolation=interp)[..., ::-1])
+    return np.ascontiguousarray(cv2.resize(image, (width, height), interpolation=interp))
