@@ -22,6 +22,7 @@ from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo,
 from schemas.errors import RdrfError
 from schemas.imageio import is_jpeg, is_raw
 from schemas.records import CATEGORIES
+from schemas.views import scene_order
 from schemas.vocabulary import Degradation, ImportLayout, values
 from schemas.workspace import Catalogue
 
@@ -38,10 +39,6 @@ def canonical_category(value: str) -> str:
     if found is None:
         raise ValueError(f"unknown category {value!r}; expected one of: {', '.join(CATEGORIES)}")
     return found
-
-
-def natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
 class SceneToml(BaseModel):
@@ -81,7 +78,7 @@ def _group_by_stem(files: list[Path]) -> list[list[Path]]:
     groups: dict[str, list[Path]] = defaultdict(list)
     for f in files:
         groups[f.stem].append(f)
-    return [sorted(groups[k]) for k in sorted(groups, key=natural_key)]
+    return [sorted(groups[k]) for k in sorted(groups, key=scene_order)]
 
 
 def is_one_shot(files: list[Path]) -> bool:
@@ -149,7 +146,7 @@ def _scene_meta(folder: Path) -> SceneToml:
 
 
 def scene_folders(root: Path) -> list[Path]:
-    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: scene_order(p.name))
     if not folders:
         raise RdrfError(f"{root}: no scene folders; expected {root}/<scene>/gt.<ext> and {root}/<scene>/lq/")
     return folders
@@ -161,7 +158,7 @@ def _deraindrop_scenes(root: Path, prefix: str) -> list[SceneSource]:
         raise RdrfError(f"{root}: expected the Raindrop layout data/N_rain.png and gt/N_clean.png")
     clean = {p.stem.rsplit("_", 1)[0]: p for p in _image_files(gt) if p.stem.endswith("_clean")}
     scenes = []
-    for rain in sorted(_image_files(data), key=lambda p: natural_key(p.name)):
+    for rain in sorted(_image_files(data), key=lambda p: scene_order(p.name)):
         if not rain.stem.endswith("_rain"):
             continue
         n = rain.stem.rsplit("_", 1)[0]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from schemas.catalogue import Alignment, File, Pair, Scene, Shot
+from schemas.imageio import is_plain_image
 from schemas.records import AlignmentRecord, FileRecord, PairRecord, SceneRecord, ShotRecord
-
-from schemas.imageio import PLAIN_IMAGE_EXTS, is_plain_image  # noqa: F401  (re-exported for older callers)
 
 
 def scene_order(label: str) -> list:

@@ -84,8 +84,7 @@ def capture(
         )
     finally:
         cam.close()
-        if hasattr(rig, "close"):
-            rig.close()
+        rig.close()
         cat.close()
     for line in summary.lines():
         say(line)
