@@ -7,9 +7,9 @@ what is particular to it.
 
 How a stage plugs in
 --------------------
-1. A module `rdrf_train/stages/<name>.py` defines a `Stage` subclass and exposes it as `STAGE`.
-2. `rdrf_train/stages/__init__.py` maps the name to that module path (`STAGES`); the module is
-   imported only when the stage is used, so heavy imports (diffusers) stay out of the others.
+1. A module `rdrf_train/stages/<name>.py` defines a `Stage` subclass.
+2. `rdrf_train/stages/__init__.py` maps the name to that class (`STAGES`). Stage modules import
+   diffusers inside their functions, so a stage's heavy dependencies load only when it is used.
 3. Its config class subclasses `rdrf_train.config.TrainConfig`, adding a `model` section (and any
    other, e.g. the path of a stage I run or of the pretrained prior). Its shipped default is
    `rdrf_train/configs/<name>.toml`: the paper's recipe, including the data pipeline it wants
@@ -18,7 +18,7 @@ How a stage plugs in
 
 What the loop does with a stage
 -------------------------------
-    stage = STAGE(config, accelerator)
+    stage = STAGES[name](config, accelerator)
     modules = stage.build()              # {name: nn.Module} to train; frozen parts stay inside the stage
     optimizer = AdamW(stage.trainable_parameters(), ...)
     *prepared, optimizer = accelerator.prepare(*modules.values(), optimizer)

@@ -226,6 +226,3 @@ class ControlStage(Stage):
     def load_restorer(cls, run: RunFolder, checkpoint: Optional[Path] = None, device: str | None = None):
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return cls.load_pipeline(run, checkpoint, device)
-
-
-STAGE = ControlStage

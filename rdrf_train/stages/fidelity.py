@@ -148,6 +148,3 @@ class FidelityStage(Stage):
             pipe.stage1 = load_stage1(m.stage1, device)
         pipe.steps = config.model.sample_steps
         return pipe
-
-
-STAGE = FidelityStage

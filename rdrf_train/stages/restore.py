@@ -89,6 +89,3 @@ class RestoreStage(Stage):
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = run.load_config()
         return DRSformerRestorer(load_drsformer(run, checkpoint, device), config.tile, config.tile_overlap)
-
-
-STAGE = RestoreStage
