@@ -3,7 +3,7 @@
 `rdrf train ...` runs it on the CPU or one GPU; `accelerate launch --multi_gpu --num_processes 4
 $(which rdrf) train ...` runs it on several (DDP; `run.batch_size` is per process).
 
-AdamW, the constant-then-cosine schedule of `rdrf_train.schedule`, gradient clipping, mixed
+AdamW, the constant-then-cosine schedule of `rdrf_train.lr_schedule`, gradient clipping, mixed
 precision on GPU, validation on the export's test split (main process), `save_state` checkpoints
 with resume from the latest complete one at the exact step, learning rate, optimizer moments, RNG
 state and data order, and a limit on kept checkpoints. The run folder layout is in `rdrf_train.runs`.
@@ -26,7 +26,7 @@ from accelerate.utils import set_seed
 from rdrf_train.config import TrainConfig, deep_merge, dump_toml, parse_override, read_toml, resolve_dict, validate
 from rdrf_train.data import EpochSampler, PairDataset, eval_loader, read_manifest, train_loader
 from rdrf_train.runs import DONE, RunFolder
-from rdrf_train.schedule import make_scheduler
+from rdrf_train.lr_schedule import make_lr_scheduler
 from rdrf_train.stages import get_stage
 from rdrf_train.stages.base import Stage
 from schemas.errors import RdrfError
@@ -178,7 +178,7 @@ def train(
         raise RdrfError(f"stage {stage_name!r} built no trainable parameters")
     o = config.optim
     optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
-    scheduler = make_scheduler(optimizer, rc.max_steps, o, config.schedule)
+    scheduler = make_lr_scheduler(optimizer, rc.max_steps, o, config.schedule)
     names = list(modules)
     prepared = accelerator.prepare(*modules.values(), optimizer, loader)
     stage.modules = dict(zip(names, prepared[: len(names)]))

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from rdrf_train.config import OptimSection, ScheduleSection, parse_override, resolve_dict, validate
-from rdrf_train.models.drsformer import DRSformer, DRSformerConfig, TopKSparseAttention, count_parameters
-from rdrf_train.schedule import lr_at
+from rdrf_train.models.drsformer import DRSformer, DRSformerConfig, TopKSparseAttention
+from rdrf_train.stages.base import count_parameters
+from rdrf_train.lr_schedule import lr_at
 from rdrf_train.stages.restore import RestoreConfig
 from schemas.errors import RdrfError
 

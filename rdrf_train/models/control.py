@@ -6,12 +6,8 @@ the condition slices start at zero. Its 13 outputs (12 encoder skips + the middl
 zero-initialised 1x1 convs and are added to the frozen UNet's skips and middle output, so at
 initialisation the controlled UNet predicts exactly what the frozen UNet predicts.
 
-`condition` chooses how the condition latents reach the input conv (the ablations of Table 1):
-
-    "modulate_gate"  [c̄_s, c̄_lq, z_t] through Modulate&Gate         DiffUR3
-    "concat"         [c_s, c_lq, z_t], plain channel concatenation    w/o Modulate&Gate
-    "lq"             [c_lq, z_t]                                      Baseline 1 (I_lq as condition)
-    "s"              [c_s, z_t]                                       Baseline 2 (I_s as condition, = DiffBIR)
+`condition` chooses how the condition latents reach the input conv (the ablations of Table 1,
+see `rdrf_train.models.condition`).
 """
 
 from __future__ import annotations
@@ -22,15 +18,15 @@ from typing import Optional
 import torch
 from diffusers import UNet2DConditionModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.controlnets.controlnet import zero_module
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2DCrossAttn, get_down_block
 from diffusers.utils import BaseOutput
 from torch import nn
 
+from rdrf_train.models.condition import CONDITIONS, Condition
 from rdrf_train.models.modulate_gate import ModulateGate
-
-CONDITIONS = ("modulate_gate", "concat", "lq", "s")
 
 # The UNet config fields the copy shares (everything that shapes the encoder and middle block).
 UNET_FIELDS = (
@@ -39,12 +35,6 @@ UNET_FIELDS = (
     "norm_num_groups", "norm_eps", "act_fn", "flip_sin_to_cos", "freq_shift", "downsample_padding",
     "mid_block_scale_factor", "upcast_attention", "resnet_time_scale_shift",
 )
-
-
-def zero_module(module: nn.Module) -> nn.Module:
-    for p in module.parameters():
-        nn.init.zeros_(p)
-    return module
 
 
 @dataclass
@@ -60,7 +50,7 @@ class ControlBranch(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(
         self,
-        condition: str = "modulate_gate",
+        condition: Condition = "modulate_gate",
         latent_channels: int = 4,
         down_block_types: tuple[str, ...] = ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
         block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280),
@@ -155,7 +145,7 @@ class ControlBranch(ModelMixin, ConfigMixin):
         self.zero_conv_mid = zero_module(nn.Conv2d(block_out_channels[-1], block_out_channels[-1], 1))
 
     @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, condition: str = "modulate_gate", load_weights: bool = True, **kwargs) -> "ControlBranch":
+    def from_unet(cls, unet: UNet2DConditionModel, condition: Condition = "modulate_gate", load_weights: bool = True, **kwargs) -> "ControlBranch":
         """Copy the UNet's encoder and middle block; its conv_in goes on the z_t slice, zeros elsewhere."""
         config = {k: unet.config[k] for k in UNET_FIELDS if k in unet.config}
         branch = cls(condition=condition, latent_channels=unet.config.in_channels, **config, **kwargs)

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict
 from torch import nn
 
+from rdrf_train.tiling import pad_to_multiple
+
 
 class DRSformerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -237,13 +239,5 @@ class DRSformer(nn.Module):
         return self.output(self.compensator_out(d1)) + image
 
     def forward_any_size(self, image: torch.Tensor) -> torch.Tensor:
-        h, w = image.shape[-2:]
-        ph, pw = (-h) % 8, (-w) % 8
-        if ph or pw:
-            mode = "reflect" if h > ph and w > pw else "replicate"
-            image = F.pad(image, (0, pw, 0, ph), mode=mode)
-        return self(image)[..., :h, :w]
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+        padded, (h, w) = pad_to_multiple(image, 8, mode="reflect")
+        return self(padded)[..., :h, :w]

@@ -21,10 +21,10 @@ import torch
 from diffusers import AutoencoderKL
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.autoencoders.vae import Encoder
+from diffusers.models.controlnets.controlnet import zero_module
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from rdrf_train.models.control import zero_module
 from rdrf_train.models.modulate_gate import SpatialGate
 
 

@@ -65,6 +65,11 @@ if TYPE_CHECKING:  # torch stays out of imports of this module's names at CLI st
     from rdrf_train.runs import RunFolder
 
 
+def count_parameters(module: "torch.nn.Module") -> int:
+    """All parameters of a module; works on meta tensors, so models are counted without weights."""
+    return sum(p.numel() for p in module.parameters())
+
+
 class ImageRestorer(Protocol):
     def __call__(self, lq: "np.ndarray") -> "np.ndarray":
         """(H, W, 3) float32 RGB in [0, 1] -> restored (H, W, 3) float32 in [0, 1]."""

@@ -15,19 +15,16 @@ import sys
 from pathlib import Path
 from typing import Callable, Literal, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
 from rdrf_train import metrics
 from rdrf_train.config import Section, TrainConfig
+from rdrf_train.models.condition import Condition
 from rdrf_train.runs import RunFolder, resolve_checkpoint
-from rdrf_train.stages.base import Stage
+from rdrf_train.stages.base import Stage, count_parameters
 from schemas.errors import RdrfError
-
-Condition = Literal["modulate_gate", "concat", "lq", "s"]
-
 
 class Stage2ModelSection(Section):
     pretrained: str = Field(
@@ -112,10 +109,6 @@ def load_weights(module: torch.nn.Module, checkpoint: Path, name: str) -> torch.
     return module
 
 
-def count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 def prior_architecture(spec: Optional[str]):
     """(unet, vae, text_encoder) to count: built from config (meta tensors) unless tiny."""
     from rdrf_train.prior import SD21_BASE_CONFIG, TINY, build_from_config, build_tiny
@@ -145,7 +138,7 @@ class ControlStage(Stage):
     config: ControlConfig
 
     def build(self) -> dict[str, torch.nn.Module]:
-        from rdrf_train.sampling import make_scheduler
+        from rdrf_train.sampling import make_noise_scheduler
 
         m = self.config.model
         say = (lambda msg: print(msg, file=sys.stderr)) if self.accelerator.is_main_process else (lambda _: None)
@@ -155,7 +148,7 @@ class ControlStage(Stage):
             control.enable_gradient_checkpointing()
             self.prior.unet.enable_gradient_checkpointing()  # gradients pass through it to the residuals
         self.stage1 = load_stage1(m.stage1, self.device, say) if m.condition != "lq" else None
-        self.noise_schedule = make_scheduler()
+        self.noise_schedule = make_noise_scheduler()
         return {"control": control}
 
     @torch.no_grad()
@@ -200,13 +193,13 @@ class ControlStage(Stage):
         unet, vae, text_encoder = prior_architecture(pretrained or config.model.pretrained)
         with init_empty_weights():
             control = build_control(unet, config.model, load_weights=False)
-        gate = count(control.modulate_gate) if control.modulate_gate is not None else 0
+        gate = count_parameters(control.modulate_gate) if control.modulate_gate is not None else 0
         return {
-            "control_branch": {"trainable": count(control) - gate, "frozen": 0},
+            "control_branch": {"trainable": count_parameters(control) - gate, "frozen": 0},
             "modulate_gate": {"trainable": gate, "frozen": 0},
-            "unet": {"trainable": 0, "frozen": count(unet)},
-            "vae": {"trainable": 0, "frozen": count(vae)},
-            "text_encoder": {"trainable": 0, "frozen": count(text_encoder)},
+            "unet": {"trainable": 0, "frozen": count_parameters(unet)},
+            "vae": {"trainable": 0, "frozen": count_parameters(vae)},
+            "text_encoder": {"trainable": 0, "frozen": count_parameters(text_encoder)},
         }
 
     @classmethod

@@ -13,7 +13,7 @@ from rdrf_train import metrics
 from rdrf_train.config import TrainConfig
 from rdrf_train.models.drsformer import DRSformer, DRSformerConfig
 from rdrf_train.runs import RunFolder
-from rdrf_train.stages.base import Stage
+from rdrf_train.stages.base import Stage, count_parameters
 from rdrf_train.tiling import tiled
 
 
@@ -82,7 +82,7 @@ class RestoreStage(Stage):
     @classmethod
     def parameter_counts(cls, config: RestoreConfig, pretrained: Optional[str] = None) -> dict[str, dict[str, int]]:
         model = DRSformer(config.model)
-        return {"restorer": {"trainable": sum(p.numel() for p in model.parameters()), "frozen": 0}}
+        return {"restorer": {"trainable": count_parameters(model), "frozen": 0}}
 
     @classmethod
     def load_restorer(cls, run: RunFolder, checkpoint: Optional[Path] = None, device: str | None = None):
