@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
 
         Example: rdrf restore photos/*.jpg --checkpoint runs/stage1 --out restored/
         """
-        from rdrf_train.restore import expand_inputs, restore_files
+        from rdrf_train.restore_files import expand_inputs, restore_files
 
         files = expand_inputs(inputs)
         with progress(len(files), "restoring") as advance:

@@ -4,7 +4,11 @@ functions, so importing all three costs no more than importing one."""
 
 from __future__ import annotations
 
-from rdrf_train.stages.base import Stage
+from pathlib import Path
+from typing import Optional
+
+from rdrf_train.runs import RunFolder, resolve_checkpoint
+from rdrf_train.stages.base import ImageRestorer, SamplingRestorer, Stage
 from rdrf_train.stages.control import ControlStage
 from rdrf_train.stages.fidelity import FidelityStage
 from rdrf_train.stages.restore import RestoreStage
@@ -21,3 +25,17 @@ def get_stage(name: str) -> type[Stage]:
     if name not in STAGES:
         raise RdrfError(f"unknown training stage {name!r}; choose one of {', '.join(STAGES)}")
     return STAGES[name]
+
+
+def load_restorer(checkpoint: Path, device: Optional[str] = None, steps: Optional[int] = None) -> tuple[RunFolder, Path, ImageRestorer]:
+    """The restorer of a run folder (latest complete checkpoint) or of one checkpoint folder, as
+    `rdrf restore` and `rdrf eval` run it; `steps` (`--steps`) applies to restorers that sample."""
+    run, folder = resolve_checkpoint(Path(checkpoint))
+    restorer = get_stage(run.stage_name()).load_restorer(run, folder, device)
+    if steps is not None:
+        if not isinstance(restorer, SamplingRestorer):
+            raise RdrfError("--steps applies to stage II runs (control, fidelity); this run's restorer does not sample")
+        if steps < 1:
+            raise RdrfError(f"--steps must be at least 1, not {steps}")
+        restorer.steps = steps
+    return run, folder, restorer

@@ -46,14 +46,15 @@ Inference
 ---------
 `Stage.load_restorer(run, checkpoint, device)` returns an `ImageRestorer`: a callable mapping an RGB
 float32 (H, W, 3) array in [0, 1] to a restored array of the same shape. `rdrf restore` and
-`rdrf eval` use it for any stage's run; stage II's restorer runs the whole pipeline.
+`rdrf eval` use it for any stage's run (through `rdrf_train.stages.load_restorer`); stage II's
+restorer runs the whole pipeline and is also a `SamplingRestorer`, whose `steps` can be set.
 """
 
 from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Optional, Protocol
+from typing import TYPE_CHECKING, ClassVar, Optional, Protocol, runtime_checkable
 
 from rdrf_train.config import TrainConfig
 
@@ -74,6 +75,13 @@ class ImageRestorer(Protocol):
     def __call__(self, lq: "np.ndarray") -> "np.ndarray":
         """(H, W, 3) float32 RGB in [0, 1] -> restored (H, W, 3) float32 in [0, 1]."""
         ...
+
+
+@runtime_checkable
+class SamplingRestorer(ImageRestorer, Protocol):
+    """A restorer that samples (stage II's pipeline): `rdrf restore/eval --steps N` sets `steps`."""
+
+    steps: int
 
 
 class Stage(abc.ABC):

@@ -13,8 +13,7 @@ from typing import Callable, Iterable, Optional
 import cv2
 import numpy as np
 
-from rdrf_train.runs import resolve_checkpoint
-from rdrf_train.stages import get_stage
+from rdrf_train.stages import load_restorer
 from schemas.errors import RdrfError
 from schemas.storage import durable_write
 
@@ -64,17 +63,6 @@ def encode_png(rgb: np.ndarray, bits: int = 8) -> bytes:
     return buf.tobytes()
 
 
-def set_sampling_steps(restorer, steps: Optional[int]) -> None:
-    """`--steps` for stage II restorers (they sample); stage I has nothing to set."""
-    if steps is None:
-        return
-    if not hasattr(restorer, "steps"):
-        raise RdrfError("--steps applies to stage II runs (control, fidelity); this run's restorer does not sample")
-    if steps < 1:
-        raise RdrfError(f"--steps must be at least 1, not {steps}")
-    restorer.steps = steps
-
-
 def restore_files(
     inputs: Iterable[Path],
     checkpoint: Path,
@@ -84,9 +72,7 @@ def restore_files(
     steps: Optional[int] = None,
 ) -> list[Path]:
     files = expand_inputs(inputs)
-    run, ckpt = resolve_checkpoint(Path(checkpoint))
-    restorer = get_stage(run.stage_name()).load_restorer(run, ckpt, device)
-    set_sampling_steps(restorer, steps)
+    _, _, restorer = load_restorer(Path(checkpoint), device, steps)
     out_dir = Path(out_dir)
     targets = [out_dir / f"{f.stem}.png" for f in files]
     seen: dict[Path, Path] = {}
