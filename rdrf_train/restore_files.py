@@ -1,7 +1,7 @@
 """`rdrf restore`: run a trained run's restorer on image files of any size and write the results.
 
-Inputs are read as RGB (8- or 16-bit, any format OpenCV reads); a folder stands for the images in
-it. Each result is written as `<out>/<stem>.png` at the input's size and bit depth. An input is
+Inputs are read as RGB (8- or 16-bit, by `schemas.imageio`); a folder stands for the images in it
+(`READABLE_IMAGE_EXTS`). Each result is written as `<out>/<stem>.png` at the input's size and bit depth. An input is
 never overwritten.
 """
 
@@ -10,57 +10,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-import cv2
 import numpy as np
 
 from rdrf_train.stages import load_restorer
+from schemas import imageio
 from schemas.errors import RdrfError
 from schemas.storage import durable_write
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
-
 
 def expand_inputs(inputs: Iterable[Path]) -> list[Path]:
     files: list[Path] = []
     for path in inputs:
         path = Path(path)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in imageio.READABLE_IMAGE_EXTS and p.is_file())
             if not found:
-                raise RdrfError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+                raise RdrfError(f"folder {path} holds no images ({', '.join(sorted(imageio.READABLE_IMAGE_EXTS))})")
             files += found
         elif path.is_file():
             files.append(path)
         else:
             raise RdrfError(f"input {path} does not exist")
     return files
-
-
-def read_rgb(path: Path) -> tuple[np.ndarray, int]:
-    """(H, W, 3) float32 RGB in [0, 1] and the bit depth (8 or 16)."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise RdrfError(f"{path} is not an image OpenCV can read")
-    bits = 16 if img.dtype == np.uint16 else 8
-    if img.dtype not in (np.uint8, np.uint16):
-        raise RdrfError(f"{path} has {img.dtype} pixels; expected 8- or 16-bit")
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    elif img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    else:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return img.astype(np.float32) / ((1 << bits) - 1), bits
-
-
-def encode_png(rgb: np.ndarray, bits: int = 8) -> bytes:
-    levels = (1 << bits) - 1
-    dtype = np.uint16 if bits == 16 else np.uint8
-    arr = np.round(np.clip(rgb, 0, 1) * levels).astype(dtype)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise RdrfError("could not encode a PNG")
-    return buf.tobytes()
 
 
 def restore_files(
@@ -84,9 +54,10 @@ def restore_files(
         seen[dst] = src
     written = []
     for src, dst in zip(files, targets):
-        lq, bits = read_rgb(src)
-        out = restorer(lq)
-        durable_write(encode_png(out, bits), dst)
+        lq = imageio.read(src, order="rgb")
+        bits = 16 if lq.dtype == np.uint16 else 8  # the result keeps the input's depth
+        out = restorer(imageio.to_float(lq))
+        durable_write(imageio.encode_png(imageio.from_float(out, bits), order="rgb"), dst)
         written.append(dst)
         on_image(dst)
     return written
