@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rdrf_train import metrics
-from rdrf_train.data import ExportReader, load_pair, read_manifest
+from rdrf_train.export_reader import ExportReader, load_pair, read_manifest
 from rdrf_train.lpips import lpips_distance
 from rdrf_train.stages import load_restorer
 from schemas.errors import RdrfError

@@ -13,11 +13,9 @@ many times slower than one thread.
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -26,9 +24,10 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 
 from rdrf_train.config import TrainConfig, deep_merge, dump_toml, parse_override, read_toml, resolve_dict, validate
-from rdrf_train.data import EpochSampler, PairDataset, eval_loader, read_manifest, train_loader
-from rdrf_train.runs import DONE, RunFolder
+from rdrf_train.data import EpochSampler, PairDataset, eval_loader, train_loader
+from rdrf_train.export_reader import read_manifest
 from rdrf_train.lr_schedule import make_lr_scheduler
+from rdrf_train.runs import MetricsLog, RunFolder, save_checkpoint
 from rdrf_train.stages import get_stage
 from rdrf_train.stages.base import Stage
 from schemas.errors import RdrfError
@@ -66,30 +65,6 @@ def mixed_precision_mode(requested: str) -> str:
     return requested
 
 
-class MetricsLog:
-    def __init__(self, path: Path, enabled: bool):
-        self.path, self.enabled = path, enabled
-
-    def truncate_after(self, step: int) -> None:
-        """Drop lines a killed run wrote past the checkpoint it resumes from."""
-        if not self.enabled or not self.path.exists():
-            return
-        keep = []
-        for line in self.path.read_text().splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= step:
-                    keep.append(line)
-            except json.JSONDecodeError:  # a line torn by the kill
-                continue
-        durable_write(("\n".join(keep) + "\n" if keep else "").encode(), self.path)
-
-    def write(self, record: dict) -> None:
-        if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-                f.flush()
-
-
 def _progress(enabled: bool, total: int, start: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -123,27 +98,6 @@ def validate_stage(stage: Stage, loader) -> dict[str, float]:
     for m in stage.modules.values():
         m.train()
     return {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
-
-
-def save_checkpoint(accelerator: Accelerator, stage: Stage, run: RunFolder, step: int, keep: int) -> Path:
-    from safetensors.torch import save_file
-
-    folder = run.checkpoint_dir(step)
-    if accelerator.is_main_process and folder.exists():
-        shutil.rmtree(folder)  # an incomplete save of the same step from a killed run
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(folder))
-    if accelerator.is_main_process:
-        weights = folder / "weights"
-        weights.mkdir(parents=True, exist_ok=True)
-        for name, module in stage.modules.items():
-            state = {k: v.detach().float().cpu().contiguous() for k, v in accelerator.unwrap_model(module).state_dict().items()}
-            save_file(state, str(weights / f"{name}.safetensors"))
-        durable_write(json.dumps({"step": step, "time": time.time()}).encode(), folder / DONE)
-        for _, old in run.checkpoints()[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return folder
 
 
 @dataclass
