@@ -45,6 +45,20 @@ class ControlOutput(BaseOutput):  # a BaseOutput, like ControlNetOutput, so DDP 
 
 
 class ControlBranch(ModelMixin, ConfigMixin):
+    """F_con: a copy of a UNet's encoder and middle block whose 13 outputs pass through zero convs.
+    Build it with `from_unet`, which copies the UNet's config (the arguments in `UNET_FIELDS`, as
+    `UNet2DConditionModel` names them) and weights.
+
+    Args:
+        condition: how c_s and c_lq reach the input conv (`rdrf_train.models.condition`).
+        latent_channels: channels of z_t and of each condition latent (SD: 4).
+        down_block_types ... resnet_time_scale_shift: the UNet's encoder and middle block, as in
+            `UNet2DConditionModel` (SD 2.1-base's values by default).
+        modulate_channels: C, the feature width of each Modulate block (paper: 32).
+        modulate_layers: transformer layers in each Modulate block (paper: 2).
+        modulate_heads: attention heads of those layers.
+    """
+
     _supports_gradient_checkpointing = True
 
     @register_to_config
