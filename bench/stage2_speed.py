@@ -18,7 +18,8 @@ import torch.nn.functional as F
 
 from rdrf_train.models.control import ControlBranch, controlled_eps
 from rdrf_train.prior import load_prior
-from rdrf_train.sampling import make_scheduler, tile_starts
+from rdrf_train.sampling import make_noise_scheduler
+from rdrf_train.tiling import tile_starts
 
 
 def timed(fn, repeat: int, device: str) -> float:
@@ -53,7 +54,7 @@ def main() -> None:
         control.enable_gradient_checkpointing()
         prior.unet.enable_gradient_checkpointing()
     opt = torch.optim.AdamW(control.parameters(), lr=1e-4)
-    sched = make_scheduler()
+    sched = make_noise_scheduler()
     b = args.batch
     z0 = torch.randn(b, 4, 64, 64, device=dev)
     c_s, c_lq = torch.randn_like(z0), torch.randn_like(z0)

@@ -16,11 +16,9 @@ import numpy as np
 from pydantic import BaseModel
 
 from rdrf_train import metrics
-from rdrf_train.data import ExportReader, load_pair, read_manifest
+from rdrf_train.export_reader import ExportReader, load_pair, read_manifest
 from rdrf_train.lpips import lpips_distance
-from rdrf_train.restore import set_sampling_steps
-from rdrf_train.runs import resolve_checkpoint
-from rdrf_train.stages import get_stage
+from rdrf_train.stages import load_restorer
 from schemas.errors import RdrfError
 
 COLOUR_CONVENTION = "RGB, [0,1] data range, output clipped and rounded to 8 bits; SSIM: 11x11 Gaussian (sigma 1.5), channel mean"
@@ -70,10 +68,8 @@ def evaluate(
         raise RdrfError(f"export {export_dir} has no test pairs to evaluate on")
     if max_images is not None:
         records = records[:max_images]
-    run, ckpt = resolve_checkpoint(Path(checkpoint))
+    run, ckpt, restorer = load_restorer(Path(checkpoint), device, steps)
     stage_name = run.stage_name()
-    restorer = get_stage(stage_name).load_restorer(run, ckpt, device)
-    set_sampling_steps(restorer, steps)
     notices = []
     lpips_model = None
     if lpips_weights is None:

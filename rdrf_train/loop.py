@@ -3,7 +3,7 @@
 `rdrf train ...` runs it on the CPU or one GPU; `accelerate launch --multi_gpu --num_processes 4
 $(which rdrf) train ...` runs it on several (DDP; `run.batch_size` is per process).
 
-AdamW, the constant-then-cosine schedule of `rdrf_train.schedule`, gradient clipping, mixed
+AdamW, the constant-then-cosine schedule of `rdrf_train.lr_schedule`, gradient clipping, mixed
 precision on GPU, validation on the export's test split (main process), `save_state` checkpoints
 with resume from the latest complete one at the exact step, learning rate, optimizer moments, RNG
 state and data order, and a limit on kept checkpoints. The run folder layout is in `rdrf_train.runs`.
@@ -13,20 +13,21 @@ many times slower than one thread.
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
 
 from rdrf_train.config import TrainConfig, deep_merge, dump_toml, parse_override, read_toml, resolve_dict, validate
-from rdrf_train.data import EpochSampler, PairDataset, eval_loader, read_manifest, train_loader
-from rdrf_train.runs import DONE, RunFolder
-from rdrf_train.schedule import make_scheduler
+from rdrf_train.data import EpochSampler, PairDataset, eval_loader, train_loader
+from rdrf_train.export_reader import read_manifest
+from rdrf_train.lr_schedule import make_lr_scheduler
+from rdrf_train.runs import MetricsLog, RunFolder, save_checkpoint
 from rdrf_train.stages import get_stage
 from rdrf_train.stages.base import Stage
 from schemas.errors import RdrfError
@@ -64,30 +65,6 @@ def mixed_precision_mode(requested: str) -> str:
     return requested
 
 
-class MetricsLog:
-    def __init__(self, path: Path, enabled: bool):
-        self.path, self.enabled = path, enabled
-
-    def truncate_after(self, step: int) -> None:
-        """Drop lines a killed run wrote past the checkpoint it resumes from."""
-        if not self.enabled or not self.path.exists():
-            return
-        keep = []
-        for line in self.path.read_text().splitlines():
-            try:
-                if json.loads(line).get("step", 0) <= step:
-                    keep.append(line)
-            except json.JSONDecodeError:  # a line torn by the kill
-                continue
-        durable_write(("\n".join(keep) + "\n" if keep else "").encode(), self.path)
-
-    def write(self, record: dict) -> None:
-        if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-                f.flush()
-
-
 def _progress(enabled: bool, total: int, start: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -123,41 +100,47 @@ def validate_stage(stage: Stage, loader) -> dict[str, float]:
     return {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
 
 
-def save_checkpoint(accelerator: Accelerator, stage: Stage, run: RunFolder, step: int, keep: int) -> Path:
-    from safetensors.torch import save_file
+@dataclass
+class Training:
+    """Everything one training run holds between steps, built once by `setup`."""
 
-    folder = run.checkpoint_dir(step)
-    if accelerator.is_main_process and folder.exists():
-        shutil.rmtree(folder)  # an incomplete save of the same step from a killed run
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(folder))
-    if accelerator.is_main_process:
-        weights = folder / "weights"
-        weights.mkdir(parents=True, exist_ok=True)
-        for name, module in stage.modules.items():
-            state = {k: v.detach().float().cpu().contiguous() for k, v in accelerator.unwrap_model(module).state_dict().items()}
-            save_file(state, str(weights / f"{name}.safetensors"))
-        durable_write(json.dumps({"step": step, "time": time.time()}).encode(), folder / DONE)
-        for _, old in run.checkpoints()[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return folder
+    config: TrainConfig
+    run: RunFolder
+    accelerator: Accelerator
+    stage: Stage
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loader: DataLoader
+    sampler: EpochSampler
+    params: list[torch.nn.Parameter]
+    log: MetricsLog
+    validates: bool  # the export has a test split: validate every run.val_every steps (all processes know)
+    test_loader: Optional[DataLoader]  # on the main process, which validates
+    say: Notify
+    step: int = 0
 
 
-def train(
-    stage_name: str,
-    export_dir: Path,
-    output: Path,
-    config_file: Optional[Path] = None,
-    overrides: Sequence[str] = (),
-    show_progress: bool = True,
-    notify: Notify = lambda message: None,
-) -> RunFolder:
-    config = resolve_config(stage_name, output, config_file, overrides)
-    stage_cls = get_stage(stage_name)
-    run = RunFolder(Path(output))
+@dataclass
+class LossWindow:
+    """Mean loss and time per step since the last metrics line."""
+
+    total: float = 0.0
+    n: int = 0
+    start: float = field(default_factory=time.perf_counter)
+
+    def add(self, loss: float) -> None:
+        self.total += loss
+        self.n += 1
+
+    def record(self, step: int, lr: float, epoch: int) -> dict:
+        sec = (time.perf_counter() - self.start) / self.n
+        return {"step": step, "loss": self.total / self.n, "lr": lr, "epoch": epoch, "sec_per_step": sec}
+
+
+def setup(config: TrainConfig, export_dir: Path, run: RunFolder, notify: Notify) -> Training:
+    """Accelerator, data, the stage's modules, AdamW and the LR schedule, prepared for the devices;
+    the resolved config written to the run folder; the state of the latest checkpoint restored."""
     rc = config.run
-
     accelerator = Accelerator(mixed_precision=mixed_precision_mode(rc.mixed_precision), project_dir=str(run.path))
     main = accelerator.is_main_process
     say = notify if main else (lambda message: None)
@@ -170,15 +153,15 @@ def train(
     loader = train_loader(train_set, rc.batch_size, rc.num_workers, rc.seed)
     sampler: EpochSampler = loader.sampler  # type: ignore[assignment]
 
-    stage = stage_cls(config, accelerator)
+    stage = get_stage(config.stage)(config, accelerator)
     modules = stage.build()
     stage.modules = modules
     params = stage.trainable_parameters()
     if not params:
-        raise RdrfError(f"stage {stage_name!r} built no trainable parameters")
+        raise RdrfError(f"stage {config.stage!r} built no trainable parameters")
     o = config.optim
     optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
-    scheduler = make_scheduler(optimizer, rc.max_steps, o, config.schedule)
+    scheduler = make_lr_scheduler(optimizer, rc.max_steps, o, config.schedule)
     names = list(modules)
     prepared = accelerator.prepare(*modules.values(), optimizer, loader)
     stage.modules = dict(zip(names, prepared[: len(names)]))
@@ -190,78 +173,105 @@ def train(
     if main:
         run.path.mkdir(parents=True, exist_ok=True)
         durable_write(dump_toml(config).encode(), run.config_path)
-    log = MetricsLog(run.metrics_path, main)
-
-    step = 0
-    latest = run.latest()
-    if latest is not None:
-        step, folder = latest
-        accelerator.load_state(str(folder))
-        log.truncate_after(step)
-        lr_now = optimizer.param_groups[0]["lr"]
-        log.write({"event": "resume", "step": step, "lr": lr_now, "checkpoint": folder.name})
-        say(f"resuming {run.path} from {folder.name} (step {step}, lr {lr_now:.3g})")
-    if step >= rc.max_steps:
-        say(f"run {run.path} already finished {step} steps (run.max_steps = {rc.max_steps})")
-        return run
-
-    test_loader = None
-    if has_test and main:
+    t = Training(config, run, accelerator, stage, optimizer, scheduler, loader, sampler, params,
+                 MetricsLog(run.metrics_path, main), has_test, None, say)
+    t.step = resume(t)
+    if has_test and main and t.step < rc.max_steps:
         test_set = PairDataset(export_dir, "test", config.data, train=False, max_items=rc.val_max_images)
-        test_loader = eval_loader(test_set)
+        t.test_loader = eval_loader(test_set)
+    return t
 
-    steps_per_epoch = len(loader)
-    epoch, skip = divmod(step, steps_per_epoch)
-    bar, task = _progress(show_progress and main, rc.max_steps, step)
-    window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
-    last_saved = step
+
+def resume(t: Training) -> int:
+    """Restore the latest complete checkpoint (models, optimizer, LR schedule, RNG) and drop the
+    metrics a killed run logged after it; the step to go on from (0 for a new run)."""
+    latest = t.run.latest()
+    if latest is None:
+        return 0
+    step, folder = latest
+    t.accelerator.load_state(str(folder))
+    t.log.truncate_after(step)
+    lr_now = t.optimizer.param_groups[0]["lr"]
+    t.log.write({"event": "resume", "step": step, "lr": lr_now, "checkpoint": folder.name})
+    t.say(f"resuming {t.run.path} from {folder.name} (step {step}, lr {lr_now:.3g})")
+    return step
+
+
+def optimizer_step(t: Training, batch: dict) -> torch.Tensor:
+    """One step: the stage's loss, backward, clipping, AdamW and the LR schedule; the loss."""
+    loss = t.stage.training_step(batch)
+    if not torch.isfinite(loss):
+        raise RdrfError(f"training loss became {loss.item()} at step {t.step + 1} of run {t.run.path}")
+    t.accelerator.backward(loss)
+    if t.config.run.grad_clip > 0 and t.accelerator.sync_gradients:
+        t.accelerator.clip_grad_norm_(t.params, t.config.run.grad_clip)
+    t.optimizer.step()
+    t.scheduler.step()
+    t.optimizer.zero_grad(set_to_none=True)
+    t.step += 1
+    return loss
+
+
+def epoch_batches(t: Training, epoch: int, skip: int):
+    """The batches of one epoch in its seeded order, past the `skip` a resumed run already took."""
+    t.sampler.set_epoch(epoch)
+    if hasattr(t.loader, "set_epoch"):  # accelerate's wrapper when it shards the loader
+        t.loader.set_epoch(epoch)
+    return t.accelerator.skip_first_batches(t.loader, skip) if skip else t.loader
+
+
+def write_metrics(t: Training, window: LossWindow, lr: float, epoch: int, validate: bool) -> None:
+    """A metrics.jsonl line for the window just ended, with the validation metrics when due."""
+    record = window.record(t.step, lr, epoch)
+    if validate and t.test_loader is not None:  # main process only; the others wait below
+        record.update(validate_stage(t.stage, t.test_loader))
+    t.accelerator.wait_for_everyone()
+    t.log.write(record)
+
+
+def train(
+    stage_name: str,
+    export_dir: Path,
+    output: Path,
+    config_file: Optional[Path] = None,
+    overrides: Sequence[str] = (),
+    show_progress: bool = True,
+    notify: Notify = lambda message: None,
+) -> RunFolder:
+    """Train (or resume) a run of `stage_name` on an export until `run.max_steps`; the run folder."""
+    config = resolve_config(stage_name, output, config_file, overrides)
+    t = setup(config, Path(export_dir), RunFolder(Path(output)), notify)
+    rc = config.run
+    if t.step >= rc.max_steps:
+        t.say(f"run {t.run.path} already finished {t.step} steps (run.max_steps = {rc.max_steps})")
+        return t.run
+
+    epoch, skip = divmod(t.step, len(t.loader))
+    bar, task = _progress(show_progress and t.accelerator.is_main_process, rc.max_steps, t.step)
+    window = LossWindow()
+    last_saved = t.step
     with bar:
-        while step < rc.max_steps:
-            sampler.set_epoch(epoch)
-            if hasattr(loader, "set_epoch"):
-                loader.set_epoch(epoch)
-            batches = accelerator.skip_first_batches(loader, skip) if skip else loader
-            for batch in batches:
-                lr = optimizer.param_groups[0]["lr"]
-                loss = stage.training_step(batch)
-                if not torch.isfinite(loss):
-                    raise RdrfError(f"training loss became {loss.item()} at step {step + 1} of run {run.path}")
-                accelerator.backward(loss)
-                if rc.grad_clip > 0 and accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(params, rc.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                step += 1
-                window_loss += accelerator.gather(loss.detach()).mean().item()
-                window_n += 1
-                bar.update(task, completed=step, loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
+        while t.step < rc.max_steps:
+            for batch in epoch_batches(t, epoch, skip):
+                lr = t.optimizer.param_groups[0]["lr"]
+                loss = optimizer_step(t, batch)
+                window.add(t.accelerator.gather(loss.detach()).mean().item())
+                bar.update(task, completed=t.step, loss=f"{loss.item():.4f}", lr=f"{lr:.2e}")
 
-                last = step >= rc.max_steps
-                do_val = has_test and (step % rc.val_every == 0 or last)  # the same on every process
-                do_ckpt = step % rc.checkpoint_every == 0 or last
-                if step % rc.log_every == 0 or do_val or do_ckpt:
-                    now = time.perf_counter()
-                    record = {
-                        "step": step,
-                        "loss": window_loss / window_n,
-                        "lr": lr,
-                        "epoch": epoch,
-                        "sec_per_step": (now - window_start) / window_n,
-                    }
-                    if do_val and test_loader is not None:  # main process only; the others wait below
-                        record.update(validate_stage(stage, test_loader))
-                    accelerator.wait_for_everyone()
-                    log.write(record)
-                    window_loss, window_n, window_start = 0.0, 0, time.perf_counter()
+                last = t.step >= rc.max_steps
+                do_val = t.validates and (t.step % rc.val_every == 0 or last)  # the same on every process
+                do_ckpt = t.step % rc.checkpoint_every == 0 or last
+                if t.step % rc.log_every == 0 or do_val or do_ckpt:
+                    write_metrics(t, window, lr, epoch, do_val)
+                    window = LossWindow()
                 if do_ckpt:
-                    save_checkpoint(accelerator, stage, run, step, rc.keep_checkpoints)
-                    last_saved = step
+                    save_checkpoint(t.accelerator, t.stage, t.run, t.step, rc.keep_checkpoints)
+                    last_saved = t.step
                 if last:
                     break
             epoch += 1
             skip = 0
-    if last_saved != step:
-        save_checkpoint(accelerator, stage, run, step, rc.keep_checkpoints)
-    accelerator.end_training()
-    return run
+    if last_saved != t.step:
+        save_checkpoint(t.accelerator, t.stage, t.run, t.step, rc.keep_checkpoints)
+    t.accelerator.end_training()
+    return t.run

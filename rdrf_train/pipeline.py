@@ -14,18 +14,12 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rdrf_train.models.control import ControlBranch
 from rdrf_train.models.fidelity import FidelityEncoder
 from rdrf_train.prior import Prior
 from rdrf_train.sampling import LATENT_STRIDE, LATENT_TILE, VAE_FACTOR, decode_tiled, encode_tiled, sample_latent
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int = VAE_FACTOR) -> tuple[torch.Tensor, tuple[int, int]]:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), (h, w)
+from rdrf_train.tiling import pad_to_multiple
 
 
 @dataclass
@@ -46,7 +40,7 @@ class DiffUR3Pipeline:
     @torch.no_grad()
     def restore_tensor(self, lq: torch.Tensor, on_step: Optional[Callable[[], None]] = None) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1], any H and W -> restored, same shape."""
-        x, (h, w) = pad_to_multiple(lq.to(self.device, torch.float32))
+        x, (h, w) = pad_to_multiple(lq.to(self.device, torch.float32), VAE_FACTOR)
         mode = self.control.config.condition
         i_s = x if self.stage1 is None else self.stage1(x).clamp(0, 1).float()
         vae = self.prior.vae

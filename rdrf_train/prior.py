@@ -19,7 +19,7 @@ The prompt is always empty (DiffBIR, DiffUR3): its embedding is computed once at
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -85,7 +85,6 @@ class Prior:
     source: str
     text_encoder: Optional[CLIPTextModel] = None
     tokenizer: Optional[CLIPTokenizer] = None
-    extras: dict = field(default_factory=dict)
 
     @property
     def scaling_factor(self) -> float:

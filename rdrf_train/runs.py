@@ -8,17 +8,26 @@
         done.json                        written last: a checkpoint without it is incomplete, ignored
 
 `--checkpoint` accepts the run folder (latest complete checkpoint) or one checkpoint folder.
+The training loop writes the folder through `MetricsLog` and `save_checkpoint`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from schemas.errors import RdrfError
+from schemas.storage import durable_write
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from rdrf_train.stages.base import Stage
 
 CHECKPOINT_RE = re.compile(r"^step-(\d+)$")
 DONE = "done.json"
@@ -95,3 +104,52 @@ def resolve_checkpoint(path: Path) -> tuple[RunFolder, Path]:
     if latest is None:
         raise RdrfError(f"run {path} has no complete checkpoint yet")
     return run, latest[1]
+
+
+class MetricsLog:
+    """Appends metrics.jsonl lines (main process only), flushed at once so a killed run loses none."""
+
+    def __init__(self, path: Path, enabled: bool):
+        self.path, self.enabled = path, enabled
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines a killed run wrote past the checkpoint it resumes from."""
+        if not self.enabled or not self.path.exists():
+            return
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:  # a line torn by the kill
+                continue
+        durable_write(("\n".join(keep) + "\n" if keep else "").encode(), self.path)
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+
+
+def save_checkpoint(accelerator: "Accelerator", stage: "Stage", run: RunFolder, step: int, keep: int) -> Path:
+    """`accelerator.save_state` plus the trained modules' weights, marked complete by done.json last
+    (so a kill mid-save leaves a folder `latest()` ignores); keeps the newest `keep` checkpoints."""
+    from safetensors.torch import save_file
+
+    folder = run.checkpoint_dir(step)
+    if accelerator.is_main_process and folder.exists():
+        shutil.rmtree(folder)  # an incomplete save of the same step from a killed run
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        weights = folder / "weights"
+        weights.mkdir(parents=True, exist_ok=True)
+        for name, module in stage.modules.items():
+            state = {k: v.detach().float().cpu().contiguous() for k, v in accelerator.unwrap_model(module).state_dict().items()}
+            save_file(state, str(weights / f"{name}.safetensors"))
+        durable_write(json.dumps({"step": step, "time": time.time()}).encode(), folder / DONE)
+        for _, old in run.checkpoints()[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return folder

@@ -5,7 +5,8 @@ steps spread evenly (the paper's spaced DDPM, A.2; diffusers' `DDPMScheduler` wi
 `timestep_spacing="linspace"`, `clip_sample=False` is DiffBIR's spacing).
 
 Images larger than a tile (64 latent pixels = 512 px, SD's native size) are processed in
-overlapping windows (stride 32) whose outputs are blended with Gaussian weights: at every step the
+overlapping windows (stride 32, `rdrf_train.tiling.tiled_map`) whose outputs are blended with
+Gaussian weights: at every step the
 ε of each window is predicted and the blend goes through one scheduler step on the whole latent
 (as DiffBIR does); encoding and decoding are tiled the same way, so memory does not grow with the
 image. Everything is laid out on the latent grid: a pixel tensor is the same window times 8.
@@ -13,14 +14,14 @@ image. Everything is laid out on the latent grid: a pixel tensor is the same win
 
 from __future__ import annotations
 
-import math
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import torch
 from diffusers import DDPMScheduler
 
 from rdrf_train.models.control import controlled_eps
 from rdrf_train.models.fidelity import decode_latent
+from rdrf_train.tiling import tiled_map
 
 NUM_TRAIN_TIMESTEPS = 1000
 LATENT_TILE = 64
@@ -28,7 +29,7 @@ LATENT_STRIDE = 32
 VAE_FACTOR = 8
 
 
-def make_scheduler(num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> DDPMScheduler:
+def make_noise_scheduler(num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> DDPMScheduler:
     """The noise schedule for training (add_noise) and spaced sampling (set_timesteps(50))."""
     return DDPMScheduler(
         num_train_timesteps=num_train_timesteps,
@@ -39,61 +40,6 @@ def make_scheduler(num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> DDPMSchedu
         clip_sample=False,
         prediction_type="epsilon",
     )
-
-
-def tile_starts(size: int, tile: int, stride: int) -> list[int]:
-    """Window origins covering [0, size): every `stride`, plus one flush with the far edge."""
-    if size <= tile:
-        return [0]
-    starts = list(range(0, size - tile, stride))
-    return starts + [size - tile]
-
-
-def gaussian_weights(h: int, w: int, device=None, var: float = 0.01) -> torch.Tensor:
-    """(h, w) weights peaking at the window centre (DiffBIR's / MultiDiffusion's blending kernel)."""
-
-    def axis(n: int) -> torch.Tensor:
-        x = torch.arange(n, dtype=torch.float32, device=device)
-        mid = (n - 1) / 2
-        return torch.exp(-((x - mid) ** 2) / (n * n) / (2 * var)) / math.sqrt(2 * math.pi * var)
-
-    return axis(h)[:, None] * axis(w)[None, :]
-
-
-def tiled_map(
-    fn: Callable[..., torch.Tensor],
-    grid_hw: tuple[int, int],
-    inputs: Sequence[tuple[Optional[torch.Tensor], int]],
-    tile: int = LATENT_TILE,
-    stride: int = LATENT_STRIDE,
-    out_factor: int = 1,
-) -> torch.Tensor:
-    """Apply `fn` to overlapping windows of a (h, w) grid and blend the outputs with Gaussian weights.
-
-    `inputs` are (tensor, factor) pairs: the window [y, y+t) of the grid is [y*factor, (y+t)*factor)
-    of that tensor (None passes through as None). The output is `out_factor` times the grid.
-    A grid no larger than a tile is one call of `fn` on the whole inputs.
-    """
-    h, w = grid_hw
-    th, tw = min(tile, h), min(tile, w)
-    ys, xs = tile_starts(h, tile, stride), tile_starts(w, tile, stride)
-    if len(ys) == 1 and len(xs) == 1:
-        return fn(*(t for t, _ in inputs))
-    out = weight_sum = None
-    weights = gaussian_weights(th * out_factor, tw * out_factor)
-    for y in ys:
-        for x in xs:
-            crops = [None if t is None else t[..., y * f : (y + th) * f, x * f : (x + tw) * f] for t, f in inputs]
-            result = fn(*crops).float()
-            if out is None:
-                b, c = result.shape[:2]
-                out = torch.zeros(b, c, h * out_factor, w * out_factor, device=result.device)
-                weight_sum = torch.zeros(1, 1, h * out_factor, w * out_factor, device=result.device)
-                weights = weights.to(result.device)
-            oy, ox = y * out_factor, x * out_factor
-            out[..., oy : oy + th * out_factor, ox : ox + tw * out_factor] += result * weights
-            weight_sum[..., oy : oy + th * out_factor, ox : ox + tw * out_factor] += weights
-    return out / weight_sum
 
 
 @torch.no_grad()
@@ -144,7 +90,7 @@ def sample_latent(
     """ẑ_0 by spaced DDPM from Gaussian noise, steered by the condition latents (either may be None
     for the single-condition ablations)."""
     reference = c_s if c_s is not None else c_lq
-    scheduler = make_scheduler()
+    scheduler = make_noise_scheduler()
     scheduler.set_timesteps(steps, device=reference.device)
     z = torch.randn(reference.shape, generator=generator, device=reference.device, dtype=torch.float32)
     z = z * scheduler.init_noise_sigma

@@ -10,15 +10,13 @@ pytest.importorskip("diffusers")
 
 from accelerate import init_empty_weights  # noqa: E402
 
-from rdrf_train.models.control import CONDITIONS, ControlBranch, controlled_eps  # noqa: E402
+from rdrf_train.models.condition import CONDITIONS  # noqa: E402
+from rdrf_train.models.control import ControlBranch, controlled_eps  # noqa: E402
 from rdrf_train.models.fidelity import FidelityEncoder, decode_latent  # noqa: E402
 from rdrf_train.models.modulate_gate import ModulateGate  # noqa: E402
 from rdrf_train.prior import load_prior  # noqa: E402
+from rdrf_train.stages.base import count_parameters  # noqa: E402
 from schemas.errors import RdrfError  # noqa: E402
-
-
-def n_params(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -35,9 +33,9 @@ def sd21():
 
 
 def test_sd21_base_built_from_config_has_the_published_sizes(sd21):
-    assert n_params(sd21.unet) == 865_910_724
-    assert n_params(sd21.vae) == 83_653_863
-    assert n_params(sd21.vae.encoder) == 34_163_592
+    assert count_parameters(sd21.unet) == 865_910_724
+    assert count_parameters(sd21.vae) == 83_653_863
+    assert count_parameters(sd21.vae.encoder) == 34_163_592
     assert sd21.unet.config.cross_attention_dim == sd21.text_encoder.config.hidden_size == 1024
     assert all(p.is_meta for p in sd21.unet.parameters())  # no 3.5 GB allocated
 
@@ -47,11 +45,11 @@ def test_real_trainable_parameter_counts(sd21):
         control = ControlBranch.from_unet(sd21.unet, "modulate_gate", load_weights=False)
         fidelity = FidelityEncoder.from_vae(sd21.vae, load_weights=False)
     # the UNet's encoder + middle block, a 12-channel conv_in, 13 zero convs, Modulate&Gate
-    assert n_params(control) == 363_444_361
-    assert n_params(control.modulate_gate) == 279_561
+    assert count_parameters(control) == 363_444_361
+    assert count_parameters(control.modulate_gate) == 279_561
     assert len(control.zero_convs) == 12
     # the VAE encoder without its output head, a 6-channel conv_in, the gate, 4 zero convs
-    assert n_params(fidelity) == 34_821_121
+    assert count_parameters(fidelity) == 34_821_121
 
 
 @pytest.mark.parametrize("condition", CONDITIONS)

@@ -13,7 +13,8 @@ from rdrf_train.models.control import ControlBranch  # noqa: E402
 from rdrf_train.models.fidelity import FidelityEncoder  # noqa: E402
 from rdrf_train.pipeline import DiffUR3Pipeline  # noqa: E402
 from rdrf_train.prior import load_prior  # noqa: E402
-from rdrf_train.sampling import decode_tiled, encode_tiled, make_scheduler, tile_starts, tiled_map  # noqa: E402
+from rdrf_train.sampling import decode_tiled, encode_tiled, make_noise_scheduler  # noqa: E402
+from rdrf_train.tiling import tile_starts, tiled_map  # noqa: E402
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -25,7 +26,7 @@ def tiny():
 
 
 def test_spaced_ddpm_is_50_evenly_spread_steps_of_the_scaled_linear_schedule():
-    s = make_scheduler()
+    s = make_noise_scheduler()
     assert s.config.num_train_timesteps == 1000 and not s.config.clip_sample
     assert s.betas[0].item() == pytest.approx(0.00085) and s.betas[-1].item() == pytest.approx(0.012)
     assert torch.allclose(s.betas, torch.linspace(0.00085**0.5, 0.012**0.5, 1000) ** 2)

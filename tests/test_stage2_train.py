@@ -120,4 +120,8 @@ def test_control_run_config_records_the_recipe(control_run):
     config = control_run.load_config()
     assert config.model.condition == "modulate_gate" and config.model.modulate_channels == 32
     assert config.schedule.constant_fraction == 1.0  # fixed learning rate (A.2)
-    assert json.loads(json.dumps(control_run.metrics()[0]))["step"] == 1
+    # metrics.jsonl, as a user reads it: one JSON object a line, the logged steps in order from 1
+    records = [json.loads(line) for line in control_run.metrics_path.read_text().splitlines()]
+    logged = [r for r in records if "loss" in r]
+    assert [r["step"] for r in logged] == list(range(1, len(logged) + 1)) and len(logged) >= 6
+    assert all({"step", "loss", "lr", "epoch", "sec_per_step"} <= set(r) for r in logged)

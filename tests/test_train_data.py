@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from rdrf_train.config import DataSection
-from rdrf_train.data import ExportReader, Pair, PairDataset, load_pair, random_transform, read_manifest, split_tar_path
+from rdrf_train.data import PairDataset
+from rdrf_train.export_reader import ExportReader, Pair, load_pair, read_manifest, split_tar_path
+from rdrf_train.transforms import random_transform
 from schemas.errors import RdrfError
 from train_helpers import make_export
 

@@ -15,31 +15,25 @@ TINY = ["model.dim=8", "model.blocks=[1,1,1,1]", "run.num_workers=0", "data.crop
         "run.val_every=6", "run.checkpoint_every=6", "run.val_max_images=2", "data.val_crop=128", "tile=256", "tile_overlap=32"]
 
 
-def _has_align() -> bool:
-    from rdrf.cli import app
-
-    return any((c.name or c.callback.__name__) == "align" for c in app.registered_commands)
-
-
 @pytest.fixture(scope="module")
 def workspace_aligned(tmp_path_factory):
     """One virtual-rig workspace, imported, aligned and split, shared by the three layouts."""
-    if not _has_align():
-        pytest.skip("`rdrf align` is not mounted yet")
     from typer.testing import CliRunner
 
     from rdrf.cli import app
 
     def run_cli(*args):
-        return CliRunner().invoke(app, [str(a) for a in args])
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result
 
     root = tmp_path_factory.mktemp("e2e")
     shoot, ws = root / "shoot", root / "ws"
-    assert run_cli("synth", shoot, "--scenes", "6", "--lq", "2", "--size", "594x396", "--seed", "5").exit_code == 0
-    assert run_cli("init", ws).exit_code == 0
-    assert run_cli("-w", ws, "import", shoot).exit_code == 0
-    assert run_cli("-w", ws, "align", "--all").exit_code in (0, 1)
-    assert run_cli("-w", ws, "split", "--test-fraction", "0.34").exit_code == 0
+    run_cli("synth", shoot, "--scenes", "6", "--lq", "2", "--size", "594x396", "--seed", "5")
+    run_cli("init", ws)
+    run_cli("-w", ws, "import", shoot)
+    run_cli("-w", ws, "align", "--all")  # rejected pairs are reported, not an error: exit 0
+    run_cli("-w", ws, "split", "--test-fraction", "0.34")
     return shoot, ws
 
 

@@ -19,7 +19,7 @@ import torch
 
 from rdrf_train.loop import train
 from rdrf_train.runs import RunFolder
-from rdrf_train.schedule import lr_at
+from rdrf_train.lr_schedule import lr_at
 from rdrf_train.stages.restore import RestoreConfig
 from train_helpers import make_export
 

@@ -8,20 +8,21 @@ import pytest
 import torch
 
 from rdrf_train.config import OptimSection, ScheduleSection, parse_override, resolve_dict, validate
-from rdrf_train.models.drsformer import DRSformer, DRSformerConfig, TopKSparseAttention, count_parameters
-from rdrf_train.schedule import lr_at
+from rdrf_train.models.drsformer import DRSformer, TopKSparseAttention
+from rdrf_train.stages.base import count_parameters
+from rdrf_train.lr_schedule import lr_at
 from rdrf_train.stages.restore import RestoreConfig
 from schemas.errors import RdrfError
 
 
 def test_paper_configuration_has_about_3_7m_parameters():
-    model = DRSformer(DRSformerConfig())
+    model = DRSformer()
     assert count_parameters(model) == 3_716_804
-    assert count_parameters(DRSformer(DRSformerConfig(moe_compensator=True))) > 3_716_804
+    assert count_parameters(DRSformer(moe_compensator=True)) > 3_716_804
 
 
 def test_any_size_in_any_size_out_and_global_residual():
-    model = DRSformer(DRSformerConfig(dim=8, blocks=(1, 1, 1, 1)))
+    model = DRSformer(dim=8, blocks=(1, 1, 1, 1))
     x = torch.rand(1, 3, 37, 50)
     with torch.no_grad():
         assert model.forward_any_size(x).shape == x.shape

@@ -29,7 +29,7 @@ def eval_(
     """
     require_extra("train", "eval")
     from rdrf_train.evaluate import evaluate, markdown_table
-    from rdrf_train.data import read_manifest
+    from rdrf_train.export_reader import read_manifest
 
     total = len(read_manifest(data, "test"))
     total = min(total, max_images) if max_images else total

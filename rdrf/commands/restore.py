@@ -26,7 +26,7 @@ def restore(
     Example: rdrf restore photos/*.jpg --checkpoint runs/stage1 --out restored/
     """
     require_extra("train", "restore")
-    from rdrf_train.restore import expand_inputs, restore_files
+    from rdrf_train.restore_files import expand_inputs, restore_files
 
     files = expand_inputs(inputs)
     with progress(len(files), "restoring") as advance:

@@ -6,12 +6,8 @@ the condition slices start at zero. Its 13 outputs (12 encoder skips + the middl
 zero-initialised 1x1 convs and are added to the frozen UNet's skips and middle output, so at
 initialisation the controlled UNet predicts exactly what the frozen UNet predicts.
 
-`condition` chooses how the condition latents reach the input conv (the ablations of Table 1):
-
-    "modulate_gate"  [c̄_s, c̄_lq, z_t] through Modulate&Gate         DiffUR3
-    "concat"         [c_s, c_lq, z_t], plain channel concatenation    w/o Modulate&Gate
-    "lq"             [c_lq, z_t]                                      Baseline 1 (I_lq as condition)
-    "s"              [c_s, z_t]                                       Baseline 2 (I_s as condition, = DiffBIR)
+`condition` chooses how the condition latents reach the input conv (the ablations of Table 1,
+see `rdrf_train.models.condition`).
 """
 
 from __future__ import annotations
@@ -22,15 +18,15 @@ from typing import Optional
 import torch
 from diffusers import UNet2DConditionModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.controlnets.controlnet import zero_module
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2DCrossAttn, get_down_block
 from diffusers.utils import BaseOutput
 from torch import nn
 
+from rdrf_train.models.condition import CONDITIONS, Condition
 from rdrf_train.models.modulate_gate import ModulateGate
-
-CONDITIONS = ("modulate_gate", "concat", "lq", "s")
 
 # The UNet config fields the copy shares (everything that shapes the encoder and middle block).
 UNET_FIELDS = (
@@ -41,12 +37,6 @@ UNET_FIELDS = (
 )
 
 
-def zero_module(module: nn.Module) -> nn.Module:
-    for p in module.parameters():
-        nn.init.zeros_(p)
-    return module
-
-
 @dataclass
 class ControlOutput(BaseOutput):  # a BaseOutput, like ControlNetOutput, so DDP and pytree see its tensors
     down_block_res_samples: list[torch.Tensor]  # 12 for SD: added to the UNet's skip connections
@@ -55,12 +45,26 @@ class ControlOutput(BaseOutput):  # a BaseOutput, like ControlNetOutput, so DDP 
 
 
 class ControlBranch(ModelMixin, ConfigMixin):
+    """F_con: a copy of a UNet's encoder and middle block whose 13 outputs pass through zero convs.
+    Build it with `from_unet`, which copies the UNet's config (the arguments in `UNET_FIELDS`, as
+    `UNet2DConditionModel` names them) and weights.
+
+    Args:
+        condition: how c_s and c_lq reach the input conv (`rdrf_train.models.condition`).
+        latent_channels: channels of z_t and of each condition latent (SD: 4).
+        down_block_types ... resnet_time_scale_shift: the UNet's encoder and middle block, as in
+            `UNet2DConditionModel` (SD 2.1-base's values by default).
+        modulate_channels: C, the feature width of each Modulate block (paper: 32).
+        modulate_layers: transformer layers in each Modulate block (paper: 2).
+        modulate_heads: attention heads of those layers.
+    """
+
     _supports_gradient_checkpointing = True
 
     @register_to_config
     def __init__(
         self,
-        condition: str = "modulate_gate",
+        condition: Condition = "modulate_gate",
         latent_channels: int = 4,
         down_block_types: tuple[str, ...] = ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
         block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280),
@@ -155,7 +159,7 @@ class ControlBranch(ModelMixin, ConfigMixin):
         self.zero_conv_mid = zero_module(nn.Conv2d(block_out_channels[-1], block_out_channels[-1], 1))
 
     @classmethod
-    def from_unet(cls, unet: UNet2DConditionModel, condition: str = "modulate_gate", load_weights: bool = True, **kwargs) -> "ControlBranch":
+    def from_unet(cls, unet: UNet2DConditionModel, condition: Condition = "modulate_gate", load_weights: bool = True, **kwargs) -> "ControlBranch":
         """Copy the UNet's encoder and middle block; its conv_in goes on the z_t slice, zeros elsewhere."""
         config = {k: unet.config[k] for k in UNET_FIELDS if k in unet.config}
         branch = cls(condition=condition, latent_channels=unet.config.in_channels, **config, **kwargs)

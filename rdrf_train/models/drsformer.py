@@ -18,22 +18,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-
-class DRSformerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    in_channels: int = 3
-    out_channels: int = 3
-    dim: int = 16
-    blocks: tuple[int, int, int, int] = (2, 4, 4, 8)
-    heads: tuple[int, int, int, int] = (1, 2, 4, 8)
-    ffn_expansion: float = 2.66
-    bias: bool = False
-    layernorm: Literal["with_bias", "bias_free"] = "with_bias"
-    moe_compensator: bool = False
+from rdrf_train.tiling import pad_to_multiple
 
 
 class LayerNorm2d(nn.Module):
@@ -192,22 +181,48 @@ class Upsample(nn.Sequential):
         super().__init__(nn.Conv2d(c, c * 2, 3, padding=1, bias=False), nn.PixelShuffle(2))
 
 
-class DRSformer(nn.Module):
+class DRSformer(ModelMixin, ConfigMixin):
     """Input height and width must be multiples of 8 (three pixel-unshuffles); `forward_any_size`
-    pads by reflection and crops back."""
+    pads by reflection and crops back. The defaults are the paper's configuration.
 
-    def __init__(self, config: DRSformerConfig | None = None):
+    Args:
+        in_channels: channels of the input image.
+        out_channels: channels of the output (equal to `in_channels`: the output adds to the input).
+        dim: C, the width of level 1; levels 2-4 are 2C, 4C and 8C wide.
+        blocks: sparse transformer blocks per level (N1..N4); the decoder mirrors levels 1-3.
+        heads: attention heads per level.
+        ffn_expansion: the feed-forward network's hidden width, as a multiple of its level's width.
+        bias: biases in the convolutions and projections.
+        layernorm: "with_bias" or "bias_free" (Restormer's two LayerNorms).
+        moe_compensator: the mixture-of-experts feature compensator (MEFC) after the patch embedding
+            and before the output conv; off in the paper's configuration (N0 = 0).
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        dim: int = 16,
+        blocks: tuple[int, int, int, int] = (2, 4, 4, 8),
+        heads: tuple[int, int, int, int] = (1, 2, 4, 8),
+        ffn_expansion: float = 2.66,
+        bias: bool = False,
+        layernorm: Literal["with_bias", "bias_free"] = "with_bias",
+        moe_compensator: bool = False,
+    ):
         super().__init__()
-        self.config = cfg = config or DRSformerConfig()
-        c, nb, hd = cfg.dim, cfg.blocks, cfg.heads
+        if layernorm not in ("with_bias", "bias_free"):
+            raise ValueError(f"layernorm must be 'with_bias' or 'bias_free', not {layernorm!r}")
+        c, nb, hd = dim, blocks, heads
 
         def level(width: int, n: int, heads: int) -> nn.Sequential:
             return nn.Sequential(
-                *[SparseTransformerBlock(width, heads, cfg.ffn_expansion, cfg.bias, cfg.layernorm == "with_bias") for _ in range(n)]
+                *[SparseTransformerBlock(width, heads, ffn_expansion, bias, layernorm == "with_bias") for _ in range(n)]
             )
 
-        self.patch_embed = nn.Conv2d(cfg.in_channels, c, 3, padding=1, bias=cfg.bias)
-        self.compensator_in = FeatureCompensator(c) if cfg.moe_compensator else nn.Identity()
+        self.patch_embed = nn.Conv2d(in_channels, c, 3, padding=1, bias=bias)
+        self.compensator_in = FeatureCompensator(c) if moe_compensator else nn.Identity()
         self.encoder1 = level(c, nb[0], hd[0])
         self.down1_2 = Downsample(c)
         self.encoder2 = level(c * 2, nb[1], hd[1])
@@ -216,15 +231,15 @@ class DRSformer(nn.Module):
         self.down3_4 = Downsample(c * 4)
         self.latent = level(c * 8, nb[3], hd[3])
         self.up4_3 = Upsample(c * 8)
-        self.reduce3 = nn.Conv2d(c * 8, c * 4, 1, bias=cfg.bias)
+        self.reduce3 = nn.Conv2d(c * 8, c * 4, 1, bias=bias)
         self.decoder3 = level(c * 4, nb[2], hd[2])
         self.up3_2 = Upsample(c * 4)
-        self.reduce2 = nn.Conv2d(c * 4, c * 2, 1, bias=cfg.bias)
+        self.reduce2 = nn.Conv2d(c * 4, c * 2, 1, bias=bias)
         self.decoder2 = level(c * 2, nb[1], hd[1])
         self.up2_1 = Upsample(c * 2)  # level 1 of the decoder keeps 2C channels (no reduction)
         self.decoder1 = level(c * 2, nb[0], hd[0])
-        self.compensator_out = FeatureCompensator(c * 2) if cfg.moe_compensator else nn.Identity()
-        self.output = nn.Conv2d(c * 2, cfg.out_channels, 3, padding=1, bias=cfg.bias)
+        self.compensator_out = FeatureCompensator(c * 2) if moe_compensator else nn.Identity()
+        self.output = nn.Conv2d(c * 2, out_channels, 3, padding=1, bias=bias)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         e1 = self.encoder1(self.compensator_in(self.patch_embed(image)))
@@ -237,13 +252,5 @@ class DRSformer(nn.Module):
         return self.output(self.compensator_out(d1)) + image
 
     def forward_any_size(self, image: torch.Tensor) -> torch.Tensor:
-        h, w = image.shape[-2:]
-        ph, pw = (-h) % 8, (-w) % 8
-        if ph or pw:
-            mode = "reflect" if h > ph and w > pw else "replicate"
-            image = F.pad(image, (0, pw, 0, ph), mode=mode)
-        return self(image)[..., :h, :w]
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+        padded, (h, w) = pad_to_multiple(image, 8, mode="reflect")
+        return self(padded)[..., :h, :w]

@@ -21,14 +21,27 @@ import torch
 from diffusers import AutoencoderKL
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.autoencoders.vae import Encoder
+from diffusers.models.controlnets.controlnet import zero_module
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from rdrf_train.models.control import zero_module
 from rdrf_train.models.modulate_gate import SpatialGate
 
 
 class FidelityEncoder(ModelMixin, ConfigMixin):
+    """The VAE encoder's architecture behind a Gate on (I_s, I_lq), with zero convs into the decoder.
+    Build it with `from_vae`, which copies the VAE's config and encoder weights.
+
+    Args:
+        in_channels: channels of I_s and of I_lq (RGB: 3); the first conv takes both gated images.
+        block_out_channels: widths of the encoder levels, as `AutoencoderKL` names them.
+        down_block_types: the encoder's blocks, as `AutoencoderKL` names them.
+        layers_per_block: resnets per encoder level.
+        norm_num_groups: GroupNorm groups.
+        act_fn: activation.
+        gate_channels: hidden channels of the Gate block in front of the encoder.
+    """
+
     _supports_gradient_checkpointing = True
 
     @register_to_config

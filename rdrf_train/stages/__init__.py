@@ -1,33 +1,41 @@
-"""Training stages by name (see `rdrf_train.stages.base` for the interface and how to add one).
-
-Plain data, no registry magic: the name `rdrf train --stage NAME` takes -> the module defining
-`STAGE`. Modules are imported on use so one stage's heavy dependencies never load for another.
-"""
+"""Training stages by the name `rdrf train --stage NAME` takes (see `rdrf_train.stages.base` for the
+interface and how to add one). A plain dict: the stage modules keep diffusers imports inside their
+functions, so importing all three costs no more than importing one."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Optional
 
+from rdrf_train.runs import RunFolder, resolve_checkpoint
+from rdrf_train.stages.base import ImageRestorer, SamplingRestorer, Stage
+from rdrf_train.stages.control import ControlStage
+from rdrf_train.stages.fidelity import FidelityStage
+from rdrf_train.stages.restore import RestoreStage
 from schemas.errors import RdrfError
 
-if TYPE_CHECKING:
-    from rdrf_train.stages.base import Stage
-
-STAGES: dict[str, str] = {
-    "restore": "rdrf_train.stages.restore",  # stage I: DRSformer restoration (seeds/000 sec. 4.1)
-    "control": "rdrf_train.stages.control",  # stage II: Modulate&Gate control branch (sec. 4.2)
-    "fidelity": "rdrf_train.stages.fidelity",  # stage II: fidelity encoder (sec. 4.3)
+STAGES: dict[str, type[Stage]] = {
+    "restore": RestoreStage,  # stage I: DRSformer restoration (seeds/000 sec. 4.1)
+    "control": ControlStage,  # stage II: Modulate&Gate control branch (sec. 4.2)
+    "fidelity": FidelityStage,  # stage II: fidelity encoder (sec. 4.3)
 }
 
 
-def get_stage(name: str) -> type["Stage"]:
+def get_stage(name: str) -> type[Stage]:
     if name not in STAGES:
         raise RdrfError(f"unknown training stage {name!r}; choose one of {', '.join(STAGES)}")
-    try:
-        module = importlib.import_module(STAGES[name])
-    except ModuleNotFoundError as exc:
-        if exc.name == STAGES[name]:
-            raise RdrfError(f"training stage {name!r} is not available in this version ({STAGES[name]} missing)") from None
-        raise
-    return module.STAGE
+    return STAGES[name]
+
+
+def load_restorer(checkpoint: Path, device: Optional[str] = None, steps: Optional[int] = None) -> tuple[RunFolder, Path, ImageRestorer]:
+    """The restorer of a run folder (latest complete checkpoint) or of one checkpoint folder, as
+    `rdrf restore` and `rdrf eval` run it; `steps` (`--steps`) applies to restorers that sample."""
+    run, folder = resolve_checkpoint(Path(checkpoint))
+    restorer = get_stage(run.stage_name()).load_restorer(run, folder, device)
+    if steps is not None:
+        if not isinstance(restorer, SamplingRestorer):
+            raise RdrfError("--steps applies to stage II runs (control, fidelity); this run's restorer does not sample")
+        if steps < 1:
+            raise RdrfError(f"--steps must be at least 1, not {steps}")
+        restorer.steps = steps
+    return run, folder, restorer

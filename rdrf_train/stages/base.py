@@ -7,9 +7,9 @@ what is particular to it.
 
 How a stage plugs in
 --------------------
-1. A module `rdrf_train/stages/<name>.py` defines a `Stage` subclass and exposes it as `STAGE`.
-2. `rdrf_train/stages/__init__.py` maps the name to that module path (`STAGES`); the module is
-   imported only when the stage is used, so heavy imports (diffusers) stay out of the others.
+1. A module `rdrf_train/stages/<name>.py` defines a `Stage` subclass.
+2. `rdrf_train/stages/__init__.py` maps the name to that class (`STAGES`). Stage modules import
+   diffusers inside their functions, so a stage's heavy dependencies load only when it is used.
 3. Its config class subclasses `rdrf_train.config.TrainConfig`, adding a `model` section (and any
    other, e.g. the path of a stage I run or of the pretrained prior). Its shipped default is
    `rdrf_train/configs/<name>.toml`: the paper's recipe, including the data pipeline it wants
@@ -18,7 +18,7 @@ How a stage plugs in
 
 What the loop does with a stage
 -------------------------------
-    stage = STAGE(config, accelerator)
+    stage = STAGES[name](config, accelerator)
     modules = stage.build()              # {name: nn.Module} to train; frozen parts stay inside the stage
     optimizer = AdamW(stage.trainable_parameters(), ...)
     *prepared, optimizer = accelerator.prepare(*modules.values(), optimizer)
@@ -46,14 +46,15 @@ Inference
 ---------
 `Stage.load_restorer(run, checkpoint, device)` returns an `ImageRestorer`: a callable mapping an RGB
 float32 (H, W, 3) array in [0, 1] to a restored array of the same shape. `rdrf restore` and
-`rdrf eval` use it for any stage's run; stage II's restorer runs the whole pipeline.
+`rdrf eval` use it for any stage's run (through `rdrf_train.stages.load_restorer`); stage II's
+restorer runs the whole pipeline and is also a `SamplingRestorer`, whose `steps` can be set.
 """
 
 from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Optional, Protocol
+from typing import TYPE_CHECKING, ClassVar, Optional, Protocol, runtime_checkable
 
 from rdrf_train.config import TrainConfig
 
@@ -65,10 +66,22 @@ if TYPE_CHECKING:  # torch stays out of imports of this module's names at CLI st
     from rdrf_train.runs import RunFolder
 
 
+def count_parameters(module: "torch.nn.Module") -> int:
+    """All parameters of a module; works on meta tensors, so models are counted without weights."""
+    return sum(p.numel() for p in module.parameters())
+
+
 class ImageRestorer(Protocol):
     def __call__(self, lq: "np.ndarray") -> "np.ndarray":
         """(H, W, 3) float32 RGB in [0, 1] -> restored (H, W, 3) float32 in [0, 1]."""
         ...
+
+
+@runtime_checkable
+class SamplingRestorer(ImageRestorer, Protocol):
+    """A restorer that samples (stage II's pipeline): `rdrf restore/eval --steps N` sets `steps`."""
+
+    steps: int
 
 
 class Stage(abc.ABC):

@@ -21,18 +21,9 @@ from pydantic import Field
 
 from rdrf_train.config import TrainConfig
 from rdrf_train.runs import RunFolder, resolve_checkpoint
-from rdrf_train.stages.base import Stage
-from rdrf_train.stages.control import (
-    ControlStage,
-    Stage2ModelSection,
-    count,
-    frozen_dtype,
-    image_metrics,
-    load_stage1,
-    load_weights,
-    prior_architecture,
-    require_prior,
-)
+from rdrf_train.stages.base import Stage, count_parameters
+from rdrf_train.stages.control import ControlStage
+from rdrf_train.stages.stage2 import Stage2ModelSection, frozen_dtype, image_metrics, load_stage1, load_weights, prior_architecture, require_prior
 from schemas.errors import RdrfError
 
 
@@ -98,10 +89,11 @@ class FidelityStage(Stage):
     @torch.no_grad()
     def validation_step(self, batch: dict) -> dict[str, float]:
         from rdrf_train.models.fidelity import decode_latent
-        from rdrf_train.pipeline import pad_to_multiple
+        from rdrf_train.sampling import VAE_FACTOR
+        from rdrf_train.tiling import pad_to_multiple
 
-        gt, (h, w) = pad_to_multiple(batch["gt"])
-        lq, _ = pad_to_multiple(batch["lq"])
+        gt, (h, w) = pad_to_multiple(batch["gt"], VAE_FACTOR)
+        lq, _ = pad_to_multiple(batch["lq"], VAE_FACTOR)
         out, z0 = self.reconstruct({"gt": gt, "lq": lq}, self.accelerator.unwrap_model(self.modules["fidelity"]))
         plain = (decode_latent(self.prior.vae, z0).float() + 1) / 2
         result = image_metrics(batch["gt"], out[..., :h, :w], batch["lq"])
@@ -118,9 +110,9 @@ class FidelityStage(Stage):
         with init_empty_weights():
             encoder = FidelityEncoder.from_vae(vae, load_weights=False, gate_channels=config.model.gate_channels)
         return {
-            "fidelity_encoder": {"trainable": count(encoder) - count(encoder.gate), "frozen": 0},
-            "gate": {"trainable": count(encoder.gate), "frozen": 0},
-            "vae": {"trainable": 0, "frozen": count(vae)},
+            "fidelity_encoder": {"trainable": count_parameters(encoder) - count_parameters(encoder.gate), "frozen": 0},
+            "gate": {"trainable": count_parameters(encoder.gate), "frozen": 0},
+            "vae": {"trainable": 0, "frozen": count_parameters(vae)},
         }
 
     @classmethod
@@ -148,6 +140,3 @@ class FidelityStage(Stage):
             pipe.stage1 = load_stage1(m.stage1, device)
         pipe.steps = config.model.sample_steps
         return pipe
-
-
-STAGE = FidelityStage

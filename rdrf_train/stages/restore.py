@@ -10,16 +10,35 @@ import torch
 import torch.nn.functional as F
 
 from rdrf_train import metrics
-from rdrf_train.config import TrainConfig
-from rdrf_train.models.drsformer import DRSformer, DRSformerConfig
+from pydantic import Field
+
+from rdrf_train.config import Section, TrainConfig
+from rdrf_train.models.drsformer import DRSformer
 from rdrf_train.runs import RunFolder
-from rdrf_train.stages.base import Stage
+from rdrf_train.stages.base import Stage, count_parameters
 from rdrf_train.tiling import tiled
+
+
+class DRSformerSection(Section):
+    """`[model]`: the `DRSformer` arguments (see its docstring); defaults are the paper's configuration."""
+
+    in_channels: int = 3
+    out_channels: int = 3
+    dim: int = Field(16, ge=1, description="C, the width of level 1")
+    blocks: tuple[int, int, int, int] = Field((2, 4, 4, 8), description="sparse transformer blocks per level (N1..N4)")
+    heads: tuple[int, int, int, int] = (1, 2, 4, 8)
+    ffn_expansion: float = 2.66
+    bias: bool = False
+    layernorm: Literal["with_bias", "bias_free"] = "with_bias"
+    moe_compensator: bool = Field(False, description="MEFC; off in the paper (N0 = 0)")
+
+    def build(self) -> DRSformer:
+        return DRSformer(**self.model_dump())
 
 
 class RestoreConfig(TrainConfig):
     stage: Literal["restore"] = "restore"
-    model: DRSformerConfig = DRSformerConfig()
+    model: DRSformerSection = DRSformerSection()
     tile: int = 512  # inference tile side for large images (validation, `rdrf restore`)
     tile_overlap: int = 64
 
@@ -33,7 +52,7 @@ def load_drsformer(run: RunFolder, checkpoint: Optional[Path] = None, device: st
     config = run.load_config()
     if checkpoint is None:
         run, checkpoint = resolve_checkpoint(run.path)
-    model = DRSformer(config.model)
+    model = config.model.build()
     model.load_state_dict(load_file(str(Path(checkpoint) / "weights" / "restorer.safetensors")))
     return model.to(device).eval()
 
@@ -59,7 +78,7 @@ class RestoreStage(Stage):
     config: RestoreConfig
 
     def build(self) -> dict[str, torch.nn.Module]:
-        return {"restorer": DRSformer(self.config.model)}
+        return {"restorer": self.config.model.build()}
 
     def training_step(self, batch: dict) -> torch.Tensor:
         out = self.modules["restorer"](batch["lq"])
@@ -81,14 +100,11 @@ class RestoreStage(Stage):
 
     @classmethod
     def parameter_counts(cls, config: RestoreConfig, pretrained: Optional[str] = None) -> dict[str, dict[str, int]]:
-        model = DRSformer(config.model)
-        return {"restorer": {"trainable": sum(p.numel() for p in model.parameters()), "frozen": 0}}
+        model = config.model.build()
+        return {"restorer": {"trainable": count_parameters(model), "frozen": 0}}
 
     @classmethod
     def load_restorer(cls, run: RunFolder, checkpoint: Optional[Path] = None, device: str | None = None):
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = run.load_config()
         return DRSformerRestorer(load_drsformer(run, checkpoint, device), config.tile, config.tile_overlap)
-
-
-STAGE = RestoreStage

@@ -27,7 +27,7 @@ def lr_at(step: int, total: int, optim: OptimSection, sched: ScheduleSection) ->
     return optim.lr * lr_factor(step, total, optim.lr, sched)
 
 
-def make_scheduler(optimizer, total: int, optim: OptimSection, sched: ScheduleSection):
+def make_lr_scheduler(optimizer, total: int, optim: OptimSection, sched: ScheduleSection):
     from torch.optim.lr_scheduler import LambdaLR
 
     return LambdaLR(optimizer, lambda step: lr_factor(step, total, optim.lr, sched))
