@@ -13,7 +13,7 @@ For every pair, interleaved (the machine is shared, so both see the same load):
 Writing the three PNG outputs costs the same whichever way the homography was found; it is timed
 separately. Peak memory is measured in a fresh process aligning one pair each way.
 
-    .venv/bin/python bench/align.py --size 4752x3168 --lq 2
+    .venv/bin/python -m bench.align --size 4752x3168 --lq 2
 """
 
 from __future__ import annotations
@@ -29,15 +29,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from hardware.sim import CATEGORIES, encode_jpeg, render_degraded, render_scene, sample_params  # noqa: E402
-from rdrf_align.registration import masks  # noqa: E402
-from rdrf_align.registration.homography import corner_error  # noqa: E402
-from rdrf_align.registration.pair import SceneGT, align_pair  # noqa: E402
-from rdrf_align.registration.runner import output_pngs  # noqa: E402
-from schemas import imageio  # noqa: E402
+from hardware.sim import CATEGORIES, encode_jpeg, render_degraded, render_scene, sample_params
+from rdrf_align.registration import masks
+from rdrf_align.registration.homography import corner_error
+from rdrf_align.registration.pair import SceneGT, align_pair
+from rdrf_align.registration.runner import output_pngs
+from schemas import imageio
 
 
 def render_pairs(w: int, h: int, n_lq: int, seed: int, cache: Path) -> list[dict]:

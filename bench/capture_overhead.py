@@ -6,7 +6,7 @@ camera's own time (vusb session re-open, PTP capture, downloads), and what rdrf 
 storing + cataloguing and live QA (RAW development runs in the background, off this path). Live QA
 alone is also timed at full size.
 
-    .venv/bin/python bench/capture_overhead.py --size 4752x3168 --lq 3
+    .venv/bin/python -m bench.capture_overhead --size 4752x3168 --lq 3
 """
 
 from __future__ import annotations

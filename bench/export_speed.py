@@ -1,6 +1,6 @@
 """Export throughput: serial vs parallel, and what a re-export into the same folder costs.
 
-    .venv/bin/python bench/export_speed.py [--scenes 4] [--lq 4] [--size 2376x1584] [--workers N]
+    .venv/bin/python -m bench.export_speed [--scenes 4] [--lq 4] [--size 2376x1584] [--workers N]
 
 Builds a throw-away workspace of aligned pairs (synthetic images, 16-bit developed GT like a RAW
 shoot) and exports it to 1080x720 three times, measured in the same run:
@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from export_helpers import SceneSpec, build_workspace  # noqa: E402
-
-from rdrf_align.dataset.export import write_export  # noqa: E402
-from rdrf_align.dataset.plan import ExportParams, plan_export  # noqa: E402
-from rdrf_align.dataset.splits import assign_splits  # noqa: E402
-from schemas.records import CATEGORIES  # noqa: E402
-from schemas.workspace import Catalogue  # noqa: E402
+from rdrf_align.dataset.export import write_export
+from rdrf_align.dataset.plan import ExportParams, plan_export
+from rdrf_align.dataset.splits import assign_splits
+from schemas.records import CATEGORIES
+from schemas.workspace import Catalogue
+from tests.export_helpers import SceneSpec, build_workspace
 
 
 def timed_export(cat: Catalogue, out: Path, workers: int, fmt: str = "folder") -> tuple[float, int, int]:

@@ -1,6 +1,6 @@
 """Render time of the virtual rig per frame: scene and degradation separately, at the paper's 4752x3168.
 
-    .venv/bin/python bench/sim_render.py [--size 4752x3168] [--repeat 2]
+    .venv/bin/python -m bench.sim_render [--size 4752x3168] [--repeat 2]
 
 Prints seconds per frame for every scene category and for degraded shots drawn with sample_params
 (drops, flow traces, reflections, noise), plus the JPEG encoding, and the ratio of the degradation to

@@ -1,7 +1,7 @@
 """Stage II speed: seconds per training step and per sampling step at 512x512, and what tiling costs.
 
-    python bench/stage2_speed.py                                  # tiny prior on the CPU
-    python bench/stage2_speed.py --pretrained DIR --device cuda --dtype bf16 --batch 8
+    python -m bench.stage2_speed                                  # tiny prior on the CPU
+    python -m bench.stage2_speed --pretrained DIR --device cuda --dtype bf16 --batch 8
 
 Prints figures, asserts nothing. The sampling cost of a 1080x720 image is given as its number of
 512x512 windows (they overlap by half, so it exceeds the area ratio of 2.97): multiply the

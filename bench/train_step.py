@@ -4,7 +4,7 @@
 reference. Each step's time is printed as it completes (the paper configuration takes a while on
 a CPU); the first, warm-up step is not counted.
 
-    .venv/bin/python bench/train_step.py [--steps 5] [--device cpu|cuda] [--bf16] [--threads N]
+    .venv/bin/python -m bench.train_step [--steps 5] [--device cpu|cuda] [--bf16] [--threads N]
 """
 
 from __future__ import annotations

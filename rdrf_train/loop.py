@@ -265,13 +265,13 @@ def train(
                     write_metrics(t, window, lr, epoch, do_val)
                     window = LossWindow()
                 if do_ckpt:
-                    save_checkpoint(t.accelerator, t.stage, t.run, t.step, rc.keep_checkpoints)
+                    save_checkpoint(t.accelerator, t.stage.modules, t.run, t.step, rc.keep_checkpoints)
                     last_saved = t.step
                 if last:
                     break
             epoch += 1
             skip = 0
     if last_saved != t.step:
-        save_checkpoint(t.accelerator, t.stage, t.run, t.step, rc.keep_checkpoints)
+        save_checkpoint(t.accelerator, t.stage.modules, t.run, t.step, rc.keep_checkpoints)
     t.accelerator.end_training()
     return t.run

@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 from schemas.errors import RdrfError
 from schemas.storage import durable_write
@@ -27,7 +27,7 @@ from schemas.storage import durable_write
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-    from rdrf_train.stages.base import Stage
+    import torch
 
 CHECKPOINT_RE = re.compile(r"^step-(\d+)$")
 DONE = "done.json"
@@ -80,12 +80,12 @@ class RunFolder:
         with open(self.config_path, "rb") as f:
             return tomllib.load(f)["stage"]
 
-    def load_config(self):
+    def load_config(self, config_class):
+        """The run's resolved config, validated as `config_class` (the caller's stage knows which;
+        a run of another stage fails validation on its `stage` field, naming the file)."""
         from rdrf_train.config import read_toml, validate
-        from rdrf_train.stages import get_stage
 
-        stage = get_stage(self.stage_name())
-        return validate(stage.config_class, read_toml(self.config_path), str(self.config_path))
+        return validate(config_class, read_toml(self.config_path), str(self.config_path))
 
 
 def resolve_checkpoint(path: Path) -> tuple[RunFolder, Path]:
@@ -132,7 +132,7 @@ class MetricsLog:
                 f.flush()
 
 
-def save_checkpoint(accelerator: "Accelerator", stage: "Stage", run: RunFolder, step: int, keep: int) -> Path:
+def save_checkpoint(accelerator: "Accelerator", modules: "Mapping[str, torch.nn.Module]", run: RunFolder, step: int, keep: int) -> Path:
     """`accelerator.save_state` plus the trained modules' weights, marked complete by done.json last
     (so a kill mid-save leaves a folder `latest()` ignores); keeps the newest `keep` checkpoints."""
     from safetensors.torch import save_file
@@ -145,7 +145,7 @@ def save_checkpoint(accelerator: "Accelerator", stage: "Stage", run: RunFolder, 
     if accelerator.is_main_process:
         weights = folder / "weights"
         weights.mkdir(parents=True, exist_ok=True)
-        for name, module in stage.modules.items():
+        for name, module in modules.items():
             state = {k: v.detach().float().cpu().contiguous() for k, v in accelerator.unwrap_model(module).state_dict().items()}
             save_file(state, str(weights / f"{name}.safetensors"))
         durable_write(json.dumps({"step": step, "time": time.time()}).encode(), folder / DONE)

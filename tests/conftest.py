@@ -1,20 +1,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from rdrf import context  # noqa: E402
-from rdrf.cli import app  # noqa: E402
-from schemas.errors import RdrfError  # noqa: E402
+from rdrf import context
+from rdrf.cli import app
+from schemas.errors import RdrfError
 
 
 @dataclass
@@ -77,21 +72,3 @@ def workspace(tmp_path, cli) -> Path:
     ws = tmp_path / "ws"
     assert cli("init", ws).exit_code == 0
     return ws
-
-
-def textured(h: int, w: int, seed: int) -> np.ndarray:
-    """A photo-like RGB image with structure at several scales (enough for JPEG/SIFT to chew on)."""
-    rng = np.random.default_rng(seed)
-    img = np.zeros((h, w, 3), np.float32)
-    for scale in (4, 16, 64):
-        noise = rng.random((max(h // scale, 2), max(w // scale, 2), 3)).astype(np.float32)
-        img += cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC) / 3
-    return np.clip(img * 255, 0, 255).astype(np.uint8)
-
-
-def write_jpeg(path: Path, rgb: np.ndarray, quality: int = 92) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    assert ok
-    path.write_bytes(buf.tobytes())
-    return path

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from align_synth import make_pair, random_homography, textured
+from tests.align_synth import make_pair, random_homography, textured
 from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene, Shot
 from schemas.storage import sha256_file
 from schemas.workspace import Catalogue, Workspace

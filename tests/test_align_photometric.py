@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from align_synth import add_drops, textured
+from tests.align_synth import add_drops, textured
 from rdrf_align.registration.photometric import fit_photometric
 
 

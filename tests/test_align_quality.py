@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from align_synth import make_pair, random_homography, textured
+from tests.align_synth import make_pair, random_homography, textured
 from rdrf_align.registration.pair import SceneGT, align_pair
 from rdrf_align.registration.quality import Figures, assess
 from schemas.settings import AlignSettings, parse_settings

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from align_synth import make_pair, random_homography, textured, view
+from tests.align_synth import make_pair, random_homography, textured, view
 from rdrf_align.registration.pair import SceneGT, align_pair, warp_to_gt
 from rdrf_align.registration.homography import RegistrationFailed, corner_error, prepare_reference, register
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fakecam import Body, FakeClock, connector
+from tests.fakecam import Body, FakeClock, connector
 
 from hardware.camera import CameraBusy, CameraClaimed, CameraGone, NoCamera, camera_error
 from hardware.gphoto import GPhotoCamera
@@ -129,7 +129,7 @@ def test_every_error_code_has_an_actionable_message():
 def test_a_late_file_of_an_earlier_shot_is_not_mixed_into_the_next():
     body = Body(raw_jpeg_shots(2))
     cam = sony(body)
-    from fakecam import Path_
+    from tests.fakecam import Path_
 
     from hardware.gphoto import EVENT_FILE_ADDED
 

@@ -11,7 +11,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import textured
+from tests.images import textured
 
 from hardware.camera import DetectedCamera
 from hardware.gphoto import GPhotoCamera, detect, use_backend

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakecam import usb_bodies
+from tests.fakecam import usb_bodies
 
 from hardware import gphoto
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from conftest import textured
-from fakecam import Body, FakeClock, connector
+from tests.images import textured
+from tests.fakecam import Body, FakeClock, connector
 from sqlalchemy import event, select
 
 from hardware.camera import Camera

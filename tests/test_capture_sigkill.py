@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from test_capture_cli import VIRTUAL
+from tests.test_capture_cli import VIRTUAL
 
 RUN = "import sys; from rdrf.cli import main; sys.argv[0] = 'rdrf'; main()"
 

@@ -6,7 +6,7 @@ import json
 
 import cv2
 import numpy as np
-from export_helpers import SceneSpec, build_workspace
+from tests.export_helpers import SceneSpec, build_workspace
 from PIL import Image
 from sqlalchemy import select
 

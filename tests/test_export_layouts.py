@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
-from export_helpers import build_workspace
+from tests.export_helpers import build_workspace
 from PIL import Image
 from sqlalchemy import select
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from export_helpers import SceneSpec, build_workspace
+from tests.export_helpers import SceneSpec, build_workspace
 from sqlalchemy import select
 
 from schemas.catalogue import File, Pair, Scene

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import textured, write_jpeg
+from tests.images import textured, write_jpeg
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import textured, write_jpeg
+from tests.images import textured, write_jpeg
 
 
 def _count(db: Path, sql: str) -> int:

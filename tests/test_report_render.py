@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from export_helpers import build_workspace, photo
+from tests.export_helpers import build_workspace, photo
 
 from rdrf_align.report.sheets import RED, contact_sheet, difference_overlay
 

@@ -7,7 +7,7 @@ import random
 from collections import Counter
 
 import pytest
-from export_helpers import SceneSpec, add_scenes, build_workspace
+from tests.export_helpers import SceneSpec, add_scenes, build_workspace
 from sqlalchemy import select
 
 from rdrf_align.dataset.splits import choose_splits

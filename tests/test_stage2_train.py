@@ -17,8 +17,9 @@ from safetensors.torch import load_file  # noqa: E402
 from rdrf_train.loop import train  # noqa: E402
 from rdrf_train.runs import RunFolder  # noqa: E402
 from rdrf_train.stages import get_stage  # noqa: E402
+from rdrf_train.stages.control import ControlConfig  # noqa: E402
 from schemas.errors import RdrfError  # noqa: E402
-from train_helpers import make_export  # noqa: E402
+from tests.train_helpers import make_export  # noqa: E402
 
 COMMON = [
     "model.pretrained=tiny",
@@ -117,7 +118,7 @@ def test_stage1_of_the_wrong_kind_is_refused(export, control_run, tmp_path):
 
 
 def test_control_run_config_records_the_recipe(control_run):
-    config = control_run.load_config()
+    config = control_run.load_config(ControlConfig)
     assert config.model.condition == "modulate_gate" and config.model.modulate_channels == 32
     assert config.schedule.constant_fraction == 1.0  # fixed learning rate (A.2)
     # metrics.jsonl, as a user reads it: one JSON object a line, the logged steps in order from 1

@@ -10,7 +10,7 @@ from rdrf_train.data import PairDataset
 from rdrf_train.export_reader import ExportReader, Pair, load_pair, read_manifest, split_tar_path
 from rdrf_train.transforms import random_transform
 from schemas.errors import RdrfError
-from train_helpers import make_export
+from tests.train_helpers import make_export
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from rdrf_train.loop import train
 from rdrf_train.runs import RunFolder
 from rdrf_train.lr_schedule import lr_at
 from rdrf_train.stages.restore import RestoreConfig
-from train_helpers import make_export
+from tests.train_helpers import make_export
 
 TINY = ["model.dim=8", "model.blocks=[1,1,1,1]", "run.num_workers=0"]
 REPO = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def _check_training(run: RunFolder, steps: int) -> None:
     assert final["val_psnr"] > final["val_psnr_identity"] + 2.0, final
     # checkpoints: a limit of 2 keeps the last two; the resolved config is in the run folder
     assert [s for s, _ in run.checkpoints()] == [steps * 3 // 4, steps]
-    assert isinstance(run.load_config(), RestoreConfig) and run.load_config().model.dim == 8
+    assert isinstance(run.load_config(RestoreConfig), RestoreConfig) and run.load_config(RestoreConfig).model.dim == 8
     assert (run.checkpoints()[-1][1] / "weights" / "restorer.safetensors").exists()
 
 
@@ -152,7 +152,7 @@ def test_a_sigkilled_run_resumes_at_the_right_step_and_learning_rate(export, tmp
     after = _metrics(run)
     event = next(m for m in after if m.get("event") == "resume")
     assert event["step"] == resume_step
-    config = folder.load_config()
+    config = folder.load_config(RestoreConfig)
     expected_lr = lr_at(resume_step, 24, config.optim, config.schedule)
     assert event["lr"] == pytest.approx(expected_lr, rel=1e-9)
     steps = [m for m in after if "loss" in m]

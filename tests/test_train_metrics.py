@@ -9,7 +9,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from rdrf_train import metrics
 from rdrf_train.tiling import tiled
-from train_helpers import degrade, texture
+from tests.train_helpers import degrade, texture
 
 
 @pytest.mark.parametrize("seed", [0, 1])

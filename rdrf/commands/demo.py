@@ -5,6 +5,7 @@ It is composition only: every step is an `rdrf` command a user could type, print
 
 from __future__ import annotations
 
+import functools
 import shlex
 import time
 from pathlib import Path
@@ -25,11 +26,10 @@ ABOUT = (
 )
 
 
-def _rdrf(args: list[str]) -> None:
-    from rdrf.cli import app
-
+def _rdrf(root, args: list[str]) -> None:
+    """Run one `rdrf` command line through the root command this demo was started from."""
     say(f"\n[bold cyan]$ rdrf {' '.join(shlex.quote(a) for a in args)}[/]")
-    code = app(args=args, standalone_mode=False)
+    code = root.main(args=args, prog_name="rdrf", standalone_mode=False)
     if code:
         raise RdrfError(f"demo step failed (exit {code}): rdrf {' '.join(args)}")
 
@@ -50,6 +50,7 @@ app = typer.Typer()
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="New folder for the demo workspace (must not exist or be empty).")] = Path("rdrf-demo"),
     scenes: Annotated[int, typer.Option("--scenes", min=2, help="Scenes to capture with the virtual rig.")] = 4,
     lq: Annotated[int, typer.Option("--lq", min=1, help="Degraded shots per scene.")] = 3,
@@ -61,6 +62,7 @@ def demo(
     Example: rdrf demo --out /tmp/rdrf-demo
     """
     require_extra("train", "demo")
+    rdrf = functools.partial(_rdrf, ctx.find_root().command)
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
@@ -71,38 +73,38 @@ def demo(
     say(ABOUT)
     _calm_cpu_threads()
     started = time.monotonic()
-    _rdrf(["init", str(ws)])
+    rdrf(["init", str(ws)])
     with open(ws / "rdrf.toml", "a") as f:
         f.write(f"\n# the demo's virtual camera\n[virtual]\nwidth = {width}\nheight = {height}\nseed = 0\nraw = false\n")
     w = ["--workspace", str(ws)]
     for i in range(1, scenes + 1):
         category = CATEGORIES[(i - 1) % len(CATEGORIES)]
         glass = ("3mm", "5mm", "8mm")[(i - 1) % 3]
-        _rdrf([*w, "capture", "--camera", "virtual", "--scene", str(i), "--glass", glass, "--category", category, "--lq", str(lq), "--yes"])
-    _rdrf([*w, "align", "--all"])
-    _rdrf([*w, "split", "set", "1", "train"])
-    _rdrf([*w, "split", "set", str(scenes), "test"])
-    _rdrf([*w, "split"])
+        rdrf([*w, "capture", "--camera", "virtual", "--scene", str(i), "--glass", glass, "--category", category, "--lq", str(lq), "--yes"])
+    rdrf([*w, "align", "--all"])
+    rdrf([*w, "split", "set", "1", "train"])
+    rdrf([*w, "split", "set", str(scenes), "test"])
+    rdrf([*w, "split"])
     export = ws / "exports" / "demo"
-    _rdrf([*w, "export", "--split", "all", "--format", "folder", "--size", "original", "--out", str(export)])
+    rdrf([*w, "export", "--split", "all", "--format", "folder", "--size", "original", "--out", str(export)])
     runs = ws / "runs"
     quick = ["--workers", "0", "--set", "run.log_every=10", "--set", "run.val_max_images=1"]
     # a small DRSformer (C=8, one block per level) through the same code as the paper's C=16 {2,4,4,8}
-    _rdrf([*w, "train", "--stage", "restore", "--data", str(export), "--max-steps", str(steps), "--batch-size", "2",
+    rdrf([*w, "train", "--stage", "restore", "--data", str(export), "--max-steps", str(steps), "--batch-size", "2",
            "--output", str(runs / "restore"), *quick, "--set", "data.crop=64", "--set", f"run.val_every={steps}",
            "--set", f"run.checkpoint_every={steps}", "--set", "model.dim=8", "--set", "model.blocks=[1,1,1,1]"])
     stage2 = ["--max-steps", "4", "--batch-size", "1", *quick, "--set", "data.crop=64", "--set", "data.val_crop=64",
               "--set", "run.val_every=4", "--set", "run.checkpoint_every=4", "--set", "model.sample_steps=10",
               "--set", "model.val_steps=4"]
-    _rdrf([*w, "train", "--stage", "control", "--data", str(export), "--output", str(runs / "control"), *stage2,
+    rdrf([*w, "train", "--stage", "control", "--data", str(export), "--output", str(runs / "control"), *stage2,
            "--pretrained", "tiny", "--stage1", str(runs / "restore")])
-    _rdrf([*w, "train", "--stage", "fidelity", "--data", str(export), "--output", str(runs / "fidelity"), *stage2,
+    rdrf([*w, "train", "--stage", "fidelity", "--data", str(export), "--output", str(runs / "fidelity"), *stage2,
            "--set", f'model.control="{runs / "control"}"'])
-    _rdrf([*w, "restore", str(export / "test" / "lq"), "--checkpoint", str(runs / "fidelity"), "--out", str(ws / "restored")])
-    _rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "restore")])
-    _rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "fidelity")])
-    _rdrf([*w, "report"])
-    _rdrf([*w, "verify"])
+    rdrf([*w, "restore", str(export / "test" / "lq"), "--checkpoint", str(runs / "fidelity"), "--out", str(ws / "restored")])
+    rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "restore")])
+    rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "fidelity")])
+    rdrf([*w, "report"])
+    rdrf([*w, "verify"])
     say(f"\n[bold green]demo finished[/] in {time.monotonic() - started:.0f} s. Workspace: {ws}\n"
         f"  report:   {ws / 'reports' / 'report.html'}\n  export:   {export}\n  runs:     {runs}\n"
         f"  restored: {ws / 'restored'}\n{ABOUT}")

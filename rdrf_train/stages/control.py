@@ -126,7 +126,7 @@ class ControlStage(Stage):
         """The stage I -> stage II pipeline of a control run (no fidelity encoder: Table 1's ablation)."""
         from rdrf_train.pipeline import DiffUR3Pipeline
 
-        config: ControlConfig = run.load_config()
+        config: ControlConfig = run.load_config(ControlConfig)
         if checkpoint is None:
             run, checkpoint = resolve_checkpoint(run.path)
         prior = require_prior(config.model.pretrained, f"run {run.path}").to(device)

@@ -22,7 +22,7 @@ from pydantic import Field
 from rdrf_train.config import TrainConfig
 from rdrf_train.runs import RunFolder, resolve_checkpoint
 from rdrf_train.stages.base import Stage, count_parameters
-from rdrf_train.stages.control import ControlStage
+from rdrf_train.stages.control import ControlConfig, ControlStage
 from rdrf_train.stages.stage2 import Stage2ModelSection, frozen_dtype, image_metrics, load_stage1, load_weights, prior_architecture, require_prior
 from schemas.errors import RdrfError
 
@@ -44,7 +44,7 @@ def inherit_from_control(model: FidelityModelSection) -> FidelityModelSection:
     run, _ = resolve_checkpoint(Path(model.control))
     if run.stage_name() != "control":
         raise RdrfError(f"model.control = {model.control} is a {run.stage_name()!r} run, not a 'control' run")
-    parent = run.load_config().model
+    parent = run.load_config(ControlConfig).model
     return model.model_copy(update={"pretrained": model.pretrained or parent.pretrained, "stage1": model.stage1 or parent.stage1})
 
 
@@ -121,7 +121,7 @@ class FidelityStage(Stage):
         from rdrf_train.models.fidelity import FidelityEncoder
 
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        config: FidelityConfig = run.load_config()
+        config: FidelityConfig = run.load_config(FidelityConfig)
         if checkpoint is None:
             run, checkpoint = resolve_checkpoint(run.path)
         if not config.model.control:
@@ -132,11 +132,11 @@ class FidelityStage(Stage):
         control_run, control_checkpoint = resolve_checkpoint(Path(config.model.control))
         pipe = ControlStage.load_pipeline(control_run, control_checkpoint, device)
         m = inherit_from_control(config.model)
-        if m.pretrained != control_run.load_config().model.pretrained:
+        if m.pretrained != control_run.load_config(ControlConfig).model.pretrained:
             raise RdrfError(f"fidelity run {run.path} and control run {control_run.path} use different priors")
         encoder = FidelityEncoder.from_vae(pipe.prior.vae, load_weights=False, gate_channels=m.gate_channels)
         pipe.fidelity = load_weights(encoder, checkpoint, "fidelity").to(device).eval()
-        if m.stage1 != control_run.load_config().model.stage1:
+        if m.stage1 != control_run.load_config(ControlConfig).model.stage1:
             pipe.stage1 = load_stage1(m.stage1, device)
         pipe.steps = config.model.sample_steps
         return pipe

@@ -49,7 +49,7 @@ def load_drsformer(run: RunFolder, checkpoint: Optional[Path] = None, device: st
 
     from rdrf_train.runs import resolve_checkpoint
 
-    config = run.load_config()
+    config = run.load_config(RestoreConfig)
     if checkpoint is None:
         run, checkpoint = resolve_checkpoint(run.path)
     model = config.model.build()
@@ -106,5 +106,5 @@ class RestoreStage(Stage):
     @classmethod
     def load_restorer(cls, run: RunFolder, checkpoint: Optional[Path] = None, device: str | None = None):
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        config = run.load_config()
+        config = run.load_config(RestoreConfig)
         return DRSformerRestorer(load_drsformer(run, checkpoint, device), config.tile, config.tile_overlap)

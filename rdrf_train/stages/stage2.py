@@ -48,13 +48,13 @@ def load_stage1(spec: str, device, notify: Optional[Callable[[str], None]] = Non
     if not spec:
         (notify or (lambda msg: print(msg, file=sys.stderr)))("stage II without a stage I run (model.stage1 is empty): I_s = I_lq")
         return None
-    from rdrf_train.stages.restore import load_drsformer
+    from rdrf_train.stages.restore import RestoreConfig, load_drsformer
     from rdrf_train.tiling import tiled
 
     run, checkpoint = resolve_checkpoint(Path(spec))
     if run.stage_name() != "restore":
         raise RdrfError(f"model.stage1 = {spec} is a {run.stage_name()!r} run, not a stage I ('restore') run")
-    config = run.load_config()
+    config = run.load_config(RestoreConfig)
     model = load_drsformer(run, checkpoint, device).requires_grad_(False)
 
     def stage1(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""rdrf tests: a package, so helpers are imported as `tests.<module>` by tests and bench alike."""
