@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from schemas.records import CATEGORIES
+from schemas import vocabulary
 
 STATUS_COLORS = {"ok": "#2e9e43", "rejected": "#e68c14", "failed": "#a01e3c", "pending": "#888888"}
 SPLIT_COLORS = {"train": "#3b6fb6", "test": "#d9822b", "unassigned": "#bbbbbb"}
@@ -53,7 +54,7 @@ def category_chart(counts: dict[Optional[str], dict[str, int]]) -> bytes:
 
     y = np.arange(len(cats))[::-1]
     left = np.zeros(len(cats))
-    for split in ("train", "test", "unassigned"):
+    for split in (*vocabulary.values(vocabulary.Split), "unassigned"):
         vals = np.array([counts.get(c, {}).get(split, 0) for c in cats])
         if split == "unassigned" and not vals.any():
             continue

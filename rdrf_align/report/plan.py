@@ -21,7 +21,7 @@ from schemas.catalogue import Alignment, Export, File, Pair, Scene, Shot
 from schemas.imageio import is_jpeg
 from schemas.storage import sha256_bytes
 from schemas.views import pair_record, scene_gt, scene_order, scene_record, shot_image
-from schemas.vocabulary import PairStatus
+from schemas.vocabulary import PairStatus, values
 from schemas.workspace import Catalogue, Workspace
 
 METRICS = ("n_inliers", "reproj_error", "mask_coverage")  # the figures the report histograms
@@ -215,7 +215,7 @@ class _Tally:
             "gt_shots": self.shots["gt"],
             "lq_shots": self.shots["lq"],
             "pairs": sum(self.pair_status.values()),
-            "pair_status": {s: self.pair_status[s] for s in ("ok", "rejected", "failed", "pending") if self.pair_status[s]},
+            "pair_status": {s: self.pair_status[s] for s in values(PairStatus) if self.pair_status[s]},
             "train_pairs": sum(p.status == "ok" for s in pages if s.split == "train" for p in s.pairs),
             "test_pairs": sum(p.status == "ok" for s in pages if s.split == "test" for p in s.pairs),
         }
