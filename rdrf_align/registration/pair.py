@@ -14,7 +14,7 @@ import numpy as np
 
 from rdrf_align.registration import masks
 from rdrf_align.registration.photometric import Photometric, fit_photometric
-from rdrf_align.registration.quality import Figures, assess
+from rdrf_align.registration.quality import Figures, assess, colour_mismatch, is_greyscale
 from rdrf_align.registration.homography import Reference, Registration, RegistrationFailed, prepare_reference, register
 from schemas.imageio import full_scale
 from schemas.settings import AlignSettings
@@ -29,10 +29,11 @@ class SceneGT:
     image: np.ndarray  # BGR uint8/uint16, full resolution
     reference: Reference
     reduced: masks.ReducedGT  # reduced copy the masks and photometry use, and what masks derive from it
+    greyscale: bool = False  # quality.is_greyscale(image)
 
     @classmethod
     def prepare(cls, gt: np.ndarray) -> "SceneGT":
-        return cls(gt, prepare_reference(gt), masks.prepare_gt(masks.reduce(gt)))
+        return cls(gt, prepare_reference(gt), masks.prepare_gt(masks.reduce(gt)), is_greyscale(gt))
 
     @property
     def small(self) -> np.ndarray:
@@ -118,6 +119,8 @@ def align_pair(
         return done(PairOutcome("failed", f"degraded image is {lw}x{lh} but its GT is {gw}x{gh}; a pair must be shot at one size"))
     if lq.dtype != gt.dtype:
         return done(PairOutcome("failed", f"degraded image is {lq.dtype} but its GT is {gt.dtype}; develop both the same way"))
+    if problem := colour_mismatch(scene.greyscale, is_greyscale(lq)):
+        return done(PairOutcome("failed", problem))
     try:
         reg = register(scene.reference, lq)
     except RegistrationFailed as exc:

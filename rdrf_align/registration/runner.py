@@ -29,7 +29,8 @@ from sqlalchemy import select, update
 
 from rdrf_align.registration import masks
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
-from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene
+from rdrf_align.registration.quality import ShotSetup, setup_mismatch
+from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene, Shot
 from schemas import imageio
 from schemas.errors import RdrfError
 from schemas.settings import AlignSettings
@@ -56,7 +57,7 @@ class Task:
     gt_path: str | None  # relative to the workspace
     lq_path: str | None
     outputs: dict[str, str]  # kind -> relative path
-    problem: str = ""  # why the pair cannot even be read
+    problem: str = ""  # why the pair cannot even be read, or cannot be a pair (quality.setup_mismatch)
     mask_method: MaskMethod = "default"
     quality: AlignSettings = AlignSettings()
     mask_params: masks.MaskParams = masks.MaskParams()
@@ -83,6 +84,12 @@ class Summary:
 def output_paths(scene: str, lq_index: int) -> dict[str, str]:
     stem = f"aligned/{scene}/lq{lq_index:03d}"
     return {"aligned": f"{stem}.png", "valid_mask": f"{stem}.valid.png", "raindrop_mask": f"{stem}.mask.png"}
+
+
+def shot_setup(shot: Shot) -> ShotSetup:
+    """The catalogue's facts about the rig of `shot` that decide whether two shots can pair."""
+    setup = shot.setup
+    return ShotSetup(setup.camera_model, setup.glass_mm) if setup is not None else ShotSetup()
 
 
 def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
@@ -112,6 +119,8 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
             for role, shot in (("GT", pair.gt_shot), ("degraded", pair.lq_shot)):
                 if not problem and shot.scene_id != pair.scene_id:
                     problem = f"{role} shot {shot.id} belongs to scene {shot.scene.label}, not to the pair's scene {pair.scene.label}"
+            if not problem:
+                problem = setup_mismatch(shot_setup(pair.gt_shot), shot_setup(pair.lq_shot))
             tasks.append(
                 Task(
                     pair.id, pair.scene.label, str(ws.root), gt_path, lq_path,

@@ -1,0 +1,112 @@
+"""`rdrf align` on shots that cannot be a pair, and on files that cannot be read: each pair ends
+`failed` with a reason that says why, never `ok`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from align_synth import make_pair, random_homography
+from schemas.catalogue import Pair, Scene, Setup, Shot
+from schemas.views import shot_image
+from schemas.workspace import Catalogue, Workspace
+
+W, H = 640, 448
+
+
+def _scene(seed: int, n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    gt, lqs = None, []
+    for _ in range(n):
+        gt, lq = make_pair(W, H, random_homography(W, H, 6, rng), seed)
+        lqs.append(lq)
+    return gt, lqs
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)  # stored as a one-channel file
+
+
+def _write(path: Path, img: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(path.suffix, img)
+    assert ok
+    path.write_bytes(buf.tobytes())
+
+
+def _layout(root: Path, scenes: dict[str, tuple[np.ndarray, list[np.ndarray]]], toml: dict[str, str] = {}) -> Path:
+    for label, (gt, lqs) in scenes.items():
+        _write(root / label / "gt.png", gt)
+        for i, lq in enumerate(lqs, 1):
+            _write(root / label / "lq" / f"IMG_{i:04d}.png", lq)
+        if label in toml:
+            (root / label / "scene.toml").write_text(toml[label])
+    return root
+
+
+def _outcomes(ws: Path) -> dict[tuple[str, str], tuple[str, str, bool]]:
+    """(scene, degraded file) -> (status, reason, has outputs)."""
+    cat = Catalogue(Workspace(ws))
+    with cat.session() as s:
+        rows = s.execute(
+            select(Pair, Scene.label, Shot.original_name).join(Scene, Pair.scene_id == Scene.id).join(Shot, Pair.lq_shot_id == Shot.id)
+        ).all()
+        out = {(label, Path(name).stem): (p.status, p.reason, p.alignment.aligned_file_id is not None) for p, label, name in rows}
+    cat.close()
+    return out
+
+
+def _image_path(ws: Path, scene: str, role: str, index: int = 1) -> Path:
+    cat = Catalogue(Workspace(ws))
+    with cat.session() as s:
+        shot = s.scalar(select(Shot).join(Scene).where(Scene.label == scene, Shot.role == role, Shot.index == index))
+        path = ws / shot_image(shot).path
+    cat.close()
+    return path
+
+
+def test_glass_and_camera_mismatch_fail_with_the_reason(tmp_path, cli, workspace):
+    """An 8 mm shot filed into a 5.5 mm scene, and a shot from another body, are not pairs."""
+    src = _layout(tmp_path / "in", {"1": _scene(1, 4)}, {"1": 'glass_mm = 5.5\ncamera = "ILCE-7RM4A"\n'})
+    assert cli("--workspace", workspace, "import", src).exit_code == 0
+    cat = Catalogue(Workspace(workspace))
+    with cat.session() as s:
+        scene = s.scalar(select(Scene).where(Scene.label == "1"))
+        lq = {sh.index: sh for sh in scene.shots if sh.role == "lq"}
+        lq[2].setup = Setup(scene=scene, camera_model="ILCE-7RM4A", glass_mm=8.0)
+        lq[3].setup = Setup(scene=scene, camera_model="NIKON D7100", glass_mm=5.5)
+        lq[4].setup = None  # nothing recorded: cannot be confirmed to share the GT's setup
+    cat.close()
+    r = cli("--workspace", workspace, "align", "--all")
+    assert r.exit_code == 0, r.output
+    out = _outcomes(workspace)
+    assert out[("1", "IMG_0001")][0] == "ok", out
+    status, reason, stored = out[("1", "IMG_0002")]
+    assert status == "failed" and "8 mm glass" in reason and "5.5 mm" in reason and not stored
+    status, reason, stored = out[("1", "IMG_0003")]
+    assert status == "failed" and "NIKON D7100" in reason and "ILCE-7RM4A" in reason and not stored
+    status, reason, stored = out[("1", "IMG_0004")]
+    assert status == "failed" and "not for the degraded shot" in reason and not stored
+
+
+def test_greyscale_next_to_colour_fails(tmp_path, cli, workspace):
+    gt2, lqs2 = _scene(2, 2)
+    gt3, lqs3 = _scene(3, 2)
+    scenes = {
+        "2": (gt2, [lqs2[0], _grey(lqs2[1])]),  # colour GT: a colour and a greyscale degraded shot
+        "3": (_grey(gt3), [lqs3[0], _grey(lqs3[1])]),  # greyscale GT: a colour and a greyscale one
+    }
+    assert cli("--workspace", workspace, "import", _layout(tmp_path / "in", scenes)).exit_code == 0
+    r = cli("--workspace", workspace, "align", "--all")
+    assert r.exit_code == 0, r.output
+    out = _outcomes(workspace)
+    assert out[("2", "IMG_0001")][0] == "ok"
+    status, reason, stored = out[("2", "IMG_0002")]
+    assert status == "failed" and "degraded image is greyscale" in reason and not stored
+    status, reason, stored = out[("3", "IMG_0001")]
+    assert status == "failed" and "GT is greyscale" in reason and not stored
+    assert out[("3", "IMG_0002")][0] == "ok", out[("3", "IMG_0002")]  # both grey: a greyscale pair
