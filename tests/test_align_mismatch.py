@@ -1,8 +1,10 @@
 """`rdrf align` on shots that cannot be a pair, and on files that cannot be read: each pair ends
-`failed` with a reason that says why, never `ok`."""
+`failed` with a reason that says why (and names the file), never `ok`, never a traceback."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -110,3 +112,39 @@ def test_greyscale_next_to_colour_fails(tmp_path, cli, workspace):
     status, reason, stored = out[("3", "IMG_0001")]
     assert status == "failed" and "GT is greyscale" in reason and not stored
     assert out[("3", "IMG_0002")][0] == "ok", out[("3", "IMG_0002")]  # both grey: a greyscale pair
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` and whose data is a few bytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_unreadable_images_fail_naming_the_file(tmp_path, cli, workspace, workers):
+    """Beyond OpenCV's pixel limit, truncated, or not an image at all: the pair (or every pair of a
+    scene whose GT it is) ends failed naming the file; the others are aligned; exit 0."""
+    scenes = {"4": _scene(4, 4), "5": _scene(5, 2)}
+    assert cli("--workspace", workspace, "import", _layout(tmp_path / "in", scenes)).exit_code == 0
+    huge, truncated, garbage = (_image_path(workspace, "4", "lq", i) for i in (2, 3, 4))
+    huge.write_bytes(_png_claiming(100_000, 100_000))
+    truncated.write_bytes(truncated.read_bytes()[:2000])
+    garbage.write_bytes(b"this is not an image at all" * 100)
+    gt5 = _image_path(workspace, "5", "gt")
+    gt5.write_bytes(_png_claiming(60_000, 40_000))
+    r = cli("--workspace", workspace, "align", "--all", "--workers", workers)
+    assert r.exit_code == 0, r.output
+    out = _outcomes(workspace)
+    assert out[("4", "IMG_0001")][0] == "ok"
+    for key, path, phrase in [
+        (("4", "IMG_0002"), huge, "CV_IO_MAX_IMAGE_PIXELS"),
+        (("4", "IMG_0003"), truncated, "cannot be decoded"),
+        (("4", "IMG_0004"), garbage, "cannot be decoded"),
+        (("5", "IMG_0001"), gt5, "CV_IO_MAX_IMAGE_PIXELS"),
+        (("5", "IMG_0002"), gt5, "CV_IO_MAX_IMAGE_PIXELS"),
+    ]:
+        status, reason, stored = out[key]
+        assert status == "failed" and str(path) in reason and phrase in reason and not stored, (key, reason)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import cv2
+import numpy as np
 from sqlalchemy import select, update
 
 from rdrf_align.registration import masks
@@ -136,12 +137,28 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
 _SCENE: tuple[str, SceneGT] | None = None
 
 
+def read_image(path: Path) -> np.ndarray:
+    """`imageio.read`, with every way a file can fail to decode as an RdrfError naming it: OpenCV
+    raises (rather than returning None) for a header beyond its size limit, and a header that
+    claims a huge frame can exhaust memory. A bad file must end its pair `failed`, never the run."""
+    try:
+        return imageio.read(path)
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            why = "its header claims more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS); a damaged or foreign file"
+        else:
+            why = f"OpenCV cannot decode it ({(getattr(exc, 'err', '') or str(exc)).strip()})"
+        raise RdrfError(f"{path}: {why}; expected a JPEG, PNG or TIFF image") from None
+    except MemoryError:
+        raise RdrfError(f"{path}: too large to decode in this worker's memory; expected a JPEG, PNG or TIFF image") from None
+
+
 def _scene_gt(path: Path) -> SceneGT:
     global _SCENE
     key = f"{path}:{path.stat().st_mtime_ns}"
     if _SCENE is None or _SCENE[0] != key:
         _SCENE = None  # let the previous scene's arrays go before reading the next
-        _SCENE = (key, SceneGT.prepare(imageio.read(path)))
+        _SCENE = (key, SceneGT.prepare(read_image(path)))
     return _SCENE[1]
 
 
@@ -169,7 +186,7 @@ def work(task: Task) -> TaskResult:
     root = Path(task.root)
     try:
         scene = _scene_gt(root / task.gt_path)
-        lq = imageio.read(root / task.lq_path)
+        lq = read_image(root / task.lq_path)
     except (RdrfError, OSError) as exc:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
     out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
