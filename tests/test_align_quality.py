@@ -143,7 +143,7 @@ def test_greyscale_by_content():
     assert not is_greyscale(_jpeg(neutral))
 
 
-def test_colour_mismatch_fails_the_pair_before_registration():
+def test_colour_mismatch_fails_the_pair():
     import cv2
 
     rng = np.random.default_rng(4)

@@ -119,12 +119,13 @@ def align_pair(
         return done(PairOutcome("failed", f"degraded image is {lw}x{lh} but its GT is {gw}x{gh}; a pair must be shot at one size"))
     if lq.dtype != gt.dtype:
         return done(PairOutcome("failed", f"degraded image is {lq.dtype} but its GT is {gt.dtype}; develop both the same way"))
-    if problem := colour_mismatch(scene.greyscale, is_greyscale(lq)):
-        return done(PairOutcome("failed", problem))
     try:
         reg = register(scene.reference, lq)
     except RegistrationFailed as exc:
         return done(PairOutcome("failed", str(exc)))
+    # after registration, so that a blank frame (grey too) is called featureless, which says more
+    if problem := colour_mismatch(scene.greyscale, is_greyscale(lq)):
+        return done(PairOutcome("failed", problem))
     timings["register"] = time.perf_counter() - t0
     H = reg.homography
 
