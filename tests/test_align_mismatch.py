@@ -148,3 +148,30 @@ def test_unreadable_images_fail_naming_the_file(tmp_path, cli, workspace, worker
     ]:
         status, reason, stored = out[key]
         assert status == "failed" and str(path) in reason and phrase in reason and not stored, (key, reason)
+
+
+def _killed_on_pair_3(task):
+    """A stand-in for `runner.work` whose worker dies on pair 3, as the OOM killer would make it."""
+    import os
+    import signal
+
+    from rdrf_align.registration.runner import TaskResult
+
+    if task.pair_id == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return TaskResult(task.pair_id, "ok", "")
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_worker_fails_its_pair_and_the_run_goes_on():
+    """multiprocessing.Pool waited forever for a pair whose worker died; now that pair (and only it)
+    ends failed, and the pairs in flight beside it are aligned again in a worker of their own."""
+    from rdrf_align.registration.runner import Task, _results
+
+    tasks = [Task(i, "1", "/ws", f"gt{i}.png", f"lq{i}.png", {}) for i in range(1, 7)]
+    journaled = []
+    results = {t.pair_id: r for t, r in _results(tasks, 2, journaled.append, fn=_killed_on_pair_3)}
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]
+    assert results[3].status == "failed" and "killed" in results[3].reason and "lq3.png" in results[3].reason
+    assert all(results[i].status == "ok" for i in (1, 2, 4, 5, 6))
+    assert sorted(t.pair_id for t in journaled) == [1, 2, 3, 4, 5, 6]  # each journaled once

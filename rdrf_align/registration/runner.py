@@ -17,9 +17,10 @@ from __future__ import annotations
 import fcntl
 import multiprocessing as mp
 import os
-import queue
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -286,28 +287,65 @@ def _clear_leftovers(ws: Workspace) -> None:
         p.unlink(missing_ok=True)
 
 
-def _results(tasks: list[Task], workers: int, before: Callable[[Task], None]) -> Iterator[tuple[Task, TaskResult]]:
+def _pool(workers: int, threads: int) -> ProcessPoolExecutor:
+    # spawn: OpenCV's thread pool does not survive fork. An executor, not multiprocessing.Pool: when a
+    # worker dies (the kernel's OOM killer, a segfault in a codec) the Pool silently replaces it and
+    # waits forever for the lost pair; the executor fails that pair's future (BrokenProcessPool).
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(threads,))
+
+
+def _died(task: Task) -> TaskResult:
+    return TaskResult(
+        task.pair_id, "failed",
+        f"the worker process aligning this pair was killed, twice (out of memory? a crash in an image decoder?); "
+        f"check {task.gt_path} and {task.lq_path} (`rdrf verify`), or align it with fewer --workers",
+    )
+
+
+def _run_pool(pending: deque[Task], workers: int, threads: int, before: Callable[[Task], None], fn: Callable[[Task], TaskResult],
+              lost: list[Task]) -> Iterator[tuple[Task, TaskResult]]:
+    """Results as pairs finish; stops at the first dead worker, leaving the pairs then in flight in
+    `lost` (the executor cannot tell which of them killed it)."""
+    with _pool(workers, threads) as pool:
+        inflight: dict[Future, Task] = {}
+        while pending or inflight:
+            while pending and len(inflight) < workers:
+                t = pending.popleft()
+                before(t)
+                inflight[pool.submit(fn, t)] = t
+            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+            for f in done:
+                t = inflight.pop(f)
+                if isinstance(f.exception(), BrokenProcessPool):
+                    lost.append(t)
+                    continue
+                yield t, f.result()  # any other exception is a bug: keep its traceback
+            if lost:
+                lost.extend(inflight.values())
+                return
+
+
+def _results(tasks: list[Task], workers: int, before: Callable[[Task], None],
+             fn: Callable[[Task], TaskResult] = work) -> Iterator[tuple[Task, TaskResult]]:
     if workers <= 1 or len(tasks) <= 1:
         for t in tasks:
             before(t)
-            yield t, work(t)
+            yield t, fn(t)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    ctx = mp.get_context("spawn")  # OpenCV's thread pool does not survive fork
-    done: queue.Queue = queue.Queue()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-        pending = list(reversed(tasks))
-        inflight: dict[int, Task] = {}
-        while pending or inflight:
-            while pending and len(inflight) < workers:
-                t = pending.pop()
-                before(t)
-                inflight[t.pair_id] = t
-                pool.apply_async(work, (t,), callback=done.put, error_callback=lambda e, t=t: done.put((t, e)))
-            item = done.get()
-            if isinstance(item, tuple):  # a worker raised: a bug, keep its traceback
-                raise item[1]
-            yield inflight.pop(item.pair_id), item
+    pending = deque(tasks)
+    while pending:
+        lost: list[Task] = []
+        yield from _run_pool(pending, workers, threads, before, fn, lost)
+        # a worker died: each pair it may have been aligning gets a fresh worker of its own; the one
+        # that kills that one too ends failed, the others are aligned as usual
+        for t in sorted(lost, key=lambda t: t.pair_id):
+            with _pool(1, threads) as solo:
+                try:
+                    res = solo.submit(fn, t).result()
+                except BrokenProcessPool:
+                    res = _died(t)
+            yield t, res
 
 
 def align_workspace(cat: Catalogue, options: AlignOptions, on_plan: Callable[[int], None] | None = None,
