@@ -21,7 +21,10 @@ from schemas.settings import AlignSettings
 from schemas.vocabulary import AlignStatus, MaskMethod, values
 
 METHOD = "sift-coarse+patch-ecc"
-VERSION = "1"
+# 2: matches no longer depend on what the process aligned before (features.reseed), and pairs whose
+# shots contradict each other (colour mode, glass, camera) fail. Version 1 rows may differ from a
+# re-run by a fraction of a pixel; `rdrf align --force` redoes them.
+VERSION = "2"
 
 
 @dataclass
