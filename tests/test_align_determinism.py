@@ -4,22 +4,18 @@ aligned before it, in whatever order, with however many workers, and after a kil
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from sqlalchemy import func, select
-
+from align_runs import kill_align_part_way
 from align_synth import add_drops, make_pair, random_homography
+from sqlalchemy import select
+
 from rdrf_align.registration import features as feat
 from rdrf_align.registration.pair import SceneGT, align_pair
-from schemas.catalogue import Alignment, Pair, Scene, Shot
+from schemas.catalogue import Pair, Scene, Shot
 from schemas.workspace import Catalogue, Workspace
 
 W, H = 640, 448
@@ -81,11 +77,12 @@ def _results(ws: Path) -> dict[tuple[str, str], dict]:
                 for kind, f in (("aligned", a.aligned_file), ("valid", a.valid_mask_file), ("mask", a.raindrop_mask_file))
                 if f is not None
             }
-            out[(label, name)] = dict(
-                status=a.status, reason=a.reason, homography=a.homography, n_matches=a.n_matches, n_inliers=a.n_inliers,
-                inlier_ratio=a.inlier_ratio, reproj_error=a.reproj_error, gain=a.gain, offset=a.offset,
-                valid_fraction=a.valid_fraction, mask_coverage=a.mask_coverage, params=params, files=files,
-            )
+            out[(label, name)] = {
+                "status": a.status, "reason": a.reason, "homography": a.homography, "n_matches": a.n_matches,
+                "n_inliers": a.n_inliers, "inlier_ratio": a.inlier_ratio, "reproj_error": a.reproj_error, "gain": a.gain,
+                "offset": a.offset, "valid_fraction": a.valid_fraction, "mask_coverage": a.mask_coverage,
+                "params": params, "files": files,
+            }
     cat.close()
     return out
 
@@ -152,20 +149,7 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path, cli, layout):
     straight = _workspace(tmp_path, "straight", cli, layout)
     assert cli("--workspace", straight, "align", "--all").exit_code == 0
     resumed = _workspace(tmp_path, "resumed", cli, layout)
-    env = dict(os.environ, RDRF_WORKSPACE=str(resumed))
-    proc = subprocess.Popen([sys.executable, "-c", "from rdrf.cli import main; main(['align', '--all', '--workers', '2'])"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    cat = Catalogue(Workspace(resumed))
-    deadline, done = time.time() + 150, 0
-    while time.time() < deadline and proc.poll() is None:
-        with cat.session() as s:
-            done = s.scalar(select(func.count(Alignment.id)))
-        if done >= 2:
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the main process and its workers, as a power cut would
-    proc.wait()
-    cat.close()
+    done = kill_align_part_way(resumed, "--all", "--workers", "2", timeout=150)
     assert 2 <= done < len(SCENES) * SHOTS, "the run should have been killed part-way"
     assert cli("--workspace", resumed, "align", "--all").exit_code == 0
     _assert_identical(_results(straight), _results(resumed))

@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from align_synth import make_pair, random_homography
 from sqlalchemy import select
 
-from align_synth import make_pair, random_homography
 from schemas.catalogue import Pair, Scene, Setup, Shot
 from schemas.views import shot_image
 from schemas.workspace import Catalogue, Workspace
@@ -40,12 +40,12 @@ def _write(path: Path, img: np.ndarray) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def _layout(root: Path, scenes: dict[str, tuple[np.ndarray, list[np.ndarray]]], toml: dict[str, str] = {}) -> Path:
+def _layout(root: Path, scenes: dict[str, tuple[np.ndarray, list[np.ndarray]]], toml: dict[str, str] | None = None) -> Path:
     for label, (gt, lqs) in scenes.items():
         _write(root / label / "gt.png", gt)
         for i, lq in enumerate(lqs, 1):
             _write(root / label / "lq" / f"IMG_{i:04d}.png", lq)
-        if label in toml:
+        if toml and label in toml:
             (root / label / "scene.toml").write_text(toml[label])
     return root
 

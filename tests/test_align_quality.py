@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
-
 from align_synth import make_pair, random_homography, textured
+
 from rdrf_align.registration.pair import SceneGT, align_pair
-from rdrf_align.registration.quality import Figures, assess
-from schemas.settings import AlignSettings, parse_settings
+from rdrf_align.registration.quality import (
+    Figures,
+    ShotSetup,
+    assess,
+    colour_mismatch,
+    is_greyscale,
+    setup_mismatch,
+)
 from schemas.errors import RdrfError
+from schemas.settings import AlignSettings, parse_settings
 
 GOOD = Figures(n_inliers=500, inlier_ratio=0.8, reproj_error=0.05, valid_fraction=0.97, motion_fraction=0.0,
                gain=[1.1, 1.1, 1.1], offset=[0.01, 0.0, 0.0], mask_coverage=0.1)
@@ -88,9 +96,6 @@ def test_pipeline_thresholds_are_configurable():
 
 # ---- are the two shots a pair at all (end `failed`, before any registration) ---------------------
 
-from rdrf_align.registration.quality import ShotSetup, colour_mismatch, is_greyscale, setup_mismatch  # noqa: E402
-
-
 @pytest.mark.parametrize(
     "gt,lq,phrases",
     [
@@ -122,15 +127,12 @@ def test_same_setup_is_a_pair(gt, lq):
 
 
 def _jpeg(img: np.ndarray) -> np.ndarray:
-    import cv2
-
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    assert ok
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
 def test_greyscale_by_content():
-    import cv2
-
     colour = textured(448, 640, 5)
     grey3 = cv2.cvtColor(cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     assert not is_greyscale(colour)
@@ -144,11 +146,9 @@ def test_greyscale_by_content():
 
 
 def test_colour_mismatch_fails_the_pair():
-    import cv2
-
     rng = np.random.default_rng(4)
     gt, lq = make_pair(640, 448, random_homography(640, 448, 6, rng), 4)
-    grey = lambda im: cv2.cvtColor(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)  # noqa: E731
+    grey = lambda im: cv2.cvtColor(cv2.cvtColor(im, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     out = align_pair(SceneGT.prepare(gt), grey(lq))
     assert out.status == "failed" and "degraded image is greyscale" in out.reason and out.homography is None
     out = align_pair(SceneGT.prepare(grey(gt)), lq)
