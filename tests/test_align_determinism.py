@@ -130,6 +130,22 @@ def test_align_pair_does_not_depend_on_history():
     }
 
 
+def test_align_pair_does_not_depend_on_the_thread_count():
+    """`--workers N` gives each worker cpu_count // N OpenCV threads; one worker runs with all."""
+    gt, lqs = _rainy_scene(4, 1)
+    before = cv2.getNumThreads()
+    try:
+        outs = []
+        for threads in (1, 4):
+            cv2.setNumThreads(threads)
+            outs.append(align_pair(SceneGT.prepare(gt), lqs[0]))
+    finally:
+        cv2.setNumThreads(before)
+    a, b = outs
+    assert np.array_equal(a.homography, b.homography) and np.array_equal(a.mask, b.mask)
+    assert np.array_equal(a.aligned, b.aligned) and a.mask_coverage == b.mask_coverage
+
+
 @pytest.mark.timeout(300)
 def test_order_and_workers_do_not_change_results(tmp_path, cli, layout):
     """Uninterrupted in one process vs one scene first then the rest on two spawned workers."""
