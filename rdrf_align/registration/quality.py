@@ -4,11 +4,12 @@
 
 - `failed`: the two shots cannot be a pair, whatever the thresholds - no homography could be
   estimated, or the inputs contradict each other: different sizes or bit depths, one greyscale and
-  the other in colour (`colour_mismatch`, judged once registration succeeded, so that a blank frame is
-  called featureless), different glass thickness or camera body in the catalogue (`setup_mismatch`,
-  judged when the run is planned, before any image is read), an image that cannot be decoded. These are facts about the
-  input, so no `[align]` setting turns them `ok` and a re-run gives the same answer; the fix is in
-  the data (re-shoot, re-file the shot, correct its setup). Nothing is written under aligned/.
+  the other in colour (`colour_mismatch`, judged once registration succeeded, so that a blank frame
+  is called featureless), different glass thickness or camera body in the catalogue
+  (`setup_mismatch`, judged when the run is planned, before any image is read), an image that
+  cannot be decoded. These are facts about the input, so no `[align]` setting turns them `ok` and a
+  re-run gives the same answer; the fix is in the data (re-shoot, re-file the shot, correct its
+  setup). Nothing is written under aligned/.
 - `rejected`: a homography was estimated, but a figure is out of bounds (`assess`: inliers,
   reprojection error, valid area, exposure, motion, mask coverage) - the reason says which and by
   how much. The thresholds are the `[align]` section of the workspace's rdrf.toml
