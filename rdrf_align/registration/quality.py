@@ -70,7 +70,10 @@ def setup_mismatch(gt: ShotSetup, lq: ShotSetup) -> str:
         name = (gt.camera_model if a is not None else lq.camera_model).strip()
         problems.append(f"camera body recorded for the {known} ({name}) but not for the {unknown}: cannot confirm one camera")
     if problems:
-        return "not a pair: " + "; ".join(problems) + " (a pair needs one camera and one glass slab)"
+        hint = " (a pair needs one camera and one glass slab"
+        if any("cannot confirm" in p for p in problems):
+            hint += "; record them for every shot: scene.toml glass_mm and camera, or rdrf capture --glass"
+        return "not a pair: " + "; ".join(problems) + hint + ")"
     return ""
 
 
