@@ -169,3 +169,37 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path, cli, layout):
     assert 2 <= done < len(SCENES) * SHOTS, "the run should have been killed part-way"
     assert cli("--workspace", resumed, "align", "--all").exit_code == 0
     _assert_identical(_results(straight), _results(resumed))
+
+
+@pytest.mark.timeout(300)
+def test_full_disk_stops_the_run_and_the_resume_gives_the_uninterrupted_result(tmp_path, cli, layout, monkeypatch):
+    import errno
+
+    from rdrf_align.registration import runner
+
+    straight = _workspace(tmp_path, "straight", cli, layout)
+    assert cli("--workspace", straight, "align", "--all").exit_code == 0
+    resumed = _workspace(tmp_path, "resumed", cli, layout)
+    real, calls = runner.durable_write, []
+
+    def disk_fills_up(data, dest):
+        calls.append(dest)
+        if len(calls) > 10:  # three pairs and a third of the fourth
+            raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+        return real(data, dest)
+
+    monkeypatch.setattr(runner, "durable_write", disk_fills_up)
+    r = cli("--workspace", resumed, "align", "--all")
+    assert r.exit_code == 1 and "No space left on device" in r.output and "run `rdrf align` again" in r.output
+    monkeypatch.setattr(runner, "durable_write", real)
+    assert len(_results_so_far(resumed)) == 3  # the pairs done before the disk filled up are kept
+    assert cli("--workspace", resumed, "align", "--all").exit_code == 0
+    _assert_identical(_results(straight), _results(resumed))
+
+
+def _results_so_far(ws: Path) -> list[int]:
+    cat = Catalogue(Workspace(ws))
+    with cat.session() as s:
+        done = list(s.scalars(select(Pair.id).where(Pair.alignment_id.is_not(None))))
+    cat.close()
+    return done

@@ -215,7 +215,13 @@ def work(task: Task) -> TaskResult:
         t = time.perf_counter()
         for kind, data in output_pngs(out).items():
             rel = task.outputs[kind]
-            st = durable_write(data, root / rel)
+            try:
+                st = durable_write(data, root / rel)
+            except OSError as exc:  # a full disk is the workspace's problem, not this pair's: stop the run
+                raise RdrfError(
+                    f"{root / rel}: cannot write ({exc.strerror or exc}); the pairs aligned so far are kept - "
+                    "free some space and run `rdrf align` again to finish the rest"
+                ) from None
             res.stored[kind] = (rel, st.sha256, st.size)
         res.params.setdefault("timings_s", {})["write"] = round(time.perf_counter() - t, 4)
     res.params["mask_method"] = task.mask_method
