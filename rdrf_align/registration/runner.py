@@ -5,9 +5,10 @@ so a file under aligned/ is either absent or complete; the main process alone wr
 one transaction per pair (File rows, an Alignment row, the Pair's status/reason/alignment_id), and
 journals the output paths (IngestJournal) while a pair is in flight. Killed at any point, a re-run
 finds the pair still without an alignment and redoes it, overwriting the same paths; nothing is
-catalogued twice. A lock on aligned/ keeps two `rdrf align` runs out of one workspace. With two or
-more workers, a worker that dies (out of memory, a crash in a decoder) fails the pair it was
-aligning, not the run (with one, pairs are aligned in the command's own process, which dies with it).
+catalogued twice; a full disk stops the run with the file named, and the re-run finishes it. A
+lock on aligned/ keeps two `rdrf align` runs out of one workspace. With two or more workers, a
+worker that dies (out of memory, a crash in a decoder) fails the pair it was aligning, not the run
+(with one, pairs are aligned in the command's own process, which dies with it).
 
 Determinism: a pair's homography, figures and outputs are a function of its two images (and the
 settings) alone - bit-identical whatever the order, the number of workers, or a kill and resume in
