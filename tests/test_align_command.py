@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from tests.align_runs import kill_align_part_way
 from sqlalchemy import func, select
 
 from tests.align_synth import make_pair, random_homography, textured
@@ -141,20 +138,8 @@ def test_resume_after_sigkill(tmp_path, cli, workspace):
     scenes = {str(k): _good_scene(10 + k, 3) for k in range(2)}
     src = _import_layout(tmp_path, scenes)
     assert cli("--workspace", workspace, "import", src).exit_code == 0
-    env = dict(os.environ, RDRF_WORKSPACE=str(workspace))
-    proc = subprocess.Popen([sys.executable, "-c", "from rdrf.cli import main; main(['align', '--all'])"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = kill_align_part_way(workspace, "--all")
     cat = Catalogue(Workspace(workspace))
-    deadline = time.time() + 120
-    done = 0
-    while time.time() < deadline and proc.poll() is None:
-        with cat.session() as s:
-            done = s.scalar(select(func.count(Alignment.id)))
-        if done >= 2:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
     assert 2 <= done < 6, "the run should have been killed part-way"
     r = cli("--workspace", workspace, "align", "--all", "--strict")
     assert r.exit_code == 0, r.output

@@ -154,6 +154,7 @@ def _coarse(ref: Reference, lq8: np.ndarray, factor: float) -> tuple[np.ndarray 
     if n < MIN_COARSE_INLIERS:
         return None, n, 0, float("nan")
     thr = 1.5 * factor
+    feat.reseed()
     H, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, thr, maxIters=5000, confidence=0.9999)
     if H is None or inl is None:
         return None, n, 0, float("nan")
@@ -216,6 +217,7 @@ def _robust_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np
     """Least-squares homography on the patch measurements that agree; outliers trimmed iteratively."""
     if len(src) < 8:
         return None, np.zeros(len(src), bool), float("nan")
+    feat.reseed()
     H, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, 1.0, maxIters=2000, confidence=0.999)
     if H is None:
         return None, np.zeros(len(src), bool), float("nan")

@@ -14,14 +14,17 @@ import numpy as np
 
 from rdrf_align.registration import masks
 from rdrf_align.registration.photometric import Photometric, fit_photometric
-from rdrf_align.registration.quality import Figures, assess
+from rdrf_align.registration.quality import Figures, assess, colour_mismatch, is_greyscale
 from rdrf_align.registration.homography import Reference, Registration, RegistrationFailed, prepare_reference, register
 from schemas.imageio import full_scale
 from schemas.settings import AlignSettings
 from schemas.vocabulary import AlignStatus, MaskMethod, values
 
 METHOD = "sift-coarse+patch-ecc"
-VERSION = "1"
+# 2: matches no longer depend on what the process aligned before (features.reseed), and pairs whose
+# shots contradict each other (colour mode, glass, camera) fail. Version 1 rows may differ from a
+# re-run by a fraction of a pixel; `rdrf align --force` redoes them.
+VERSION = "2"
 
 
 @dataclass
@@ -29,10 +32,11 @@ class SceneGT:
     image: np.ndarray  # BGR uint8/uint16, full resolution
     reference: Reference
     reduced: masks.ReducedGT  # reduced copy the masks and photometry use, and what masks derive from it
+    greyscale: bool = False  # quality.is_greyscale(image)
 
     @classmethod
     def prepare(cls, gt: np.ndarray) -> "SceneGT":
-        return cls(gt, prepare_reference(gt), masks.prepare_gt(masks.reduce(gt)))
+        return cls(gt, prepare_reference(gt), masks.prepare_gt(masks.reduce(gt)), is_greyscale(gt))
 
     @property
     def small(self) -> np.ndarray:
@@ -122,6 +126,9 @@ def align_pair(
         reg = register(scene.reference, lq)
     except RegistrationFailed as exc:
         return done(PairOutcome("failed", str(exc)))
+    # after registration, so that a blank frame (grey too) is called featureless, which says more
+    if problem := colour_mismatch(scene.greyscale, is_greyscale(lq)):
+        return done(PairOutcome("failed", problem))
     timings["register"] = time.perf_counter() - t0
     H = reg.homography
 

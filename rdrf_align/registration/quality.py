@@ -1,16 +1,103 @@
-"""Quality control: is an aligned pair good enough to train on?
+"""Quality control: are two shots a pair at all, and is an aligned pair good enough to train on?
 
-`ok`, `rejected` (estimated, but a figure is out of bounds - the reason says which and by how much)
-or `failed` (no homography could be estimated). Thresholds are the `[align]` section of the
-workspace's rdrf.toml (schemas.settings.AlignSettings).
+`ok`, `rejected` or `failed`, always with a reason:
+
+- `failed`: the two shots cannot be a pair, whatever the thresholds - no homography could be
+  estimated, or the inputs contradict each other: different sizes or bit depths, one greyscale and
+  the other in colour (`colour_mismatch`, judged once registration succeeded, so that a blank frame
+  is called featureless), different glass thickness or camera body in the catalogue
+  (`setup_mismatch`, judged when the run is planned, before any image is read), an image that
+  cannot be decoded. These are facts about the input, so no `[align]` setting turns them `ok` and a
+  re-run gives the same answer; the fix is in the data (re-shoot, re-file the shot, correct its
+  setup). Nothing is written under aligned/.
+- `rejected`: a homography was estimated, but a figure is out of bounds (`assess`: inliers,
+  reprojection error, valid area, exposure, motion, mask coverage) - the reason says which and by
+  how much. The thresholds are the `[align]` section of the workspace's rdrf.toml
+  (schemas.settings.AlignSettings); loosening them is the curator's call.
+
+A fact the catalogue does not record for either shot (no scene.toml, no EXIF) is no contradiction;
+one recorded for one shot and not for the other is refused, since the pair cannot be confirmed to
+share a setup (record it for both: scene.toml `glass_mm` / `camera`, or `rdrf capture --glass`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
+
+from schemas.imageio import full_scale
 from schemas.settings import AlignSettings
 from schemas.vocabulary import AlignStatus
+
+GLASS_TOLERANCE_MM = 0.05  # thicknesses are catalogued to a tenth of a millimetre at best
+GREY_LEVELS = 2.0  # channels within this many 8-bit levels of each other count as equal (JPEG rounding)
+GREY_MAX_FRACTION = 0.001  # an image is greyscale when at most this fraction of pixels has colour
+GREY_SAMPLES = 65_536  # pixels looked at, at most (a regular grid): about a millisecond at any size
+
+
+@dataclass(frozen=True)
+class ShotSetup:
+    """What the catalogue records of the rig a shot was taken with (its Setup row); None: unknown."""
+
+    camera_model: str | None = None
+    glass_mm: float | None = None
+
+
+def _camera(name: str | None) -> str | None:
+    return " ".join(name.split()).casefold() if name and name.strip() else None
+
+
+def setup_mismatch(gt: ShotSetup, lq: ShotSetup) -> str:
+    """Why a degraded shot cannot pair with the GT from their recorded setups; '' when it can.
+    A different slab changes the refraction and the drops' optics; a different body, the sensor,
+    its noise and colour response: either way the GT is not the clean version of the degraded shot."""
+    problems = []
+    if gt.glass_mm is not None and lq.glass_mm is not None:
+        if abs(gt.glass_mm - lq.glass_mm) > GLASS_TOLERANCE_MM:
+            problems.append(f"degraded shot taken through {lq.glass_mm:g} mm glass but its GT through {gt.glass_mm:g} mm")
+    elif gt.glass_mm is not None or lq.glass_mm is not None:
+        known, unknown = ("GT", "degraded shot") if gt.glass_mm is not None else ("degraded shot", "GT")
+        mm = gt.glass_mm if gt.glass_mm is not None else lq.glass_mm
+        problems.append(f"glass thickness recorded for the {known} ({mm:g} mm) but not for the {unknown}: cannot confirm one slab")
+    a, b = _camera(gt.camera_model), _camera(lq.camera_model)
+    if a is not None and b is not None:
+        if a != b:
+            problems.append(f"degraded shot taken with a {lq.camera_model.strip()} but its GT with a {gt.camera_model.strip()}")
+    elif a is not None or b is not None:
+        known, unknown = ("GT", "degraded shot") if a is not None else ("degraded shot", "GT")
+        name = (gt.camera_model if a is not None else lq.camera_model).strip()
+        problems.append(f"camera body recorded for the {known} ({name}) but not for the {unknown}: cannot confirm one camera")
+    if problems:
+        hint = " (a pair needs one camera and one glass slab"
+        if any("cannot confirm" in p for p in problems):
+            hint += "; record them for every shot: scene.toml glass_mm and camera, or rdrf capture --glass"
+        return "not a pair: " + "; ".join(problems) + hint + ")"
+    return ""
+
+
+def is_greyscale(img: np.ndarray) -> bool:
+    """All three channels equal within JPEG rounding on (almost) every pixel: a greyscale file
+    (decoding expands grey to 3 equal channels) or a monochrome camera mode. A colour photograph,
+    even of a neutral scene, has demosaicing noise and white balance in its channels."""
+    if img.ndim == 2 or img.shape[2] == 1:
+        return True
+    h, w = img.shape[:2]
+    step = max(1, int(np.ceil(np.sqrt(h * w / GREY_SAMPLES))))
+    b, g, r = cv2.split(np.ascontiguousarray(img[::step, ::step, :3]))
+    spread = cv2.max(cv2.max(cv2.absdiff(b, g), cv2.absdiff(g, r)), cv2.absdiff(b, r))  # max - min channel
+    tol = GREY_LEVELS * full_scale(img) / 255.0
+    return cv2.countNonZero(cv2.compare(spread, tol, cv2.CMP_GT)) <= GREY_MAX_FRACTION * spread.size
+
+
+def colour_mismatch(gt_grey: bool, lq_grey: bool) -> str:
+    """Why a greyscale and a colour shot cannot pair; '' when both are one or the other."""
+    if gt_grey == lq_grey:
+        return ""
+    grey, colour = ("GT", "degraded image") if gt_grey else ("degraded image", "GT")
+    return (f"{grey} is greyscale (its three channels are equal) but its {colour} is in colour; "
+            "a pair must be shot and developed in one colour mode")
 
 
 @dataclass(frozen=True)

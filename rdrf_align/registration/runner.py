@@ -5,7 +5,14 @@ so a file under aligned/ is either absent or complete; the main process alone wr
 one transaction per pair (File rows, an Alignment row, the Pair's status/reason/alignment_id), and
 journals the output paths (IngestJournal) while a pair is in flight. Killed at any point, a re-run
 finds the pair still without an alignment and redoes it, overwriting the same paths; nothing is
-catalogued twice. A lock on aligned/ keeps two `rdrf align` runs out of one workspace.
+catalogued twice; a full disk stops the run with the file named, and the re-run finishes it. A
+lock on aligned/ keeps two `rdrf align` runs out of one workspace. With two or more workers, a
+worker that dies (out of memory, a crash in a decoder) fails the pair it was aligning, not the run
+(with one, pairs are aligned in the command's own process, which dies with it).
+
+Determinism: a pair's homography, figures and outputs are a function of its two images (and the
+settings) alone - bit-identical whatever the order, the number of workers, or a kill and resume in
+between (features.reseed; tests/test_align_determinism.py).
 
 Memory: a worker holds one pair and its scene's GT (about 4 full-size images plus reduced copies:
 ~1.5 GB for a 60 MP 8-bit pair); pairs go out in scene order so each worker prepares a GT once per
@@ -17,19 +24,22 @@ from __future__ import annotations
 import fcntl
 import multiprocessing as mp
 import os
-import queue
 import time
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 import cv2
+import numpy as np
 from sqlalchemy import select, update
 
 from rdrf_align.registration import masks
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
-from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene
+from rdrf_align.registration.quality import ShotSetup, setup_mismatch
+from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene, Shot
 from schemas import imageio
 from schemas.errors import RdrfError
 from schemas.settings import AlignSettings
@@ -56,7 +66,7 @@ class Task:
     gt_path: str | None  # relative to the workspace
     lq_path: str | None
     outputs: dict[str, str]  # kind -> relative path
-    problem: str = ""  # why the pair cannot even be read
+    problem: str = ""  # why the pair cannot even be read, or cannot be a pair (quality.setup_mismatch)
     mask_method: MaskMethod = "default"
     quality: AlignSettings = AlignSettings()
     mask_params: masks.MaskParams = masks.MaskParams()
@@ -83,6 +93,12 @@ class Summary:
 def output_paths(scene: str, lq_index: int) -> dict[str, str]:
     stem = f"aligned/{scene}/lq{lq_index:03d}"
     return {"aligned": f"{stem}.png", "valid_mask": f"{stem}.valid.png", "raindrop_mask": f"{stem}.mask.png"}
+
+
+def shot_setup(shot: Shot) -> ShotSetup:
+    """The catalogue's facts about the rig of `shot` that decide whether two shots can pair."""
+    setup = shot.setup
+    return ShotSetup(setup.camera_model, setup.glass_mm) if setup is not None else ShotSetup()
 
 
 def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
@@ -112,6 +128,8 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
             for role, shot in (("GT", pair.gt_shot), ("degraded", pair.lq_shot)):
                 if not problem and shot.scene_id != pair.scene_id:
                     problem = f"{role} shot {shot.id} belongs to scene {shot.scene.label}, not to the pair's scene {pair.scene.label}"
+            if not problem:
+                problem = setup_mismatch(shot_setup(pair.gt_shot), shot_setup(pair.lq_shot))
             tasks.append(
                 Task(
                     pair.id, pair.scene.label, str(ws.root), gt_path, lq_path,
@@ -127,12 +145,28 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
 _SCENE: tuple[str, SceneGT] | None = None
 
 
+def read_image(path: Path) -> np.ndarray:
+    """`imageio.read`, with every way a file can fail to decode as an RdrfError naming it: OpenCV
+    raises (rather than returning None) for a header beyond its size limit, and a header that
+    claims a huge frame can exhaust memory. A bad file must end its pair `failed`, never the run."""
+    try:
+        return imageio.read(path)
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            why = "its header claims more pixels than OpenCV decodes (CV_IO_MAX_IMAGE_PIXELS); a damaged or foreign file"
+        else:
+            why = f"OpenCV cannot decode it ({(getattr(exc, 'err', '') or str(exc)).strip()})"
+        raise RdrfError(f"{path}: {why}; expected a JPEG, PNG or TIFF image") from None
+    except MemoryError:
+        raise RdrfError(f"{path}: too large to decode in this worker's memory; expected a JPEG, PNG or TIFF image") from None
+
+
 def _scene_gt(path: Path) -> SceneGT:
     global _SCENE
     key = f"{path}:{path.stat().st_mtime_ns}"
     if _SCENE is None or _SCENE[0] != key:
         _SCENE = None  # let the previous scene's arrays go before reading the next
-        _SCENE = (key, SceneGT.prepare(imageio.read(path)))
+        _SCENE = (key, SceneGT.prepare(read_image(path)))
     return _SCENE[1]
 
 
@@ -160,7 +194,7 @@ def work(task: Task) -> TaskResult:
     root = Path(task.root)
     try:
         scene = _scene_gt(root / task.gt_path)
-        lq = imageio.read(root / task.lq_path)
+        lq = read_image(root / task.lq_path)
     except (RdrfError, OSError) as exc:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
     out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
@@ -182,7 +216,13 @@ def work(task: Task) -> TaskResult:
         t = time.perf_counter()
         for kind, data in output_pngs(out).items():
             rel = task.outputs[kind]
-            st = durable_write(data, root / rel)
+            try:
+                st = durable_write(data, root / rel)
+            except OSError as exc:  # a full disk is the workspace's problem, not this pair's: stop the run
+                raise RdrfError(
+                    f"{root / rel}: cannot write ({exc.strerror or exc}); the pairs aligned so far are kept - "
+                    "free some space and run `rdrf align` again to finish the rest"
+                ) from None
             res.stored[kind] = (rel, st.sha256, st.size)
         res.params.setdefault("timings_s", {})["write"] = round(time.perf_counter() - t, 4)
     res.params["mask_method"] = task.mask_method
@@ -260,28 +300,65 @@ def _clear_leftovers(ws: Workspace) -> None:
         p.unlink(missing_ok=True)
 
 
-def _results(tasks: list[Task], workers: int, before: Callable[[Task], None]) -> Iterator[tuple[Task, TaskResult]]:
+def _pool(workers: int, threads: int) -> ProcessPoolExecutor:
+    # spawn: OpenCV's thread pool does not survive fork. An executor, not multiprocessing.Pool: when a
+    # worker dies (the kernel's OOM killer, a segfault in a codec) the Pool silently replaces it and
+    # waits forever for the lost pair; the executor fails that pair's future (BrokenProcessPool).
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(threads,))
+
+
+def _died(task: Task) -> TaskResult:
+    return TaskResult(
+        task.pair_id, "failed",
+        f"the worker process aligning this pair was killed, twice (out of memory? a crash in an image decoder?); "
+        f"check {task.gt_path} and {task.lq_path} (`rdrf verify`), or align it with fewer --workers",
+    )
+
+
+def _run_pool(pending: deque[Task], workers: int, threads: int, before: Callable[[Task], None], fn: Callable[[Task], TaskResult],
+              lost: list[Task]) -> Iterator[tuple[Task, TaskResult]]:
+    """Results as pairs finish; stops at the first dead worker, leaving the pairs then in flight in
+    `lost` (the executor cannot tell which of them killed it)."""
+    with _pool(workers, threads) as pool:
+        inflight: dict[Future, Task] = {}
+        while pending or inflight:
+            while pending and len(inflight) < workers:
+                t = pending.popleft()
+                before(t)
+                inflight[pool.submit(fn, t)] = t
+            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+            for f in done:
+                t = inflight.pop(f)
+                if isinstance(f.exception(), BrokenProcessPool):
+                    lost.append(t)
+                    continue
+                yield t, f.result()  # any other exception is a bug: keep its traceback
+            if lost:
+                lost.extend(inflight.values())
+                return
+
+
+def _results(tasks: list[Task], workers: int, before: Callable[[Task], None],
+             fn: Callable[[Task], TaskResult] = work) -> Iterator[tuple[Task, TaskResult]]:
     if workers <= 1 or len(tasks) <= 1:
         for t in tasks:
             before(t)
-            yield t, work(t)
+            yield t, fn(t)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    ctx = mp.get_context("spawn")  # OpenCV's thread pool does not survive fork
-    done: queue.Queue = queue.Queue()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(threads,)) as pool:
-        pending = list(reversed(tasks))
-        inflight: dict[int, Task] = {}
-        while pending or inflight:
-            while pending and len(inflight) < workers:
-                t = pending.pop()
-                before(t)
-                inflight[t.pair_id] = t
-                pool.apply_async(work, (t,), callback=done.put, error_callback=lambda e, t=t: done.put((t, e)))
-            item = done.get()
-            if isinstance(item, tuple):  # a worker raised: a bug, keep its traceback
-                raise item[1]
-            yield inflight.pop(item.pair_id), item
+    pending = deque(tasks)
+    while pending:
+        lost: list[Task] = []
+        yield from _run_pool(pending, workers, threads, before, fn, lost)
+        # a worker died: each pair it may have been aligning gets a fresh worker of its own; the one
+        # that kills that one too ends failed, the others are aligned as usual
+        for t in sorted(lost, key=lambda t: t.pair_id):
+            with _pool(1, threads) as solo:
+                try:
+                    res = solo.submit(fn, t).result()
+                except BrokenProcessPool:
+                    res = _died(t)
+            yield t, res
 
 
 def align_workspace(cat: Catalogue, options: AlignOptions, on_plan: Callable[[int], None] | None = None,
