@@ -192,14 +192,16 @@ def ingest_shots(
     if develop_raw:
         _develop_scene(catalogue, scene_label)
     with catalogue.session() as s:
-        shot_of = _catalogued(s, plan)
+        shot_of = _catalogued(s, scene_label, plan)
     return [IngestResult(shot_of[p.files[0].sha256], not p.known, p.index) for p in plan]
 
 
 def _number(catalogue: Catalogue, scene_label: str, plan: list[_Planned]) -> None:
-    """Drop files already catalogued (or repeated earlier in the batch); number the new shots per role."""
+    """Drop files this scene already holds (or repeated earlier in the batch); number the new shots
+    per role. The same bytes in another scene are that scene's shot, not this one's: stored again."""
     with catalogue.session() as s:
-        seen = set(_catalogued(s, plan))
+        _check_scene_facts(s, scene_label, plan)
+        seen = set(_catalogued(s, scene_label, plan))
         counters: dict[str, int] = {}
         for p in plan:
             fresh = [c for c in p.files if c.sha256 not in seen]
@@ -218,11 +220,30 @@ def _dest(scene_label: str, p: _Planned, name: str) -> str:
     return f"originals/{scene_label}/{p.info.role}-{p.index:03d}/{name}"
 
 
-def _catalogued(s: Session, plan: list[_Planned]) -> dict[str, int]:
-    """sha256 -> shot id of the batch's files that are already catalogued originals."""
+def _catalogued(s: Session, scene_label: str, plan: list[_Planned]) -> dict[str, int]:
+    """sha256 -> shot id of the batch's files that are already originals of this scene."""
     hashes = [c.sha256 for p in plan for c in p.files]
-    rows = s.execute(select(File.sha256, File.shot_id).where(File.kind == "original", File.sha256.in_(hashes)))
+    rows = s.execute(
+        select(File.sha256, File.shot_id)
+        .join(Shot, File.shot_id == Shot.id)
+        .join(Scene)
+        .where(Scene.label == scene_label, File.kind == "original", File.sha256.in_(hashes))
+    )
     return {sha: shot_id for sha, shot_id in rows}
+
+
+def _check_scene_facts(s: Session, scene_label: str, plan: list[_Planned]) -> None:
+    """A scene's category and notes are set once: a batch that says otherwise is refused, naming both."""
+    scene = s.scalar(select(Scene).where(Scene.label == scene_label))
+    if scene is None:
+        return
+    for p in plan:
+        for what, old, new in (("category", scene.category, p.info.category), ("notes", scene.notes, p.info.notes)):
+            if old and new and old != new:
+                raise RdrfError(
+                    f"scene {scene_label} is catalogued with {what} {old!r}, not {new!r}; a scene's {what} is never "
+                    "overwritten - import under another label, or give the catalogued value"
+                )
 
 
 def _journal(catalogue: Catalogue, scene_label: str, paths: list[str]) -> None:
@@ -270,11 +291,9 @@ def _register(catalogue: Catalogue, scene_label: str, todo: list[_Planned], path
         if scene is None:
             scene = Scene(label=scene_label, notes="")
             s.add(scene)
-        for p in todo:
-            if p.info.category:
-                scene.category = p.info.category
-            if p.info.notes:
-                scene.notes = p.info.notes
+        for p in todo:  # set once (_check_scene_facts refused a different value)
+            scene.category = scene.category or p.info.category
+            scene.notes = scene.notes or p.info.notes or ""
             shot = _shot_row(s, scene, p)
             s.add(shot)
             for c, rel in p.stored:
