@@ -30,7 +30,7 @@ from rdrf.commands import (
     verify,
 )
 
-from rdrf.console import err_console
+from rdrf.console import err_console, silence_native_stderr
 from schemas.errors import RdrfError
 
 # typer >= 0.22 raises its own (vendored) click exceptions; older typer raises click's.
@@ -57,6 +57,8 @@ def _options(
 ) -> None:
     context.OPTIONS.workspace = workspace
     context.OPTIONS.quiet = quiet
+    if quiet and context.OPTIONS.own_process:
+        silence_native_stderr()
 
 
 # Mounted explicitly, in the order `rdrf --help` lists them. Each module imports its domain code
@@ -80,6 +82,7 @@ app.add_typer(demo.app)
 
 
 def main(argv: list[str] | None = None) -> None:
+    context.OPTIONS.own_process = True
     try:
         code = app(args=argv, standalone_mode=False)
     except RdrfError as exc:

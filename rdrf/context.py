@@ -16,6 +16,7 @@ WORKSPACE_ENV = "RDRF_WORKSPACE"
 class Options:
     workspace: Optional[Path] = None
     quiet: bool = False
+    own_process: bool = False  # set by `rdrf.cli.main`: process-wide changes (file descriptors) are ours to make
 
 
 OPTIONS = Options()

@@ -11,7 +11,6 @@ error in step 2 removes what this call wrote. Sources are only ever read, never 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +30,13 @@ from schemas.views import scene_gt
 from schemas.vocabulary import Degradation, Role, Trigger
 from schemas.workspace import Catalogue
 
-LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A scene label names folders (originals/<label>/...) on every OS: what each rule below keeps out.
+LABEL_RULE = (
+    "1-64 characters: ASCII letters A-Z a-z, digits 0-9, '.', '_' and '-', starting with a letter or digit, "
+    "not ending with '.', not a device name Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+)
+LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))})
 
 
 @dataclass
@@ -100,11 +105,28 @@ class _Planned:
     stored: list[tuple[_Checked, str]] = field(default_factory=list)  # (file, rel path)
 
 
+def _label_problem(label: str) -> Optional[str]:
+    bad = sorted({c for c in label if c not in LABEL_CHARS})
+    if not label:
+        return "it is empty"
+    if bad:
+        return f"{', '.join(repr(c) for c in bad)} {'is' if len(bad) == 1 else 'are'} not allowed"
+    if len(label) > 64:
+        return f"it has {len(label)} characters"
+    if label[0] in "._-":
+        return f"it starts with {label[0]!r}"
+    if label.endswith("."):
+        return "it ends with '.' (Windows drops it)"
+    if label.split(".")[0].upper() in WINDOWS_RESERVED:
+        return "it is a device name on Windows"
+    return None
+
+
 def check_label(label: str) -> str:
-    if not LABEL.match(label):
-        raise RdrfError(
-            f"scene label {label!r} is not usable as a folder name; expected letters, digits, '.', '_' or '-' (e.g. 17)"
-        )
+    """The label itself, or an error saying what is wrong with it and what a label may be."""
+    problem = _label_problem(label)
+    if problem is not None:
+        raise RdrfError(f"scene label {label!r} cannot name a folder on every OS: {problem}; a scene label is {LABEL_RULE} (e.g. 17 or agan-3)")
     return label
 
 
@@ -236,6 +258,12 @@ def _check_scene_facts(s: Session, scene_label: str, plan: list[_Planned]) -> No
     """A scene's category and notes are set once: a batch that says otherwise is refused, naming both."""
     scene = s.scalar(select(Scene).where(Scene.label == scene_label))
     if scene is None:
+        twin = s.scalar(select(Scene.label).where(func.lower(Scene.label) == scene_label.lower()))
+        if twin is not None:
+            raise RdrfError(
+                f"scene label {scene_label!r} differs from catalogued scene {twin!r} only in case: they would share "
+                "one folder on macOS and Windows; use the catalogued label or another one"
+            )
         return
     for p in plan:
         for what, old, new in (("category", scene.category, p.info.category), ("notes", scene.notes, p.info.notes)):
@@ -319,8 +347,15 @@ def _shot_row(s: Session, scene: Scene, p: _Planned) -> Shot:
         aperture=exp.aperture,
         width=prim.info.width,
         height=prim.info.height,
-        qa=p.info.qa,
+        qa=_with_channels(p.info.qa, prim.info.channels),
     )
+
+
+def _with_channels(qa: Optional[dict], channels: int) -> Optional[dict]:
+    """A shot stored as other than 3-channel colour (1: greyscale) says so in its QA record
+    (`qa["channels"]`), so that alignment can refuse a greyscale-vs-colour pair instead of guessing;
+    imageio decodes it as 3 equal channels."""
+    return qa if channels == 3 else {**(qa or {}), "channels": channels}
 
 
 def _develop_scene(catalogue: Catalogue, scene_label: str) -> None:
