@@ -7,6 +7,8 @@ Order of events for one batch of shots (a scene on import, one shot on capture):
 3. one transaction registers scene, setup, shots, files and pairs and clears the journal.
 A crash in step 2 leaves journalled files that `rdrf verify` explains and a re-run overwrites; an
 error in step 2 removes what this call wrote. Sources are only ever read, never moved or changed.
+A file is "already catalogued" only as an original of the same scene: the same bytes in another
+scene are that scene's shot, and are stored again for this one (a scene never loses its GT).
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ class ShotInfo:
 @dataclass
 class IngestResult:
     shot_id: int
-    added: bool  # False when every file of the shot was already in the catalogue
+    added: bool  # False when every file of the shot was already the scene's
     index: int = 0  # the shot's number within its role as catalogued now (0 when it was already known)
 
 
@@ -101,7 +103,7 @@ class _Planned:
     info: ShotInfo
     files: list[_Checked]
     index: int = 0
-    known: bool = False  # every file is already catalogued (or repeats an earlier shot of the batch)
+    known: bool = False  # every file is already this scene's (or repeats an earlier shot of the batch)
     stored: list[tuple[_Checked, str]] = field(default_factory=list)  # (file, rel path)
 
 

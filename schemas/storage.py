@@ -17,7 +17,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Optional
 
 from schemas.errors import WorkspaceError
 
@@ -48,15 +48,21 @@ def clear_temporaries(folder: Path) -> int:
     return removed
 
 
-def no_space_message(path: Path, needed: Optional[int] = None) -> str:
-    """`path` could not be written for lack of space: what it needed and what the disk has."""
+def free_bytes(path: Path) -> Optional[int]:
+    """Free bytes on the file system that holds (or would hold) `path`; None when unknown."""
     folder = next((p for p in (path, *path.parents) if p.exists()), path)
     try:
-        free = f"{shutil.disk_usage(folder).free:,} bytes free"
+        return shutil.disk_usage(folder).free
     except OSError:
-        free = "free space unknown"
+        return None
+
+
+def no_space_message(path: Path, needed: Optional[int] = None) -> str:
+    """`path` could not be written for lack of space: what it needed and what the disk has."""
     need = f"{needed:,} bytes needed, " if needed is not None else ""
-    return f"{path}: no space left on the device ({need}{free}); free some space and run the command again"
+    free = free_bytes(path)
+    have = f"{free:,} bytes free" if free is not None else "free space unknown"
+    return f"{path}: no space left on the device ({need}{have}); free some space and run the command again"
 
 
 def fsync_dir(folder: Path) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.errors import RdrfError, WorkspaceError
 from schemas.settings import Settings, load_settings
-from schemas.storage import no_space_message
+from schemas.storage import free_bytes, no_space_message
 
 MARKER = "rdrf.toml"
 FOLDERS = ("originals", "developed", "aligned", "exports", "reports")
@@ -244,8 +244,14 @@ class Catalogue:
         low = detail.lower()
         if "not a database" in low or "malformed" in low:
             return self._corrupt(detail)
-        if "disk is full" in low or "disk i/o error" in low:
-            return WorkspaceError(f"{no_space_message(self.path or self.workspace.root)} (SQLite: {detail}); nothing was changed")
+        where = self.path or self.workspace.root
+        if "disk is full" in low or ("disk i/o error" in low and free_bytes(where) == 0):
+            return WorkspaceError(f"{no_space_message(where)} (SQLite: {detail}); its last transaction was not stored")
+        if "disk i/o error" in low:
+            return WorkspaceError(
+                f"{self.name}: SQLite could not read or write it (disk I/O error; {free_bytes(where)} bytes free): the "
+                "disk is failing or was removed; check it, then run the command again"
+            )
         if "readonly" in low or "read-only" in low:
             return read_only_error(self.path.parent if self.path is not None else self.workspace.root)
         if "locked" in low or "busy" in low:

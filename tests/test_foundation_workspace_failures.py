@@ -197,3 +197,18 @@ def test_a_catalogue_that_cannot_grow_on_a_full_disk_is_one_clear_error(small_di
     assert "no space left on the device" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     filler.unlink()
     assert catalogue_dump(ws) == before
+
+
+def test_a_full_disk_met_outside_storage_is_still_one_line(monkeypatch, capsys, tmp_path):
+    from rdrf import cli, context
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "aligned" / "x.png"))
+
+    monkeypatch.setattr(context, "open_catalogue", full)
+    monkeypatch.setattr(context.OPTIONS, "own_process", False)  # main() sets it; restored after the test
+    with pytest.raises(SystemExit) as code:
+        cli.main(["status"])
+    err = capsys.readouterr().err
+    assert code.value.code == 1 and "Traceback" not in err
+    assert f"{tmp_path / 'aligned' / 'x.png'}: no space left on the device" in err and "bytes free" in err
