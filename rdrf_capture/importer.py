@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-
-from rdrf_capture.image_check import is_supported
 from sqlalchemy import select
 
 from rdrf_capture.exif import read_exposure
+from rdrf_capture.image_check import is_supported
 from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots, primary
 from schemas.catalogue import Scene
 from schemas.errors import RdrfError, WorkspaceError
@@ -246,7 +245,7 @@ def check_existing_scene(catalogue: Catalogue, src: SceneSource, add_to_existing
             raise RdrfError(
                 f"{src.folder}: scene {src.label} is already catalogued with another ground truth ({known}), so this "
                 f"is a different shoot with the same name; import it under another label with --scene-prefix P "
-                f"(scene P{src.folder.name}), or add its shots to scene {src.label} with --add-to-existing"
+                f"(scene P{src.label}), or add its shots to scene {src.label} with --add-to-existing"
             )
         _check_setup(scene, src, strict=True)
         if not gts:

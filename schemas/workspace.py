@@ -104,8 +104,9 @@ def make_engine(url: str | URL, *, read_only: bool = False) -> Engine:
 # the catalogue or the workspace; `read` for one that only looks (it works on a read-only workspace).
 OpenMode = Literal["create", "write", "read"]
 
-# What a command that only looks may run on a read-only workspace (named in the errors).
+# The first bytes of every SQLite database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
+# What a command that only looks may run on a read-only workspace (named in the errors).
 READ_ONLY_COMMANDS = "status, scenes, shots, pairs, verify, report --out elsewhere"
 
 
@@ -147,9 +148,12 @@ class Catalogue:
         self.path = sqlite_file(workspace.database_url)
         self.read_only = False
         url: str | URL = workspace.database_url
-        if self.path is not None and mode == "create" and not is_writable(self.path.parent):
-            raise read_only_error(self.path.parent)
-        if self.path is not None and mode != "create":
+        if self.path is not None and mode == "create":
+            if not is_writable(self.path.parent):
+                raise read_only_error(self.path.parent)
+            if self.path.is_file():
+                self._check_header()
+        elif self.path is not None:
             self._check_exists()
             writable = is_writable(self.path.parent) and is_writable(self.path)
             if mode == "write" and not (writable and is_writable(workspace.root)):
