@@ -155,11 +155,11 @@ class Catalogue:
                 self._check_header()
         elif self.path is not None:
             self._check_exists()
-            writable = is_writable(self.path.parent) and is_writable(self.path)
-            if mode == "write" and not (writable and is_writable(workspace.root)):
-                raise read_only_error(self.path.parent if not writable else workspace.root)
-            self.read_only = not writable
-            url = _file_url(self.path, mode="rw") if writable else self._read_only_url()
+            blocked = [p for p in (self.path.parent, self.path, workspace.root) if not is_writable(p)]
+            if mode == "write" and blocked:
+                raise read_only_error(blocked[0])
+            self.read_only = bool({self.path.parent, self.path} & set(blocked))  # SQLite cannot write here
+            url = self._read_only_url() if self.read_only else _file_url(self.path, mode="rw")
         try:
             self.engine = make_engine(url, read_only=self.read_only)
             self._upgrade()
