@@ -10,6 +10,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import textured, write_jpeg
 from test_foundation_import import catalogue_dump, make_shoot, tree
@@ -211,3 +212,30 @@ def test_a_full_disk_met_outside_storage_is_still_one_line(monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert code.value.code == 1 and "Traceback" not in err
     assert f"{tmp_path / 'aligned' / 'x.png'}: no space left on the device" in err and "bytes free" in err
+
+
+def test_align_onto_a_full_disk_is_one_error_and_leaves_the_pairs_pending(workspace, cli, tmp_path, monkeypatch):
+    """Alignment writes its outputs through schemas.storage: a full disk stops it with one line
+    naming the output, and no pair is marked as aligned (or failed) for it."""
+    import cv2
+    from align_synth import make_pair, random_homography
+
+    from schemas import storage
+
+    gt, lq = make_pair(320, 224, random_homography(320, 224, 8, np.random.default_rng(1)), 1)
+    for name, img in (("gt.jpg", gt), ("lq/0001.jpg", lq)):
+        path = tmp_path / "shoot" / "1" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), img)
+    assert cli("import", tmp_path / "shoot", cwd=workspace).exit_code == 0
+    before = cli("pairs", "--json", cwd=workspace).stdout
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(storage.StreamWriter, "write", full)
+    r = cli("align", "--all", "--workers", "1", cwd=workspace)
+    assert r.exit_code == 1 and "no space left on the device" in r.output and "aligned/" in r.output, r.output
+    monkeypatch.undo()
+    assert cli("pairs", "--json", cwd=workspace).stdout == before
+    assert not [p for p in (workspace / "aligned").rglob("*") if p.is_file() and storage.is_temporary(p)]
