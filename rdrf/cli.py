@@ -30,8 +30,9 @@ from rdrf.commands import (
     verify,
 )
 
-from rdrf.console import err_console
+from rdrf.console import err_console, silence_native_stderr
 from schemas.errors import RdrfError
+from schemas.storage import NO_SPACE, no_space_message
 
 # typer >= 0.22 raises its own (vendored) click exceptions; older typer raises click's.
 USAGE_ERRORS = tuple({click.exceptions.ClickException, getattr(typer.exceptions, "TyperException", click.exceptions.ClickException)})
@@ -57,6 +58,8 @@ def _options(
 ) -> None:
     context.OPTIONS.workspace = workspace
     context.OPTIONS.quiet = quiet
+    if quiet and context.OPTIONS.own_process:
+        silence_native_stderr()
 
 
 # Mounted explicitly, in the order `rdrf --help` lists them. Each module imports its domain code
@@ -80,6 +83,7 @@ app.add_typer(demo.app)
 
 
 def main(argv: list[str] | None = None) -> None:
+    context.OPTIONS.own_process = True
     try:
         code = app(args=argv, standalone_mode=False)
     except RdrfError as exc:
@@ -92,4 +96,9 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__ != "NoArgsIsHelpError":  # help was already shown
             exc.show()
         sys.exit(getattr(exc, "exit_code", 2))
+    except OSError as exc:  # a full disk met by a write outside schemas.storage: still one line naming the path
+        if exc.errno not in NO_SPACE:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(no_space_message(Path(exc.filename or Path.cwd())))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)

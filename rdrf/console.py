@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
@@ -19,6 +21,19 @@ err_console = Console(stderr=True)
 def say(message: str) -> None:
     if not context.OPTIONS.quiet:
         err_console.print(message, highlight=False, soft_wrap=True)
+
+
+def silence_native_stderr() -> None:
+    """--quiet in rdrf's own process: C libraries print on their own to file descriptor 2 (libpng's
+    "libpng warning: ..." through OpenCV, which its log level does not govern). Point descriptor 2
+    at /dev/null and give Python's sys.stderr - rdrf's messages, errors, tracebacks - a copy of the
+    original, so only the libraries' chatter is dropped."""
+    sys.stderr.flush()
+    original = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(original, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace")
 
 
 def print_json(records: Iterable[BaseModel] | BaseModel) -> None:

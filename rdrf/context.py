@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 from schemas.errors import RdrfError
-from schemas.workspace import Catalogue, Workspace, is_workspace
+from schemas.workspace import Catalogue, OpenMode, Workspace, is_workspace
 
 WORKSPACE_ENV = "RDRF_WORKSPACE"
 
@@ -16,6 +16,7 @@ WORKSPACE_ENV = "RDRF_WORKSPACE"
 class Options:
     workspace: Optional[Path] = None
     quiet: bool = False
+    own_process: bool = False  # set by `rdrf.cli.main`: process-wide changes (file descriptors) are ours to make
 
 
 OPTIONS = Options()
@@ -24,6 +25,8 @@ OPTIONS = Options()
 def find_workspace(start: Optional[Path] = None) -> Workspace:
     if OPTIONS.workspace is not None:
         root = OPTIONS.workspace.expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise RdrfError(f"--workspace {root} is a file, not a folder; point it at the workspace folder (the one holding rdrf.toml)", exit_code=2)
         if not is_workspace(root):
             raise RdrfError(f"{root} is not an rdrf workspace (no rdrf.toml); create one with `rdrf init {root}`")
         return Workspace(root)
@@ -37,9 +40,10 @@ def find_workspace(start: Optional[Path] = None) -> Workspace:
     )
 
 
-def open_catalogue() -> Catalogue:
+def open_catalogue(mode: OpenMode = "write") -> Catalogue:
     """The workspace's catalogue, after checking its rdrf.toml: a typo in any section stops every
-    command, not only the one that reads that section."""
+    command, not only the one that reads that section. A command that only looks passes
+    mode="read": it then works on a read-only workspace."""
     ws = find_workspace()
     ws.settings  # parsed once here; stages read the cached model
-    return Catalogue(ws)
+    return Catalogue(ws, mode=mode)

@@ -227,6 +227,8 @@ class Session:
             self.op.say(f"scene {o.scene} has its GT ({n_gt} shot(s)) and {n_lq} degraded shot(s); continuing at {n_lq + 1}")
         with self.catalogue.session() as s:  # a later session of the scene keeps its category
             known = s.scalar(select(Scene.category).where(Scene.label == o.scene))
+        if o.category is not None and known is not None and o.category != known:  # refused before a shot is fired
+            raise RdrfError(f"--category {o.category!r}: scene {o.scene} is catalogued as {known!r}; a scene's category is never overwritten")
         self.rig.set_scene(o.scene, o.category or known)
         return plan(n_gt, n_lq, gt_count=o.gt_count, lq=o.lq)
 

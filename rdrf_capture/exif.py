@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Optional
 
 import exifread
+
+# exifread logs "PNG file does not have exif data." and the like for every file without EXIF; EXIF is
+# optional here (missing fields stay None), so its chatter never reaches the terminal.
+logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
 
 @dataclass

@@ -9,6 +9,7 @@ a truncated stream, where libjpeg (OpenCV) pads it with grey and only warns.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -28,16 +29,21 @@ class ImageInfo:
     width: int
     height: int
     raw: bool
+    channels: int = 3  # as stored: 1 for a greyscale file (a RAW counts as colour)
 
 
 def _check_jpeg(data: bytes, name: str) -> ImageInfo:
     if not data:
         raise RdrfError(f"{name}: empty file (0 bytes); expected a JPEG image")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return ImageInfo(width=im.width, height=im.height, raw=False)
-    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL's warnings: the checks below speak for the file
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                return ImageInfo(width=im.width, height=im.height, raw=False, channels=len(im.getbands()))
+    except UnidentifiedImageError as exc:
+        raise RdrfError(f"{name}: not a JPEG image (its bytes are no image format PIL knows); expected a readable JPEG") from exc
+    except (OSError, SyntaxError) as exc:
         raise RdrfError(f"{name}: not a complete JPEG image ({exc}); expected a readable JPEG") from exc
 
 
@@ -61,7 +67,11 @@ def check_image(data: bytes, name: str) -> ImageInfo:
         return _check_raw(data, name)
     if not is_plain_image(name):
         raise RdrfError(f"{name}: unsupported file type; expected JPEG/PNG/TIFF or a RAW format ({', '.join(sorted(RAW_EXTS))})")
+    imageio.check_pixels(data, name)
     if is_jpeg(name):
         return _check_jpeg(data, name)
-    arr = imageio.decode(data, name)
-    return ImageInfo(width=arr.shape[1], height=arr.shape[0], raw=False)
+    arr = imageio.decode(data, name, channels="as-stored")
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    if channels not in (1, 3, 4):
+        raise RdrfError(f"{name}: {channels} channels; expected a grey, RGB or RGBA image")
+    return ImageInfo(width=arr.shape[1], height=arr.shape[0], raw=False, channels=channels)

@@ -3,7 +3,13 @@
 Layouts (DESIGN.md): `rdrf` - DIR/<scene>/gt.<ext> (one shot; gt.ARW + gt.JPG is one RAW+JPEG
 shot), DIR/<scene>/lq/*.<ext> (shots grouped by file stem, numbered in natural name order),
 optional DIR/<scene>/scene.toml; `deraindrop` - the AGAN Raindrop layout DIR/{data,gt}/N_rain.* and
-N_clean.*, one scene per N. One transaction per scene: a bad scene changes nothing.
+N_clean.*, one scene per N. One transaction per scene: a bad scene changes nothing, and the others
+still go in.
+
+A folder named like a catalogued scene is that scene's own shoot when its GT is one of the scene's GT
+files (a re-run adds nothing; new degraded files are added to the series). Any other folder of that
+name is a different shoot: refused, unless the user gives it another label (`prefix`) or says to add
+its shots to the scene (`add_to_existing`, same camera and glass only; its GT is kept as an extra GT).
 """
 
 from __future__ import annotations
@@ -16,12 +22,16 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from sqlalchemy import select
 
+from rdrf_capture.exif import read_exposure
 from rdrf_capture.image_check import is_supported
-from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots
-from schemas.errors import RdrfError
+from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots, primary
+from schemas.catalogue import Scene
+from schemas.errors import RdrfError, WorkspaceError
 from schemas.imageio import is_jpeg, is_raw
 from schemas.records import CATEGORIES
+from schemas.storage import sha256_file
 from schemas.views import scene_order
 from schemas.vocabulary import Degradation, ImportLayout, values
 from schemas.workspace import Catalogue
@@ -94,9 +104,9 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def read_scene_folder(folder: Path) -> SceneSource:
+def read_scene_folder(folder: Path, prefix: str = "") -> SceneSource:
     """One scene folder of the rdrf layout, checked before anything is stored."""
-    label = check_label(folder.name)
+    label = check_label(f"{prefix}{folder.name}")
     return SceneSource(label, folder, _scene_gt(folder), _scene_lq(folder), _scene_meta(folder))
 
 
@@ -182,19 +192,84 @@ def import_scene(catalogue: Catalogue, src: SceneSource) -> list[IngestResult]:
     return ingest_shots(catalogue, src.label, shots)
 
 
+def _shown(values: set) -> str:
+    return " or ".join(sorted("unknown" if v is None else f"{v:g} mm" if isinstance(v, float) else repr(v) for v in values))
+
+
+def _scene_setups(scene: Scene) -> tuple[set, set]:
+    """The cameras and glass thicknesses the scene's shots were taken with (None: not recorded)."""
+    setups = [shot.setup for shot in scene.shots]
+    return {u.camera_model if u else None for u in setups}, {u.glass_mm if u else None for u in setups}
+
+
+def _incoming_cameras(src: SceneSource) -> set:
+    """The camera each shot of the folder will be catalogued with: scene.toml's, else its EXIF's."""
+    if src.meta.camera is not None:
+        return {src.meta.camera}
+    shots = [src.gt, *src.lq]
+    return {read_exposure(files[primary([f.name for f in files])].read_bytes()).camera_model for files in shots}
+
+
+def _check_setup(scene: Scene, src: SceneSource, strict: bool) -> None:
+    """scene.toml may not contradict the scene's camera or glass; with `strict` (shots of another
+    shoot added to the scene) the folder's camera and glass must be the scene's, unknown included."""
+    cameras, glasses = _scene_setups(scene)
+    incoming = (
+        ("camera", _incoming_cameras(src) if strict else {src.meta.camera} - {None}, cameras),
+        ("glass", {None if src.meta.glass_mm is None else float(src.meta.glass_mm)} if strict else {src.meta.glass_mm} - {None}, glasses),
+    )
+    for what, theirs, ours in incoming:
+        if not theirs <= ours:
+            raise RdrfError(
+                f"{src.folder}: {what} {_shown(theirs)} does not match scene {scene.label}'s {what} {_shown(ours)}; "
+                + ("--add-to-existing adds only shots taken with the scene's camera and glass" if strict
+                   else "a scene's camera and glass are never changed - fix scene.toml or import under another label (--scene-prefix)")
+            )
+
+
+def check_existing_scene(catalogue: Catalogue, src: SceneSource, add_to_existing: bool) -> Optional[str]:
+    """Refuse a folder that is another shoot of a catalogued scene's name, unless told to add it.
+
+    Returns a line for the summary when the folder's GT goes in as an extra GT of the scene."""
+    with catalogue.session() as s:
+        scene = s.scalar(select(Scene).where(Scene.label == src.label))
+        if scene is None:
+            return None
+        _check_setup(scene, src, strict=False)
+        gts = [shot for shot in scene.shots if shot.role == "gt"]
+        scene_gt = {f.sha256 for shot in gts for f in shot.files if f.kind == "original"}
+        if {sha256_file(p)[0] for p in src.gt} <= scene_gt:
+            return None  # this scene's own shoot: a re-run, or more degraded shots of it
+        if not add_to_existing:
+            known = ", ".join(shot.original_name for shot in gts) or "none"
+            raise RdrfError(
+                f"{src.folder}: scene {src.label} is already catalogued with another ground truth ({known}), so this "
+                f"is a different shoot with the same name; import it under another label with --scene-prefix P "
+                f"(scene P{src.label}), or add its shots to scene {src.label} with --add-to-existing"
+            )
+        _check_setup(scene, src, strict=True)
+        if not gts:
+            return None
+        return (
+            f"scene {src.label}: {', '.join(p.name for p in src.gt)} from {src.folder} kept as an extra GT shot (not "
+            f"paired); its degraded shots pair with the scene's GT {gts[0].original_name}"
+        )
+
+
 @dataclass
 class ImportSummary:
     scenes: int = 0
     shots_added: int = 0
     shots_known: int = 0
-    bad: list[str] = field(default_factory=list)  # one message per scene skipped (skip_bad)
+    bad: list[str] = field(default_factory=list)  # one message per scene not imported
+    notes: list[str] = field(default_factory=list)  # what the user should know about scenes imported
 
 
 def _sources(root: Path, layout: ImportLayout, prefix: str) -> list[tuple[str, Callable[[], SceneSource]]]:
     """Each scene's label and how to read it: a bad rdrf scene folder fails when read, on its own."""
     if layout == "deraindrop":
         return [(src.label, lambda src=src: src) for src in _deraindrop_scenes(root, prefix)]
-    return [(folder.name, lambda folder=folder: read_scene_folder(folder)) for folder in scene_folders(root)]
+    return [(folder.name, lambda folder=folder: read_scene_folder(folder, prefix)) for folder in scene_folders(root)]
 
 
 def import_folder(
@@ -202,23 +277,28 @@ def import_folder(
     root: Path,
     layout: ImportLayout = "rdrf",
     *,
-    skip_bad: bool = False,
     prefix: str = "",
+    add_to_existing: bool = False,
     on_scene: Callable[[str], None] = lambda label: None,
 ) -> ImportSummary:
-    """Import every scene; a bad scene raises (or, with skip_bad, is listed and the rest go on)."""
+    """Import every scene; a bad scene is listed in `bad` and the rest go on. A failure of the
+    workspace itself (WorkspaceError: full disk, read-only, catalogue) stops the import."""
     root = root.expanduser().resolve()
     if not root.is_dir():
         raise RdrfError(f"{root}: not a folder; expected a folder of scene folders")
     summary = ImportSummary()
     for label, read in _sources(root, layout, prefix):
         try:
-            results = import_scene(catalogue, read())
+            src = read()
+            note = check_existing_scene(catalogue, src, add_to_existing)
+            results = import_scene(catalogue, src)
+        except WorkspaceError:
+            raise
         except RdrfError as exc:
-            if not skip_bad:
-                raise
             summary.bad.append(str(exc))
         else:
+            if note and any(r.added for r in results):
+                summary.notes.append(note)
             summary.scenes += 1
             summary.shots_added += sum(r.added for r in results)
             summary.shots_known += sum(not r.added for r in results)

@@ -7,11 +7,12 @@ Order of events for one batch of shots (a scene on import, one shot on capture):
 3. one transaction registers scene, setup, shots, files and pairs and clears the journal.
 A crash in step 2 leaves journalled files that `rdrf verify` explains and a re-run overwrites; an
 error in step 2 removes what this call wrote. Sources are only ever read, never moved or changed.
+A file is "already catalogued" only as an original of the same scene: the same bytes in another
+scene are that scene's shot, and are stored again for this one (a scene never loses its GT).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,13 @@ from schemas.views import scene_gt
 from schemas.vocabulary import Degradation, Role, Trigger
 from schemas.workspace import Catalogue
 
-LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# A scene label names folders (originals/<label>/...) on every OS: what each rule below keeps out.
+LABEL_RULE = (
+    "1-64 characters: ASCII letters A-Z a-z, digits 0-9, '.', '_' and '-', starting with a letter or digit, "
+    "not ending with '.', not a device name Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
+)
+LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))})
 
 
 @dataclass
@@ -78,7 +85,7 @@ class ShotInfo:
 @dataclass
 class IngestResult:
     shot_id: int
-    added: bool  # False when every file of the shot was already in the catalogue
+    added: bool  # False when every file of the shot was already the scene's
     index: int = 0  # the shot's number within its role as catalogued now (0 when it was already known)
 
 
@@ -96,15 +103,32 @@ class _Planned:
     info: ShotInfo
     files: list[_Checked]
     index: int = 0
-    known: bool = False  # every file is already catalogued (or repeats an earlier shot of the batch)
+    known: bool = False  # every file is already this scene's (or repeats an earlier shot of the batch)
     stored: list[tuple[_Checked, str]] = field(default_factory=list)  # (file, rel path)
 
 
+def _label_problem(label: str) -> Optional[str]:
+    bad = sorted({c for c in label if c not in LABEL_CHARS})
+    if not label:
+        return "it is empty"
+    if bad:
+        return f"{', '.join(repr(c) for c in bad)} {'is' if len(bad) == 1 else 'are'} not allowed"
+    if len(label) > 64:
+        return f"it has {len(label)} characters"
+    if label[0] in "._-":
+        return f"it starts with {label[0]!r}"
+    if label.endswith("."):
+        return "it ends with '.' (Windows drops it)"
+    if label.split(".")[0].upper() in WINDOWS_RESERVED:
+        return "it is a device name on Windows"
+    return None
+
+
 def check_label(label: str) -> str:
-    if not LABEL.match(label):
-        raise RdrfError(
-            f"scene label {label!r} is not usable as a folder name; expected letters, digits, '.', '_' or '-' (e.g. 17)"
-        )
+    """The label itself, or an error saying what is wrong with it and what a label may be."""
+    problem = _label_problem(label)
+    if problem is not None:
+        raise RdrfError(f"scene label {label!r} cannot name a folder on every OS: {problem}; a scene label is {LABEL_RULE} (e.g. 17 or agan-3)")
     return label
 
 
@@ -192,14 +216,16 @@ def ingest_shots(
     if develop_raw:
         _develop_scene(catalogue, scene_label)
     with catalogue.session() as s:
-        shot_of = _catalogued(s, plan)
+        shot_of = _catalogued(s, scene_label, plan)
     return [IngestResult(shot_of[p.files[0].sha256], not p.known, p.index) for p in plan]
 
 
 def _number(catalogue: Catalogue, scene_label: str, plan: list[_Planned]) -> None:
-    """Drop files already catalogued (or repeated earlier in the batch); number the new shots per role."""
+    """Drop files this scene already holds (or repeated earlier in the batch); number the new shots
+    per role. The same bytes in another scene are that scene's shot, not this one's: stored again."""
     with catalogue.session() as s:
-        seen = set(_catalogued(s, plan))
+        _check_scene_facts(s, scene_label, plan)
+        seen = set(_catalogued(s, scene_label, plan))
         counters: dict[str, int] = {}
         for p in plan:
             fresh = [c for c in p.files if c.sha256 not in seen]
@@ -218,11 +244,36 @@ def _dest(scene_label: str, p: _Planned, name: str) -> str:
     return f"originals/{scene_label}/{p.info.role}-{p.index:03d}/{name}"
 
 
-def _catalogued(s: Session, plan: list[_Planned]) -> dict[str, int]:
-    """sha256 -> shot id of the batch's files that are already catalogued originals."""
+def _catalogued(s: Session, scene_label: str, plan: list[_Planned]) -> dict[str, int]:
+    """sha256 -> shot id of the batch's files that are already originals of this scene."""
     hashes = [c.sha256 for p in plan for c in p.files]
-    rows = s.execute(select(File.sha256, File.shot_id).where(File.kind == "original", File.sha256.in_(hashes)))
+    rows = s.execute(
+        select(File.sha256, File.shot_id)
+        .join(Shot, File.shot_id == Shot.id)
+        .join(Scene)
+        .where(Scene.label == scene_label, File.kind == "original", File.sha256.in_(hashes))
+    )
     return {sha: shot_id for sha, shot_id in rows}
+
+
+def _check_scene_facts(s: Session, scene_label: str, plan: list[_Planned]) -> None:
+    """A scene's category and notes are set once: a batch that says otherwise is refused, naming both."""
+    scene = s.scalar(select(Scene).where(Scene.label == scene_label))
+    if scene is None:
+        twin = s.scalar(select(Scene.label).where(func.lower(Scene.label) == scene_label.lower()))
+        if twin is not None:
+            raise RdrfError(
+                f"scene label {scene_label!r} differs from catalogued scene {twin!r} only in case: they would share "
+                "one folder on macOS and Windows; use the catalogued label or another one"
+            )
+        return
+    for p in plan:
+        for what, old, new in (("category", scene.category, p.info.category), ("notes", scene.notes, p.info.notes)):
+            if old and new and old != new:
+                raise RdrfError(
+                    f"scene {scene_label} is catalogued with {what} {old!r}, not {new!r}; a scene's {what} is never "
+                    "overwritten - import under another label, or give the catalogued value"
+                )
 
 
 def _journal(catalogue: Catalogue, scene_label: str, paths: list[str]) -> None:
@@ -270,11 +321,9 @@ def _register(catalogue: Catalogue, scene_label: str, todo: list[_Planned], path
         if scene is None:
             scene = Scene(label=scene_label, notes="")
             s.add(scene)
-        for p in todo:
-            if p.info.category:
-                scene.category = p.info.category
-            if p.info.notes:
-                scene.notes = p.info.notes
+        for p in todo:  # set once (_check_scene_facts refused a different value)
+            scene.category = scene.category or p.info.category
+            scene.notes = scene.notes or p.info.notes or ""
             shot = _shot_row(s, scene, p)
             s.add(shot)
             for c, rel in p.stored:
@@ -300,8 +349,15 @@ def _shot_row(s: Session, scene: Scene, p: _Planned) -> Shot:
         aperture=exp.aperture,
         width=prim.info.width,
         height=prim.info.height,
-        qa=p.info.qa,
+        qa=_with_channels(p.info.qa, prim.info.channels),
     )
+
+
+def _with_channels(qa: Optional[dict], channels: int) -> Optional[dict]:
+    """A shot stored as other than 3-channel colour (1: greyscale) says so in its QA record
+    (`qa["channels"]`), so that alignment can refuse a greyscale-vs-colour pair instead of guessing;
+    imageio decodes it as 3 equal channels."""
+    return qa if channels == 3 else {**(qa or {}), "channels": channels}
 
 
 def _develop_scene(catalogue: Catalogue, scene_label: str) -> None:

@@ -13,3 +13,8 @@ class RdrfError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class WorkspaceError(RdrfError):
+    """A failure of the workspace itself - a missing, unreadable or read-only catalogue, a full disk -
+    rather than of one scene or file: a command that goes on past a bad scene stops at this one."""

@@ -11,11 +11,14 @@ error type.
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path, PurePosixPath
 from typing import Literal, Optional
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from schemas.errors import RdrfError
 
@@ -31,6 +34,16 @@ READABLE_IMAGE_EXTS = PLAIN_IMAGE_EXTS | {".bmp", ".webp"}
 RAW_EXTS = frozenset(
     {".arw", ".nef", ".nrw", ".dng", ".cr2", ".cr3", ".crw", ".raf", ".orf", ".rw2", ".pef", ".srw", ".3fr", ".iiq", ".erf", ".mrw", ".x3f"}
 )
+
+# The most pixels an image may have: above every camera sensor (the largest have about 150 million),
+# below PIL's decompression-bomb limit (~179 million) and OpenCV's CV_IO_MAX_IMAGE_PIXELS (2^30), so
+# a header claiming more is refused here, by file name, before any decoder allocates for it.
+MAX_PIXELS = 170_000_000
+# How much of a file the header check reads (a JPEG's size follows its EXIF and previews).
+_HEADER_BYTES = 1 << 22
+
+# OpenCV logs warnings of its own (codec fallbacks) to the terminal; errors reach us as exceptions.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 # libjpeg decodes at 1/8, 1/4, 1/2 scale for a fraction of a full decode.
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
@@ -76,6 +89,41 @@ def _three_channels(img: np.ndarray, name: str, order: Order) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if order == "rgb" else img
 
 
+def png_size(data: bytes) -> Optional[tuple[int, int]]:
+    """(width, height) from a PNG's IHDR chunk; None when not a PNG."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR" or len(data) < 24:
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def header_size(data: bytes) -> Optional[tuple[int, int]]:
+    """(width, height) as the file's header states it, without decoding the pixels; None when the
+    header cannot be read (the decoder then says why). PIL's decompression-bomb limit raises
+    `Image.DecompressionBombError`."""
+    size = jpeg_size(data) or png_size(data)
+    if size is not None:
+        return size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+        return None
+
+
+def check_pixels(data: bytes, name: str) -> None:
+    """Refuse, naming the file, an image whose header claims more than MAX_PIXELS pixels."""
+    limit = f"rdrf reads images of at most {MAX_PIXELS / 1e6:.0f} million pixels (camera sensors have up to about 150)"
+    try:
+        size = header_size(data[:_HEADER_BYTES])
+    except Image.DecompressionBombError as exc:
+        raise RdrfError(f"{name}: the header claims too many pixels ({exc}); {limit} - a damaged or foreign file?") from exc
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        w, h = size
+        raise RdrfError(f"{name}: the header claims {w}x{h} pixels ({w * h / 1e6:,.0f} million); {limit} - a damaged or foreign file?")
+
+
 def decode(data: bytes | np.ndarray, name: str, order: Order = "bgr", channels: Literal[1, 3, "as-stored"] = 3) -> np.ndarray:
     """Decode image bytes keeping the bit depth (uint8 or uint16).
 
@@ -89,7 +137,11 @@ def decode(data: bytes | np.ndarray, name: str, order: Order = "bgr", channels: 
     buf = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
     if buf.size == 0:
         raise RdrfError(f"{name}: empty file (0 bytes); expected a JPEG, PNG or TIFF image")
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    check_pixels(buf[:_HEADER_BYTES].tobytes(), name)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as exc:
+        raise RdrfError(f"{name}: cannot be decoded as an image ({str(exc).strip().splitlines()[-1]}); expected a JPEG, PNG or TIFF") from exc
     if img is None or img.size == 0:
         raise RdrfError(f"{name}: cannot be decoded as an image (truncated or not an image); expected a JPEG, PNG or TIFF")
     if img.dtype not in (np.uint8, np.uint16):

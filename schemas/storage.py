@@ -9,13 +9,17 @@ shared bytes go through `durable_link`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Optional
+
+from schemas.errors import WorkspaceError
 
 TMP_MARK = ".rdrf-tmp-"
 CHUNK = 1 << 20
@@ -42,6 +46,23 @@ def clear_temporaries(folder: Path) -> int:
                 p.unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def free_bytes(path: Path) -> Optional[int]:
+    """Free bytes on the file system that holds (or would hold) `path`; None when unknown."""
+    folder = next((p for p in (path, *path.parents) if p.exists()), path)
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def no_space_message(path: Path, needed: Optional[int] = None) -> str:
+    """`path` could not be written for lack of space: what it needed and what the disk has."""
+    need = f"{needed:,} bytes needed, " if needed is not None else ""
+    free = free_bytes(path)
+    have = f"{free:,} bytes free" if free is not None else "free space unknown"
+    return f"{path}: no space left on the device ({need}{have}); free some space and run the command again"
 
 
 def fsync_dir(folder: Path) -> None:
@@ -79,18 +100,23 @@ class StreamWriter:
         self._f.flush()
 
 
+# A full disk or an exhausted quota: the write cannot succeed until the user frees space.
+NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
 @contextmanager
-def durable_stream(dest: Path) -> Iterator[StreamWriter]:
+def durable_stream(dest: Path, size: int | None = None) -> Iterator[StreamWriter]:
     """Write `dest` durably as a stream (a tar shard, a copy), never holding it in memory:
 
         with durable_stream(path) as out:
             out.write(...)
         out.stored.sha256
 
-    If the block raises, the temporary is removed and `dest` is untouched."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    If the block raises, the temporary is removed and `dest` is untouched; a full disk is a
+    WorkspaceError naming `dest`, the `size` it needed (when the caller knows it) and the free space."""
     tmp = _temporary(dest)
     try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             out = StreamWriter(f)
             yield out
@@ -98,22 +124,24 @@ def durable_stream(dest: Path) -> Iterator[StreamWriter]:
             os.fsync(f.fileno())
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+            raise WorkspaceError(no_space_message(dest, size)) from exc
         raise
     out.stored = Stored(dest, out._digest.hexdigest(), out.size)
 
 
 def durable_copy(src: Path, dest: Path) -> Stored:
     """Copy (never move) `src` to `dest` durably and return its hash."""
-    with open(src, "rb") as f, durable_stream(dest) as out:
+    with open(src, "rb") as f, durable_stream(dest, size=os.fstat(f.fileno()).st_size) as out:
         while chunk := f.read(CHUNK):
             out.write(chunk)
     return out.stored
 
 
 def durable_write(data: bytes, dest: Path) -> Stored:
-    with durable_stream(dest) as out:
+    with durable_stream(dest, size=len(data)) as out:
         out.write(data)
     return out.stored
 

@@ -91,7 +91,7 @@ def test_bad_input_is_refused_before_anything_is_stored(cli, ws):
     for args, words in (
         (["--glass", "thick"], "expected a thickness in millimetres"),
         (["--glass", "5mm", "--category", "beach"], "expected one of"),
-        (["--glass", "5mm", "--scene", "a/b"], "not usable as a folder name"),
+        (["--glass", "5mm", "--scene", "a/b"], "cannot name a folder on every OS: '/' is not allowed"),
     ):
         base = ["--workspace", ws, "capture", "--camera", "virtual", "--scene", "9", "--yes"]
         if "--scene" in args:
@@ -124,3 +124,17 @@ def test_cameras_lists_each_body_with_its_profile(cli, ws, monkeypatch):
         ("Canon EOS 5D", "usb:002,005", None),  # unknown body: safe defaults, with a warning
     ]
     assert found[1]["warning"]
+
+
+def test_capture_never_overwrites_a_scenes_category(cli, ws, tmp_path):
+    from conftest import textured, write_jpeg
+
+    write_jpeg(tmp_path / "shoot" / "4" / "gt.jpg", textured(48, 64, 0))
+    write_jpeg(tmp_path / "shoot" / "4" / "lq" / "a.jpg", textured(48, 64, 1))
+    (tmp_path / "shoot" / "4" / "scene.toml").write_text('category = "signs & markers"\n')
+    assert cli("--workspace", ws, "import", tmp_path / "shoot").exit_code == 0
+    before = shots(cli, ws, "4")
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "4", "--glass", "5mm", "--lq", "1",
+            "--category", "streets & traffic", "--yes")
+    assert r.exit_code == 1 and "scene 4 is catalogued as 'signs & markers'" in r.output, r.output
+    assert shots(cli, ws, "4") == before

@@ -44,8 +44,10 @@ def test_an_older_catalogue_is_upgraded_by_any_command(workspace, cli):
 def test_database_url_from_the_environment(workspace, cli, tmp_path, monkeypatch):
     other = tmp_path / "elsewhere.sqlite"
     monkeypatch.setenv("RDRF_DATABASE_URL", f"sqlite:///{other}")
+    r = cli("status", "--json", cwd=workspace)  # only `rdrf init` makes a catalogue
+    assert r.exit_code == 1 and f"{other} is missing" in r.output and not other.exists()
+    assert cli("init", workspace).exit_code == 0 and other.exists()
     assert cli("status", "--json", cwd=workspace).exit_code == 0
-    assert other.exists()
 
 
 def test_checked_in_json_schemas_match_the_records():

@@ -168,12 +168,15 @@ def test_bad_input_names_the_file_and_changes_nothing(workspace, cli, tmp_path, 
     assert cli("verify", cwd=workspace).exit_code == 0
 
 
-def test_skip_bad_imports_good_scenes_and_lists_bad_ones(workspace, cli, tmp_path):
+@pytest.mark.parametrize("flags", [(), ("--skip-bad",)], ids=["default", "skip-bad (kept for scripts)"])
+def test_import_takes_the_good_scenes_and_lists_the_bad_ones(workspace, cli, tmp_path, flags):
     shoot = make_shoot(tmp_path / "shoot")
-    (shoot / "2" / "lq" / "0001.dng").write_bytes(b"")
-    r = cli("import", shoot, "--skip-bad", cwd=workspace)
-    assert r.exit_code == 1 and "0001.dng: empty file" in r.output
-    assert [s["scene"] for s in json.loads(cli("scenes", "--json", cwd=workspace).stdout)] == ["1"]
+    (shoot / "1" / "lq" / "DSC0001.jpg").write_bytes(b"")  # the first scene is bad: the second still goes in
+    (shoot / "3").mkdir()  # so is a folder with nothing in it
+    r = cli("import", shoot, *flags, cwd=workspace)
+    assert r.exit_code == 1 and "DSC0001.jpg: empty file" in r.output and "3: no ground truth" in r.output, r.output
+    assert "imported 1 scenes" in r.output
+    assert [s["scene"] for s in json.loads(cli("scenes", "--json", cwd=workspace).stdout)] == ["2"]
 
 
 def test_deraindrop_layout(workspace, cli, tmp_path):

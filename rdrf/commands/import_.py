@@ -18,21 +18,28 @@ app = typer.Typer()
 def import_(
     directory: Annotated[Path, typer.Argument(help="Folder of scene folders: <scene>/gt.<ext>, <scene>/lq/*.<ext>, optional <scene>/scene.toml.")],
     layout: Annotated[ImportLayout, typer.Option(help="rdrf (above) or deraindrop (AGAN: data/N_rain.png, gt/N_clean.png).")] = "rdrf",
-    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Import the good scenes, list the bad ones (exit 1 if any).")] = False,
-    prefix: Annotated[str, typer.Option(help="Prefix for scene labels of the deraindrop layout, e.g. 'agan-'.")] = "",
+    prefix: Annotated[str, typer.Option("--scene-prefix", "--prefix", help="Prefix for the scene labels: folder 001 becomes scene P001 (e.g. 'agan-', '2026-11-').")] = "",
+    add_to_existing: Annotated[bool, typer.Option("--add-to-existing", help="A folder named like a catalogued scene but holding another shoot: add its shots to that scene (same camera and glass only; its GT is kept as an extra GT, not paired).")] = False,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", hidden=True, help="What import always does now.")] = False,
 ) -> None:
     """Copy images into the workspace, checksummed; one transaction per scene; re-running adds nothing.
 
-    Example: rdrf import ~/shoots/2026-11 --skip-bad
+    The good scenes go in; each bad one is listed with its reason and the exit status is 1. A folder
+    named like a catalogued scene must be that scene's own shoot (same GT file), unless
+    --scene-prefix or --add-to-existing says what it is.
+
+    Example: rdrf import ~/shoots/2026-11 --scene-prefix 2026-11-
     """
     from rdrf_capture.importer import import_folder, scene_folders
 
     cat = context.open_catalogue()
     total = len(scene_folders(directory)) if layout == "rdrf" and directory.is_dir() else 0
     with progress(total or 1, "importing") as advance:
-        summary = import_folder(cat, directory, layout, skip_bad=skip_bad, prefix=prefix, on_scene=lambda _: advance())
+        summary = import_folder(cat, directory, layout, prefix=prefix, add_to_existing=add_to_existing, on_scene=lambda _: advance())
     say(f"imported {summary.scenes} scenes: {summary.shots_added} shots added, {summary.shots_known} already catalogued")
+    for note in summary.notes:
+        err_console.print(f"[yellow]note[/]: {note}", highlight=False, soft_wrap=True)
     if summary.bad:
         for message in summary.bad:
-            err_console.print(f"[red]skipped[/]: {message}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]not imported[/]: {message}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)

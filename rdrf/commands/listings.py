@@ -25,7 +25,7 @@ def status(json_: JsonFlag = False) -> None:
 
     Example: rdrf status
     """
-    cat = context.open_catalogue()
+    cat = context.open_catalogue("read")
     with cat.session() as s:
         rec = StatusRecord(
             workspace=str(cat.workspace.root),
@@ -56,7 +56,7 @@ def scenes(json_: JsonFlag = False) -> None:
 
     Example: rdrf scenes --json
     """
-    with context.open_catalogue().session() as s:
+    with context.open_catalogue("read").session() as s:
         records = sorted((scene_record(sc) for sc in s.scalars(select(Scene))), key=lambda r: scene_order(r.scene))
     if json_:
         print_json(records)
@@ -76,7 +76,7 @@ def shots(
 
     Example: rdrf shots --scene 17
     """
-    with context.open_catalogue().session() as s:
+    with context.open_catalogue("read").session() as s:
         q = select(Shot).join(Scene)
         if scene is not None:
             q = q.where(Scene.label == scene)
@@ -101,7 +101,7 @@ def pairs(
 
     Example: rdrf pairs --status rejected
     """
-    with context.open_catalogue().session() as s:
+    with context.open_catalogue("read").session() as s:
         q = select(Pair).join(Scene)
         if scene is not None:
             q = q.where(Scene.label == scene)

@@ -29,7 +29,11 @@ def report(
     from rdrf_align.report.page import build_report
     from rdrf_align.report.plan import plan_report
 
-    cat = context.open_catalogue()
+    from schemas.workspace import is_writable, read_only_error
+
+    cat = context.open_catalogue("read")  # only the report folder is written
+    if out is None and not is_writable(cat.workspace.reports if cat.workspace.reports.is_dir() else cat.workspace.root):
+        raise read_only_error(cat.workspace.reports)
     plan = plan_report(cat, out, **report_facts(cat))
     with progress(plan.steps, "report") as advance:
         path = build_report(plan, workers=workers, advance=advance)

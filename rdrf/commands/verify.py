@@ -23,7 +23,7 @@ def verify(json_: JsonFlag = False) -> None:
     """
     from rdrf_capture.verify import total_files, verify as run_verify
 
-    cat = context.open_catalogue()
+    cat = context.open_catalogue("read")
     with progress(total_files(cat), "verifying") as advance:
         report = run_verify(cat, on_file=advance)
     if json_:
