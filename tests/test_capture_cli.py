@@ -127,7 +127,7 @@ def test_cameras_lists_each_body_with_its_profile(cli, ws, monkeypatch):
 
 
 def test_capture_never_overwrites_a_scenes_category(cli, ws, tmp_path):
-    from conftest import textured, write_jpeg
+    from tests.images import textured, write_jpeg
 
     write_jpeg(tmp_path / "shoot" / "4" / "gt.jpg", textured(48, 64, 0))
     write_jpeg(tmp_path / "shoot" / "4" / "lq" / "a.jpg", textured(48, 64, 1))

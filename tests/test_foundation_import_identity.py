@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from conftest import textured, write_jpeg
-from test_foundation_import import catalogue_dump, tree
+from tests.images import textured, write_jpeg
+from tests.test_foundation_import import catalogue_dump, tree
 
 
 def shoot(root: Path, label: str, seed: int, n_lq: int = 2, toml: str = 'category = "signs & markers"\nglass_mm = 5\n') -> Path:

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import textured, write_jpeg
-from test_foundation_import import catalogue_dump, tree
+from tests.images import textured, write_jpeg
+from tests.test_foundation_import import catalogue_dump, tree
 
 from rdrf_capture.ingest import check_label
 from schemas import imageio

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import textured, write_jpeg
-from test_foundation_import import catalogue_dump, make_shoot, tree
+from tests.images import textured, write_jpeg
+from tests.test_foundation_import import catalogue_dump, make_shoot, tree
 
 from schemas.errors import WorkspaceError
 
@@ -218,7 +218,7 @@ def test_align_onto_a_full_disk_is_one_error_and_leaves_the_pairs_pending(worksp
     """Alignment writes its outputs through schemas.storage: a full disk stops it with one line
     naming the output, and no pair is marked as aligned (or failed) for it."""
     import cv2
-    from align_synth import make_pair, random_homography
+    from tests.align_synth import make_pair, random_homography
 
     from schemas import storage
 
