@@ -13,9 +13,11 @@ from schemas.errors import RdrfError
 def test_sizes_parse_and_bad_ones_are_refused():
     assert parse_size("1080x720") == (1080, 720)
     assert parse_size("original") is None
-    for bad in ("1080", "1080x", "big", "0x0"):
+    for bad in ("1080", "1080x", "big"):
         with pytest.raises(RdrfError, match="WIDTHxHEIGHT"):
             parse_size(bad)
+    with pytest.raises(RdrfError, match="too small"):
+        parse_size("0x0")
 
 
 def test_three_by_two_frames_are_not_cropped_and_others_are_centre_cropped():

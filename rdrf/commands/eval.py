@@ -18,7 +18,7 @@ def eval_(
     data: Annotated[Path, typer.Option("--data", help="Export folder; its test split is evaluated.")],
     checkpoint: Annotated[Path, typer.Option("--checkpoint", "-c", help="Run folder (latest checkpoint) or one checkpoint folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON (rows and per-image scores).")] = False,
-    max_images: Annotated[Optional[int], typer.Option("--max-images", help="Evaluate the first N test pairs only.")] = None,
+    max_images: Annotated[Optional[int], typer.Option("--max-images", min=1, help="Evaluate the first N test pairs only.")] = None,
     lpips_weights: Annotated[Optional[Path], typer.Option("--lpips-weights", help="Local LPIPS weights; without them LPIPS is skipped.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda when present).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Stage II runs: sampling steps (default: the run's, 50).")] = None,

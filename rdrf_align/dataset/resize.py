@@ -37,13 +37,18 @@ ASPECT_TOLERANCE = 0.01
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 
+MIN_SIDE = 8  # smaller than a JPEG block or a training crop is no image to learn from
+
+
 def parse_size(text: str) -> Optional[tuple[int, int]]:
     """'1080x720' -> (1080, 720); 'original' -> None (keep the captured size)."""
     if text == "original":
         return None
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not m or int(m.group(1)) < 8 or int(m.group(2)) < 8:
-        raise RdrfError(f"size {text!r} is not WIDTHxHEIGHT (e.g. {PAPER_SIZE}) or 'original'")
+    if not m:
+        raise RdrfError(f"size {text!r} is not WIDTHxHEIGHT (e.g. {PAPER_SIZE}) or 'original'", exit_code=2)
+    if int(m.group(1)) < MIN_SIDE or int(m.group(2)) < MIN_SIDE:
+        raise RdrfError(f"size {text!r} is too small: at least {MIN_SIDE}x{MIN_SIDE} pixels (the paper trains at {PAPER_SIZE})", exit_code=2)
     return int(m.group(1)), int(m.group(2))
 
 

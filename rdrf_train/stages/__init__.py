@@ -27,11 +27,32 @@ def get_stage(name: str) -> type[Stage]:
     return STAGES[name]
 
 
+def check_device(device: Optional[str]) -> str:
+    """`--device` as torch will take it: cuda when present by default; a device this machine lacks
+    is one clear error, not a CUDA traceback from deep inside the first tensor move."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise RdrfError(f"--device {device!r} is not a device torch knows ({exc}); expected cpu, cuda or cuda:N", exit_code=2) from exc
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RdrfError(f"--device {device}: no CUDA device is available on this machine (torch {torch.__version__}); use --device cpu")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise RdrfError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), numbered from 0")
+    elif parsed.type != "cpu" and not getattr(torch.backends, parsed.type, None):
+        raise RdrfError(f"--device {device}: expected cpu, cuda or cuda:N", exit_code=2)
+    return device
+
+
 def load_restorer(checkpoint: Path, device: Optional[str] = None, steps: Optional[int] = None) -> tuple[RunFolder, Path, ImageRestorer]:
     """The restorer of a run folder (latest complete checkpoint) or of one checkpoint folder, as
     `rdrf restore` and `rdrf eval` run it; `steps` (`--steps`) applies to restorers that sample."""
     run, folder = resolve_checkpoint(Path(checkpoint))
-    restorer = get_stage(run.stage_name()).load_restorer(run, folder, device)
+    restorer = get_stage(run.stage_name()).load_restorer(run, folder, check_device(device))
     if steps is not None:
         if not isinstance(restorer, SamplingRestorer):
             raise RdrfError("--steps applies to stage II runs (control, fidelity); this run's restorer does not sample")
