@@ -19,6 +19,7 @@ from rdrf_align.registration.homography import Reference, Registration, Registra
 from schemas.imageio import full_scale
 from schemas.settings import AlignSettings
 from schemas.vocabulary import AlignStatus, MaskMethod, values
+from schemas.warp import valid_area
 
 METHOD = "sift-coarse+patch-ecc"
 # 2: matches no longer depend on what the process aligned before (features.reseed), and pairs whose
@@ -71,21 +72,6 @@ class PairOutcome:
         if self.photometric is not None:
             p["photometric_inliers"] = round(self.photometric.inlier_fraction, 4)
         return p
-
-
-def valid_area(H: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
-    """255 where a GT pixel's source lies inside the degraded frame with a pixel to spare (so bilinear
-    interpolation never reached the black border): the image of the inset frame, a convex
-    quadrilateral, rasterized at `scale` (GT px per output px) without warping anything."""
-    w, h = src_size
-    inset = 1.0 + scale  # rasterization includes edge pixels: keep one output pixel of slack
-    c = np.array([[inset, inset], [w - 1 - inset, inset], [w - 1 - inset, h - 1 - inset], [inset, h - 1 - inset]], np.float64)
-    q = cv2.perspectiveTransform(c.reshape(-1, 1, 2), H).reshape(-1, 2)
-    q = (q + 0.5) / scale - 0.5
-    out = np.zeros((dst_size[1], dst_size[0]), np.uint8)
-    if np.all(np.isfinite(q)):
-        cv2.fillConvexPoly(out, np.round(q * 16).astype(np.int32), 255, lineType=cv2.LINE_8, shift=4)
-    return out
 
 
 def warp_to_gt(lq: np.ndarray, H: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
