@@ -22,6 +22,10 @@ def align(
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when any pair is rejected or failed.")] = False,
     mask: Annotated[Optional[MaskMethod], typer.Option("--mask", help="Raindrop mask: default (model-based) or agan (|aligned - GT| > 30, as published).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the aligned pairs' records.")] = False,
+    prune_legacy: Annotated[bool, typer.Option(
+        "--prune-legacy",
+        help="Only delete the warped images and valid areas older rdrf versions stored under aligned/ (rendered and derived on demand now); lists what goes.",
+    )] = False,
 ) -> None:
     """Align every pair that has no current alignment (resumable; --force redoes them).
 
@@ -30,6 +34,11 @@ def align(
 
     Example: rdrf align --all --workers 2
     """
+    if prune_legacy:
+        if all_ or scene or force or strict or mask or as_json:
+            raise typer.BadParameter("--prune-legacy runs on its own (it aligns nothing)")
+        _prune()
+        return
     from sqlalchemy import select
 
     from rdrf_align.registration.runner import AlignOptions, align_workspace
@@ -78,3 +87,17 @@ def align(
         cat.close()
     if strict and (c["rejected"] or c["failed"]):
         raise typer.Exit(1)
+
+
+def _prune() -> None:
+    from rdrf_align.registration.prune import prune_legacy
+
+    cat = context.open_catalogue()
+    try:
+        done = prune_legacy(cat)
+    finally:
+        cat.close()
+    for path in done.paths:
+        say(f"removed {path}")
+    say(f"removed {len(done.paths)} file(s), {done.bytes / 1e6:.1f} MB, that older versions stored under aligned/ "
+        "(warped images and valid areas: rendered and derived from the homography now)")

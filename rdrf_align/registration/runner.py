@@ -278,7 +278,7 @@ def commit(cat: Catalogue, task: Task, res: TaskResult, mask_method: MaskMethod)
         s.query(IngestJournal).filter(IngestJournal.path.in_(list(task.outputs.values()))).delete(synchronize_session=False)
 
 
-class _Lock:
+class AlignLock:
     """An exclusive flock on the aligned/ folder itself (no lock file for `verify` to trip over)."""
 
     def __init__(self, ws: Workspace):
@@ -370,7 +370,7 @@ def align_workspace(cat: Catalogue, options: AlignOptions, on_plan: Callable[[in
     if options.workers < 1:
         raise RdrfError(f"--workers {options.workers}: expected at least 1")
     ws = cat.workspace
-    lock = _Lock(ws)
+    lock = AlignLock(ws)
     try:
         _clear_leftovers(ws)
         tasks, skipped = plan(cat, options)
