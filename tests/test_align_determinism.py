@@ -143,7 +143,7 @@ def test_align_pair_does_not_depend_on_the_thread_count():
         cv2.setNumThreads(before)
     a, b = outs
     assert np.array_equal(a.homography, b.homography) and np.array_equal(a.mask, b.mask)
-    assert np.array_equal(a.aligned, b.aligned) and a.mask_coverage == b.mask_coverage
+    assert np.array_equal(a.valid, b.valid) and a.mask_coverage == b.mask_coverage
 
 
 @pytest.mark.timeout(300)

@@ -183,9 +183,10 @@ def _init_worker(threads: int) -> None:
 
 
 def output_pngs(out: PairOutcome) -> dict[str, bytes]:
-    """The files a pair leaves under aligned/, by kind (OUTPUTS): lossless, zlib level 1 (a binary
-    mask shrinks ~50x, a few hundred kB for 60 MP)."""
-    return {"raindrop_mask": imageio.encode_png(out.mask, level=1)}
+    """The files a pair leaves under aligned/, by kind (OUTPUTS): lossless; the binary mask as a
+    1-bit PNG at zlib level 6 (~100 kB and 0.05 s for a 15 MP mask with 300 drops: ~3% of the camera
+    JPEG; level 1 is 60% larger for 0.025 s less, level 9 20% smaller for 0.3 s more)."""
+    return {"raindrop_mask": imageio.encode_png(out.mask, level=6, bilevel=True)}
 
 
 def work(task: Task) -> TaskResult:
