@@ -62,7 +62,7 @@ def test_render_is_one_interpolation_and_matches_a_full_size_warp_at_original_si
     rng = np.random.default_rng(3)
     lq = cv2.GaussianBlur(rng.integers(0, 255, (90, 120, 3), dtype=np.uint8), (0, 0), 2)
     H = np.array([[1.01, 0.02, 3.5], [-0.01, 0.99, -2.0], [1e-5, 0, 1]])
-    full = cv2.warpPerspective(lq, H, (120, 90), flags=cv2.INTER_LINEAR)
+    full = cv2.warpPerspective(lq, H, (120, 90), flags=cv2.INTER_CUBIC)
     box = (10, 5, 110, 85)
     # the same warp (OpenCV quantizes sub-pixel positions to 1/32 px, so an offset frame may round a
     # rare pixel the other way)

@@ -5,7 +5,7 @@ A `SceneGT` holds everything computed from a scene's GT, so its ~40 degraded sho
 
 Lean by design: the degraded shot is warped only to the reduced size the photometry and the default
 mask work at (schemas.warp.render_aligned: area-averaged by the mask's integer factor, then one
-bilinear warp), never at full size; the valid area is rasterized from the homography. Only the
+bicubic warp), never at full size; the valid area is rasterized from the homography. Only the
 published AGAN mask (|aligned - GT| > 30 at full resolution) needs the full-size warp.
 """
 
