@@ -69,9 +69,10 @@ def crop_box(width: int, height: int, target: Optional[tuple[int, int]], fit: Fi
     return (0, y0, width, y0 + h)
 
 
-def inside_all(box: Box, quads: Sequence[np.ndarray], margin: float = 2.0) -> Box:
+def inside_all(box: Box, quads: Sequence[np.ndarray], margin: float = 3.0) -> Box:
     """The largest box with `box`'s centre and aspect ratio whose corners lie at least `margin` px
-    inside every quadrilateral (the warp's covered areas). Returns `box` when it already fits."""
+    inside every quadrilateral (the warp's covered areas; 3 px: the bicubic warp of
+    schemas.warp.render_aligned reaches 2 source pixels). Returns `box` when it already fits."""
     if not quads:
         return box
     x0, y0, x1, y1 = box
