@@ -14,9 +14,12 @@ Determinism: a pair's homography, figures and outputs are a function of its two 
 settings) alone - bit-identical whatever the order, the number of workers, or a kill and resume in
 between (features.reseed; tests/test_align_determinism.py).
 
-Memory: a worker holds one pair and its scene's GT (about 4 full-size images plus reduced copies:
-~1.5 GB for a 60 MP 8-bit pair); pairs go out in scene order so each worker prepares a GT once per
-scene, and never more than `workers` pairs are in flight.
+Memory: a worker holds one pair and its scene's GT (the two decoded images, their 8-bit lumas, the
+valid area and mask at full size, no full-size float or warped copy; reduced copies for the masks):
+a 9504x6336 (60 MP) pair peaked at 0.8 GB per worker, and `--workers 2` on two of them at 1.6 GB
+for all processes together. Pairs go out in scene order so each worker prepares a GT once per scene,
+and never more than `workers` pairs are in flight. Per pair only the raindrop mask is written
+(OUTPUTS): the warped image is rendered on demand elsewhere (schemas.warp).
 """
 
 from __future__ import annotations
