@@ -1,4 +1,6 @@
-"""`rdrf align`: register degraded shots onto their GT, warp them, mask the raindrops, judge quality."""
+"""`rdrf align`: register degraded shots onto their GT, mask the raindrops, judge quality (the warped
+image is rendered on demand: export, report, `rdrf show`); `--prune-legacy` removes what older
+versions stored and nothing reads any more."""
 
 from __future__ import annotations
 
@@ -31,6 +33,10 @@ def align(
 
     Each pair ends ok, rejected or failed with a reason; QC thresholds are read from the
     workspace's rdrf.toml \\[align] section (min_inliers, max_reproj_px, min_valid_fraction, ...).
+
+    Per pair only the homography, the figures and the raindrop mask are stored; `rdrf show PAIR`
+    draws the aligned image. --prune-legacy deletes the warped images and valid areas that versions
+    before catalogue revision 0003 wrote (each path is printed).
 
     Example: rdrf align --all --workers 2
     """
