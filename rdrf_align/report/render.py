@@ -1,4 +1,7 @@
-"""The report's photographic figures: contact sheets and rejected-pair overlays, as JPEG bytes.
+"""The report's photographic figures (contact sheets, rejected-pair overlays, as JPEG bytes) and
+`rdrf show`'s view of one pair. A pair's aligned image is rendered from its degraded shot and the
+homography (schemas.warp), straight at the figure's size; its valid area is derived from the
+homography; only the raindrop mask is read from aligned/.
 
 Images are read as 8-bit RGB at about the size a figure needs: a JPEG is decoded at 1/2, 1/4 or 1/8
 scale by libjpeg itself when that still covers it (schemas.imageio.decode_reduced), so thumbnails of
