@@ -4,16 +4,20 @@ Pairs come from the virtual rig's renderer (hardware.sim) at full resolution, wi
 homography and raindrop mask: one scene without reflections and one with, `--lq` degraded shots each.
 For every pair, interleaved (the machine is shared, so both see the same load):
 
-- naive: decode both JPEGs, SIFT on both at full resolution, FLANN (KD-tree) + Lowe's ratio,
-  RANSAC homography, warp, AGAN mask (|aligned - GT| > 30);
-- fast: what `rdrf align` computes per pair (rdrf_align.registration.runner.work minus writing the outputs):
-  decode the degraded JPEG, register, warp, photometric model, masks, QC; plus the scene's GT decode
-  and preparation, amortized over the scene's pairs in this run (a real scene has ~40).
+- naive, as a user's script does it: decode both JPEGs, SIFT on both at full resolution, FLANN
+  (KD-tree) + Lowe's ratio, RANSAC homography, warp, AGAN mask (|aligned - GT| > 30), and write the
+  warped image and the mask as PNGs (cv2.imwrite);
+- rdrf: exactly what a worker of `rdrf align` does per pair (rdrf_align.registration.runner.work):
+  decode the degraded image, register, photometric model, masks, QC, and write what only alignment
+  can compute (the raindrop mask) durably; plus the scene's GT decode and preparation, measured per
+  scene and amortized over the scene's shots - reported for `--per-scene` shots per scene (a real
+  RDRF scene has ~40; 3 is a small one).
 
-Writing the three PNG outputs costs the same whichever way the homography was found; it is timed
-separately. Peak memory is measured in a fresh process aligning one pair each way.
+Bytes written per pair are compared with the originals' bytes per pair (the degraded JPEG plus the
+GT's share). Peak memory is measured in fresh processes: one pair each way at the bench's size, and
+an rdrf worker on a 2x-upscaled pair (9504x6336 from 4752x3168, ~60 MP), doubled for two in flight.
 
-    .venv/bin/python -m bench.align --size 4752x3168 --lq 2
+    .venv/bin/python -m bench.align --size 4752x3168 --lq 3
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import multiprocessing as mp
+import os
 import sys
 import tempfile
 import time
@@ -30,11 +35,11 @@ import cv2
 import numpy as np
 
 from hardware.sim import CATEGORIES, encode_jpeg, render_degraded, render_scene, sample_params
-from rdrf_align.registration import masks
+from rdrf_align.registration import masks, runner
 from rdrf_align.registration.homography import corner_error
 from rdrf_align.registration.pair import SceneGT, align_pair
-from rdrf_align.registration.runner import output_pngs
 from schemas import imageio
+from schemas.warp import valid_area
 
 
 def render_pairs(w: int, h: int, n_lq: int, seed: int, cache: Path) -> list[dict]:
@@ -63,8 +68,9 @@ def render_pairs(w: int, h: int, n_lq: int, seed: int, cache: Path) -> list[dict
     return out
 
 
-def naive(gt_path: Path, lq_path: Path):
-    """Full-resolution SIFT + FLANN + Lowe + RANSAC + warp + AGAN mask (seeds/000 sec. 3.2)."""
+def naive(gt_path: Path, lq_path: Path, out: Path | None = None):
+    """Full-resolution SIFT + FLANN + Lowe + RANSAC + warp + AGAN mask (seeds/000 sec. 3.2), the
+    warped image and the mask written into `out` as a user's script does."""
     gt = cv2.imread(str(gt_path))
     lq = cv2.imread(str(lq_path))
     sift = cv2.SIFT_create()
@@ -78,12 +84,21 @@ def naive(gt_path: Path, lq_path: Path):
     h, w = gt.shape[:2]
     aligned = cv2.warpPerspective(lq, H, (w, h))
     mask = masks.agan_mask(aligned, gt)
+    if out is not None:
+        cv2.imwrite(str(out / f"{lq_path.stem}.png"), aligned)
+        cv2.imwrite(str(out / f"{lq_path.stem}.mask.png"), mask)
     return H, mask
 
 
 def fast(scene: SceneGT, lq_path: Path, mask_method: str = "default"):
     lq = imageio.read(lq_path)
     return align_pair(scene, lq, mask_method=mask_method)
+
+
+def task(root: Path, gt: Path, lq: Path, name: str) -> runner.Task:
+    """What `rdrf align` hands a worker for this pair (paths relative to `root`)."""
+    return runner.Task(0, "bench", str(root), str(Path(gt).resolve().relative_to(root)), str(Path(lq).resolve().relative_to(root)),
+                       {"raindrop_mask": f"aligned/{name}.mask.png"})
 
 
 def _hwm_mb() -> float:
@@ -99,8 +114,12 @@ def _peak(kind: str, gt_path: str, lq_path: str, q) -> None:
     if kind == "naive":
         naive(Path(gt_path), Path(lq_path))
     else:
-        out = fast(SceneGT.prepare(imageio.read(Path(gt_path))), Path(lq_path))
-        output_pngs(out)
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            for src, name in ((gt_path, "gt.jpg"), (lq_path, "lq.jpg")):
+                os.symlink(src, root / name)
+            res = runner.work(runner.Task(0, "bench", str(root), "gt.jpg", "lq.jpg", {"raindrop_mask": "aligned/lq.mask.png"}))
+            assert res.stored, res.reason
     q.put((base, _hwm_mb()))
 
 
@@ -130,7 +149,8 @@ def upscaled_pair(pair: dict, factor: int, cache: Path) -> tuple[Path, Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="4752x3168")
-    ap.add_argument("--lq", type=int, default=2, help="degraded shots per scene (one scene without, one with reflections)")
+    ap.add_argument("--lq", type=int, default=3, help="degraded shots rendered per scene (one scene without, one with reflections)")
+    ap.add_argument("--per-scene", default="3,40", help="shots per scene the GT work is amortized over in the figures, comma-separated")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "rdrf-bench-align")
     ap.add_argument("--no-memory", action="store_true")
@@ -139,65 +159,74 @@ def main() -> None:
     t = time.perf_counter()
     pairs = render_pairs(w, h, a.lq, a.seed, a.cache)
     print(f"rendered/loaded {len(pairs)} pairs at {w}x{h} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    root = a.cache.resolve()
 
-    t_naive, t_fast, t_prep, t_write = [], [], {}, []
-    err_naive, err_fast, iou = [], [], {(r, m): [] for r in (False, True) for m in ("default", "agan", "naive-agan")}
-    scenes: dict[int, SceneGT] = {}
-    for i, p in enumerate(pairs):
-        if p["scene"] not in scenes:
-            t0 = time.perf_counter()
-            scenes[p["scene"]] = SceneGT.prepare(imageio.read(p["gt"]))
-            t_prep[p["scene"]] = time.perf_counter() - t0
-        runs = [("naive", None), ("fast", None)]
-        if i % 2:
-            runs.reverse()
-        for kind, _ in runs:
-            t0 = time.perf_counter()
-            if kind == "naive":
-                Hn, mask_n = naive(p["gt"], p["lq"])
-                t_naive.append(time.perf_counter() - t0)
-            else:
-                out = fast(scenes[p["scene"]], p["lq"])
-                t_fast.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        output_pngs(out)
-        t_write.append(time.perf_counter() - t0)
-        err_naive.append(corner_error(Hn, p["H"], w, h))
-        err_fast.append(corner_error(out.homography, p["H"], w, h))
-        agan = masks.agan_mask(out.aligned, scenes[p["scene"]].image, out.valid)
-        for m, mk in (("default", out.mask), ("agan", agan), ("naive-agan", mask_n)):
-            iou[(p["reflections"], m)].append(masks.iou(mk, p["mask"], out.valid))
-        print(
-            f"pair {i}: scene {p['scene']} ({p['category']}, reflections={p['reflections']}): naive {t_naive[-1]:.2f} s, "
-            f"fast {t_fast[-1]:.2f} s, corner err naive {err_naive[-1].mean():.3f}/{err_naive[-1].max():.3f} px, "
-            f"fast {err_fast[-1].mean():.3f}/{err_fast[-1].max():.3f} px, IoU default {iou[(p['reflections'], 'default')][-1]:.3f} "
-            f"agan {iou[(p['reflections'], 'agan')][-1]:.3f}, status {out.status} {out.reason}",
-            file=sys.stderr,
-        )
+    t_naive, t_fast, t_prep = [], [], {}
+    b_naive, b_fast = [], []
+    err_naive, err_fast, iou = [], [], {(r, m): [] for r in (False, True) for m in ("default", "naive-agan")}
+    with tempfile.TemporaryDirectory(dir=root) as tmp:
+        scratch = Path(tmp)
+        for i, p in enumerate(pairs):
+            t_ = task(root, p["gt"], p["lq"], f"{scratch.name}/{i}")
+            if p["scene"] not in t_prep:
+                runner._SCENE = None  # a new scene: its GT decode and preparation, as a worker does it once per scene
+                t0 = time.perf_counter()
+                runner._scene_gt(root / t_.gt_path)
+                t_prep[p["scene"]] = time.perf_counter() - t0
+            naive_out = scratch / f"naive-{i}"
+            naive_out.mkdir()
+            runs = ["naive", "fast"] if i % 2 == 0 else ["fast", "naive"]
+            for kind in runs:
+                t0 = time.perf_counter()
+                if kind == "naive":
+                    Hn, mask_n = naive(p["gt"], p["lq"], naive_out)
+                    t_naive.append(time.perf_counter() - t0)
+                else:
+                    res = runner.work(t_)
+                    t_fast.append(time.perf_counter() - t0)
+            b_naive.append(sum(f.stat().st_size for f in naive_out.iterdir()))
+            b_fast.append(sum(size for _, _, size in res.stored.values()))
+            H = np.array(res.figures["homography"])
+            valid = valid_area(H, (w, h), (w, h))
+            mask = imageio.read(root / res.stored["raindrop_mask"][0], channels=1)
+            err_naive.append(corner_error(Hn, p["H"], w, h))
+            err_fast.append(corner_error(H, p["H"], w, h))
+            for m, mk in (("default", mask), ("naive-agan", mask_n)):
+                iou[(p["reflections"], m)].append(masks.iou(mk, p["mask"], valid))
+            print(
+                f"pair {i}: scene {p['scene']} ({p['category']}, reflections={p['reflections']}): naive {t_naive[-1]:.2f} s, "
+                f"rdrf {t_fast[-1]:.2f} s, corner err naive {err_naive[-1].mean():.3f}/{err_naive[-1].max():.3f} px, "
+                f"rdrf {err_fast[-1].mean():.3f}/{err_fast[-1].max():.3f} px, IoU default {iou[(p['reflections'], 'default')][-1]:.3f} "
+                f"naive-agan {iou[(p['reflections'], 'naive-agan')][-1]:.3f}, status {res.status} {res.reason}",
+                file=sys.stderr,
+            )
     n = len(pairs)
-    per_scene = {s: sum(1 for p in pairs if p["scene"] == s) for s in t_prep}
-    fast_amortized = np.mean(t_fast) + sum(t_prep[s] for s in t_prep) / n
+    prep = float(np.mean(list(t_prep.values())))
+    lq_bytes = float(np.mean([p["lq"].stat().st_size for p in pairs]))
+    gt_bytes = float(np.mean([Path(p["gt"]).stat().st_size for p in pairs]))
     en, ef = np.array(err_naive), np.array(err_fast)
-    print(f"pairs: {n} at {w}x{h} ({len(per_scene)} scenes x {a.lq} degraded shots; machine: {mp.cpu_count()} cores, shared)")
-    print(f"naive (full-res SIFT+FLANN+RANSAC+warp+AGAN): {np.mean(t_naive):.2f} s/pair")
-    print(f"rdrf align (per pair {np.mean(t_fast):.2f} s + GT prep {np.mean(list(t_prep.values())):.2f} s/scene "
-          f"amortized over {n // len(per_scene)} pairs): {fast_amortized:.2f} s/pair")
-    print(f"speed ratio: {np.mean(t_naive) / fast_amortized:.1f}x (GT prep amortized over 40 shots/scene: "
-          f"{np.mean(t_naive) / (np.mean(t_fast) + np.mean(list(t_prep.values())) / 40):.1f}x)")
+    print(f"pairs: {n} at {w}x{h} ({len(t_prep)} scenes x {a.lq} degraded shots; machine: {mp.cpu_count()} cores, shared)")
+    print(f"naive (full-res SIFT+FLANN+RANSAC+warp+AGAN, writes warped PNG + mask): {np.mean(t_naive):.2f} s/pair")
+    print(f"rdrf align (per pair {np.mean(t_fast):.3f} s incl. writing its mask; GT decode + preparation {prep:.2f} s per scene)")
+    for k in (int(x) for x in a.per_scene.split(",")):
+        fast_k = np.mean(t_fast) + prep / k
+        orig = lq_bytes + gt_bytes / k
+        print(f"  {k:>2} shots/scene: rdrf {fast_k:.3f} s/pair, speed ratio {np.mean(t_naive) / fast_k:.1f}x; bytes written per pair: "
+              f"rdrf {np.mean(b_fast) / 1e3:.0f} kB = {100 * np.mean(b_fast) / orig:.1f}% of the originals' {orig / 1e6:.2f} MB, "
+              f"naive {np.mean(b_naive) / 1e6:.1f} MB = {100 * np.mean(b_naive) / orig:.0f}%")
     print(f"corner error naive: mean {en.mean():.3f} px, worst {en.max():.3f} px")
     print(f"corner error rdrf align: mean {ef.mean():.3f} px, worst {ef.max():.3f} px")
     for refl in (False, True):
         label = "with reflections" if refl else "without reflections"
-        vals = ", ".join(f"{m} {np.mean(iou[(refl, m)]):.3f}" for m in ("default", "agan", "naive-agan"))
+        vals = ", ".join(f"{m} {np.mean(iou[(refl, m)]):.3f}" for m in ("default", "naive-agan"))
         print(f"mask IoU {label}: {vals}")
-    print(f"writing the 3 PNG outputs (same for any method): {np.mean(t_write):.2f} s/pair")
     if not a.no_memory:
         nb, npk = peak_mb("naive", pairs[0]["gt"], pairs[0]["lq"])
         fb, fpk = peak_mb("fast", pairs[0]["gt"], pairs[0]["lq"])
-        print(f"peak memory, one {w}x{h} pair in a fresh process (imports: {fb:.0f} MB): naive {npk:.0f} MB, rdrf align {fpk:.0f} MB")
+        print(f"peak memory, one {w}x{h} pair in a fresh process (imports: {fb:.0f} MB): naive {npk:.0f} MB, rdrf align worker {fpk:.0f} MB")
         gt60, lq60 = upscaled_pair(pairs[0], 2, a.cache)
         fb, fpk = peak_mb("fast", gt60, lq60)
-        print(f"peak memory, one {2 * w}x{2 * h} pair (rdrf align worker incl. PNG encoding): {fpk:.0f} MB "
+        print(f"peak memory, one {2 * w}x{2 * h} pair (rdrf align worker: GT preparation, pair, mask written): {fpk:.0f} MB "
               f"-> two in flight: {2 * fpk / 1024:.1f} GB")
 
 

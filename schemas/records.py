@@ -97,9 +97,13 @@ class PairRecord(Record):
     homography: Optional[Homography] = Field(
         default=None, description="3x3, degraded pixel -> GT pixel at full resolution"
     )
-    aligned_lq: Optional[str] = None
+    gt_image: Optional[str] = Field(default=None, description="the GT image the homography maps onto (workspace-relative)")
+    lq_image: Optional[str] = Field(
+        default=None, description="the degraded image the homography maps from; the aligned image is rendered from it on demand"
+    )
     raindrop_mask: Optional[str] = None
-    valid_mask: Optional[str] = None
+    aligned_lq: Optional[str] = Field(default=None, description="the stored warped image; written before catalogue revision 0003 only")
+    valid_mask: Optional[str] = Field(default=None, description="the stored valid area; written before catalogue revision 0003 only")
     alignment: Optional[AlignmentRecord] = None
 
 

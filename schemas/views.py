@@ -26,6 +26,16 @@ def shot_image(shot: Shot) -> File:
     return plain[0]
 
 
+def alignment_sources(pair: Pair) -> tuple[File, File]:
+    """The GT and degraded images the pair's current alignment maps between - what its warped image
+    is rendered from: the files the alignment recorded, else (rows from before catalogue revision
+    0003, and pairs not aligned yet) its shots' images. LookupError when a shot has no image."""
+    a = pair.alignment
+    gt = a.gt_file if a is not None and a.gt_file is not None else shot_image(pair.gt_shot)
+    lq = a.lq_file if a is not None and a.lq_file is not None else shot_image(pair.lq_shot)
+    return gt, lq
+
+
 def scene_gt(scene: Scene) -> Shot | None:
     """The scene's ground truth: its first GT shot (later GT shots are kept but not paired)."""
     gts = [s for s in scene.shots if s.role == "gt"]
@@ -101,6 +111,10 @@ def alignment_record(a: Alignment) -> AlignmentRecord:
 
 def pair_record(pair: Pair) -> PairRecord:
     a = pair.alignment
+    try:
+        sources = alignment_sources(pair)
+    except LookupError:
+        sources = None
     return PairRecord(
         pair_id=pair.id,
         scene=pair.scene.label,
@@ -110,8 +124,10 @@ def pair_record(pair: Pair) -> PairRecord:
         status=pair.status,
         reason=pair.reason,
         homography=a.homography if a else None,
-        aligned_lq=a.aligned_file.path if a and a.aligned_file else None,
+        gt_image=sources[0].path if sources else None,
+        lq_image=sources[1].path if sources else None,
         raindrop_mask=a.raindrop_mask_file.path if a and a.raindrop_mask_file else None,
+        aligned_lq=a.aligned_file.path if a and a.aligned_file else None,
         valid_mask=a.valid_mask_file.path if a and a.valid_mask_file else None,
         alignment=alignment_record(a) if a else None,
     )

@@ -1,8 +1,11 @@
 """A small aligned workspace built straight through the ORM, for split/export/report tests.
 
 Each scene has a setup (camera, glass), one GT shot and a few degraded shots; each degraded shot has a
-pair whose current alignment is ok or rejected with an aligned image, a raindrop mask and a valid
-mask on disk - what `rdrf align` leaves behind - so these tests need neither import nor align.
+pair whose current alignment is ok or rejected with a homography and a raindrop mask on disk - what
+`rdrf align` leaves behind - so these tests need neither import nor align. The degraded originals are
+made so that warping them with their homography gives the drops over the GT (a rejected pair's is 4 px
+off). `legacy=True` also writes what versions before catalogue revision 0003 stored (the warped image
+and the valid area under aligned/) and leaves the alignment's source files unset, as those did.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ def _file(session, ws: Workspace, shot: Shot | None, kind: str, rel: str, data: 
     return f
 
 
-def add_scenes(ws: Workspace, specs: list[SceneSpec]) -> None:
+def add_scenes(ws: Workspace, specs: list[SceneSpec], legacy: bool = False) -> None:
     cat = Catalogue(ws)
     try:
         with cat.session() as session:
@@ -101,35 +104,38 @@ def add_scenes(ws: Workspace, specs: list[SceneSpec]) -> None:
                           original_name="gt.jpg" if spec.gt_bits == 8 else "gt.ARW", width=w, height=h)
                 session.add(gt)
                 if spec.gt_bits == 8:
-                    _file(session, ws, gt, "original", f"originals/{spec.label}/gt.jpg", _jpg(clean))
+                    gt_file = _file(session, ws, gt, "original", f"originals/{spec.label}/gt.jpg", _jpg(clean))
                 else:
                     _file(session, ws, gt, "original", f"originals/{spec.label}/gt.ARW", b"not really raw " + spec.label.encode())
-                    _file(session, ws, gt, "developed", f"developed/{spec.label}/gt.png", _png(clean.astype(np.uint16) * 257))
+                    gt_file = _file(session, ws, gt, "developed", f"developed/{spec.label}/gt.png", _png(clean.astype(np.uint16) * 257))
                 session.flush()
                 for i, status in enumerate(spec.statuses, 1):
                     lq_img, mask = raindrops(clean, seed * 31 + i)
+                    warped = lq_img if status != "rejected" else np.roll(lq_img, 4, axis=1)  # visibly misaligned
+                    H = np.array([[1.0, 0.0, 1.5 * i], [0.0, 1.0, -0.5 * i], [0.0, 0.0, 1.0]])
+                    shot_img = cv2.warpPerspective(warped, np.linalg.inv(H), (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
                     name = f"DSC{seed:03d}{i:02d}.JPG"
                     lq = Shot(scene=scene, setup=setup, role="lq", index=i, degradation="raindrop", trigger="import",
                               original_name=name, width=w, height=h)
                     session.add(lq)
-                    _file(session, ws, lq, "original", f"originals/{spec.label}/lq/{name}", _jpg(lq_img))
+                    lq_file = _file(session, ws, lq, "original", f"originals/{spec.label}/lq/{name}", _jpg(shot_img))
                     pair = Pair(scene=scene, gt_shot=gt, lq_shot=lq, status=status,
                                 reason={"ok": "", "rejected": "reprojection error 4.1 px > 2.0 px"}.get(status, "too few matches (12 < 50)"))
                     session.add(pair)
                     session.flush()
                     a = Alignment(pair_id=pair.id, method="sift-ransac", version="1", status=status, reason=pair.reason,
-                                  homography=[[1.0, 0.0, 1.5 * i], [0.0, 1.0, -0.5 * i], [0.0, 0.0, 1.0]],
+                                  homography=H.tolist(),
                                   n_matches=900 + 10 * i, n_inliers={"ok": 800 - 37 * i, "rejected": 40 + i}.get(status),
                                   inlier_ratio=0.8, reproj_error={"ok": 0.4 + 0.05 * i, "rejected": 4.1}.get(status),
                                   gain=[1.0, 1.0, 1.0], offset=[0.0, 0.0, 0.0], valid_fraction=0.97,
                                   mask_coverage=float((mask > 0).mean()), mask_method="default")
                     if status != "failed":
-                        warped = lq_img.copy()
-                        if status == "rejected":  # visibly misaligned
-                            warped = np.roll(warped, 4, axis=1)
-                        a.aligned_file = _file(session, ws, None, "aligned", f"aligned/{spec.label}/{pair.id}.png", _png(warped))
                         a.raindrop_mask_file = _file(session, ws, None, "raindrop_mask", f"aligned/{spec.label}/{pair.id}.mask.png", _png(mask))
-                        a.valid_mask_file = _file(session, ws, None, "valid_mask", f"aligned/{spec.label}/{pair.id}.valid.png", _png(np.full((h, w), 255, np.uint8)))
+                        if legacy:
+                            a.aligned_file = _file(session, ws, None, "aligned", f"aligned/{spec.label}/{pair.id}.png", _png(warped))
+                            a.valid_mask_file = _file(session, ws, None, "valid_mask", f"aligned/{spec.label}/{pair.id}.valid.png", _png(np.full((h, w), 255, np.uint8)))
+                        else:
+                            a.gt_file, a.lq_file = gt_file, lq_file
                     session.add(a)
                     session.flush()
                     pair.alignment_id = a.id
@@ -151,9 +157,9 @@ def default_specs() -> list[SceneSpec]:
     ]
 
 
-def build_workspace(root: Path, specs: list[SceneSpec] | None = None, test_fraction: float = 0.25) -> Workspace:
+def build_workspace(root: Path, specs: list[SceneSpec] | None = None, test_fraction: float = 0.25, legacy: bool = False) -> Workspace:
     ws = create_workspace(root)
     with open(ws.marker, "a") as f:
         f.write(f"\n[split]\ntest_fraction = {test_fraction}\n")
-    add_scenes(ws, specs if specs is not None else default_specs())
+    add_scenes(ws, specs if specs is not None else default_specs(), legacy)
     return ws

@@ -68,7 +68,8 @@ def _pairs(ws: Path) -> dict[tuple[str, str], Pair]:
         rows = s.execute(select(Pair, Scene.label, Shot.original_name).join(Scene, Pair.scene_id == Scene.id).join(Shot, Pair.lq_shot_id == Shot.id)).all()
         out = {(label, Path(name).stem): p for p, label, name in rows}
         for p in out.values():
-            _ = p.alignment and (p.alignment.aligned_file, p.alignment.raindrop_mask_file, p.alignment.valid_mask_file)
+            _ = p.alignment and (p.alignment.aligned_file, p.alignment.raindrop_mask_file, p.alignment.valid_mask_file,
+                                 p.alignment.lq_file, p.alignment.gt_file)
     cat.close()
     return out
 
@@ -84,12 +85,15 @@ def test_align_all_stores_outputs_and_judges_bad_inputs(imported, cli):
         a = p.alignment
         assert a.n_inliers >= 40 and a.reproj_error < 0.5 and 0.8 < a.valid_fraction <= 1
         assert len(a.gain) == 3 and all(0.8 < g < 1.2 for g in a.gain)
-        for f in (a.aligned_file, a.valid_mask_file, a.raindrop_mask_file):
-            path = ws / f.path
-            assert path.is_file() and sha256_file(path) == (f.sha256, f.size)
-        aligned = cv2.imread(str(ws / a.aligned_file.path))
-        assert aligned.shape == (H, W, 3)
+        # only what alignment alone computes is stored: the mask (the warped image and the valid
+        # area are rendered and derived from the homography), and the images it was computed from
+        assert a.aligned_file is None and a.valid_mask_file is None
+        assert a.lq_file.shot_id == p.lq_shot_id and a.gt_file.shot_id == p.gt_shot_id
+        f = a.raindrop_mask_file
+        path = ws / f.path
+        assert path.is_file() and sha256_file(path) == (f.sha256, f.size)
         mask = cv2.imread(str(ws / a.raindrop_mask_file.path), cv2.IMREAD_UNCHANGED)
+        assert mask.shape == (H, W)
         assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
     featureless, wrong_scene, small, far = (pairs[("2", f"IMG_{i:04d}")] for i in (2, 3, 4, 5))
     assert featureless.status == "failed" and "featureless" in featureless.reason
@@ -105,12 +109,13 @@ def test_align_all_stores_outputs_and_judges_bad_inputs(imported, cli):
     assert r3.exit_code == 1
     cat = Catalogue(Workspace(ws))
     with cat.session() as s:
-        n_files = s.scalar(select(func.count(File.id)).where(File.kind == "aligned"))
+        n_files = s.scalar(select(func.count(File.id)).where(File.kind == "raindrop_mask"))
         paths = list(s.scalars(select(File.path)))
         n_align = s.scalar(select(func.count(Alignment.id)))
         assert s.scalar(select(func.count(IngestJournal.id))) == 0
     cat.close()
     assert n_files == 3  # scene 1 x2 and scene 2's good one; failed pairs store nothing
+    assert sorted(p.name for p in (ws / "aligned").rglob("*") if p.is_file()) == ["lq001.mask.png", "lq001.mask.png", "lq002.mask.png"]
     assert len(paths) == len(set(paths))
     assert n_align == 7 + 5  # every attempt is kept: 7 first, 5 redone for scene 2
 
@@ -126,7 +131,8 @@ def test_settings_and_json(imported, cli):
     for rec in records:
         assert rec["status"] == "rejected" and "too few inliers" in rec["reason"]
         assert rec["alignment"]["mask_method"] == "agan"
-        assert rec["aligned_lq"].startswith("aligned/1/") and rec["homography"] is not None
+        assert rec["raindrop_mask"].startswith("aligned/1/") and rec["homography"] is not None
+        assert rec["lq_image"].startswith("originals/1/") and rec["aligned_lq"] is None
     marker.write_text(marker.read_text() + "bogus = 1\n")
     r = cli("--workspace", ws, "align", "--scene", "1", "--force")
     assert r.exit_code == 1 and "bogus" in r.output
@@ -151,7 +157,7 @@ def test_resume_after_sigkill(tmp_path, cli, workspace):
     cat.close()
     assert len(pairs) == 6 and all(p.status == "ok" for p in pairs)
     assert len(alignments) == 6 and len({a.pair_id for a in alignments}) == 6  # no duplicates
-    assert len(files) == 18 and len({f.path for f in files}) == 18
+    assert len(files) == 6 and len({f.path for f in files}) == 6  # one raindrop mask per pair
     for f in files:
         assert sha256_file(workspace / f.path) == (f.sha256, f.size)
     leftovers = [p for p in (workspace / "aligned").rglob("*") if p.is_file()]

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from tests.align_synth import make_pair, random_homography, textured, view
-from rdrf_align.registration.pair import SceneGT, align_pair, warp_to_gt
+from rdrf_align.registration.pair import SceneGT, align_pair
 from rdrf_align.registration.homography import RegistrationFailed, corner_error, prepare_reference, register
+from schemas.warp import render_aligned
 
 
 @pytest.mark.parametrize("w,h,corner_px,seed", [(1600, 1064, 12, 1), (800, 640, 4, 2)])
@@ -41,11 +42,11 @@ def test_uint16_input_and_warp_validity():
     gt, lq = gt8.astype(np.uint16) * 257, lq8.astype(np.uint16) * 257
     out = align_pair(SceneGT.prepare(gt), lq)
     assert out.status == "ok", out.reason
-    assert out.aligned.dtype == np.uint16 and out.mask.dtype == np.uint8
+    assert out.aligned is None and out.mask.dtype == np.uint8  # no full-size warp for the default mask
     assert corner_error(out.homography, Ht, w, h).max() < 0.3
-    # the valid mask is exactly where the warp put degraded pixels
-    aligned, valid = warp_to_gt(np.full_like(lq, 60000), out.homography, w, h)
-    assert np.all(aligned[valid > 0] == 60000)
+    # the valid area (derived from the homography) is exactly where the rendered warp puts degraded pixels
+    aligned = render_aligned(np.full_like(lq, 60000), out.homography, (0, 0, w, h))
+    assert aligned.dtype == np.uint16 and np.all(aligned[out.valid > 0] == 60000)
 
 
 def test_featureless_and_unrelated_images_fail():

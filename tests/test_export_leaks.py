@@ -71,7 +71,7 @@ def test_a_changed_source_file_stops_the_export_and_names_it(tmp_path, cli):
     cat = Catalogue(ws)
     with cat.session() as s:
         pair = s.scalars(select(Pair).where(Pair.status == "ok")).first()
-        path = pair.alignment.aligned_file.path
+        path = pair.alignment.lq_file.path
     cat.close()
     img = cv2.imread(str(ws.abs(path)))
     cv2.imwrite(str(ws.abs(path)), 255 - img)  # same size, different bytes
@@ -80,13 +80,13 @@ def test_a_changed_source_file_stops_the_export_and_names_it(tmp_path, cli):
     assert not (ws.root / "exports" / "train-folder-90x60" / "manifest.jsonl").exists()
 
 
-def test_an_aligned_image_not_in_the_gt_frame_is_refused(tmp_path, cli):
+def test_a_mask_not_in_the_gt_frame_is_refused(tmp_path, cli):
     ws = build_workspace(tmp_path / "ws", specs=SPECS)
     cat = Catalogue(ws)
     with cat.session() as s:
         pair = s.scalars(select(Pair).where(Pair.status == "ok")).first()
-        f = pair.alignment.aligned_file
-        ok, buf = cv2.imencode(".png", np.zeros((100, 150, 3), np.uint8))
+        f = pair.alignment.raindrop_mask_file
+        ok, buf = cv2.imencode(".png", np.zeros((100, 150), np.uint8))
         stored = durable_write(buf.tobytes(), ws.abs(f.path))
         f.sha256, f.size = stored.sha256, stored.size
         pair_id = pair.id

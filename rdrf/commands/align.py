@@ -1,4 +1,6 @@
-"""`rdrf align`: register degraded shots onto their GT, warp them, mask the raindrops, judge quality."""
+"""`rdrf align`: register degraded shots onto their GT, mask the raindrops, judge quality (the warped
+image is rendered on demand: export, report, `rdrf show`); `--prune-legacy` removes what older
+versions stored and nothing reads any more."""
 
 from __future__ import annotations
 
@@ -22,14 +24,27 @@ def align(
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when any pair is rejected or failed.")] = False,
     mask: Annotated[Optional[MaskMethod], typer.Option("--mask", help="Raindrop mask: default (model-based) or agan (|aligned - GT| > 30, as published).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the aligned pairs' records.")] = False,
+    prune_legacy: Annotated[bool, typer.Option(
+        "--prune-legacy",
+        help="Only delete the warped images and valid areas older rdrf versions stored under aligned/ (rendered and derived on demand now); lists what goes.",
+    )] = False,
 ) -> None:
     """Align every pair that has no current alignment (resumable; --force redoes them).
 
     Each pair ends ok, rejected or failed with a reason; QC thresholds are read from the
     workspace's rdrf.toml \\[align] section (min_inliers, max_reproj_px, min_valid_fraction, ...).
 
+    Per pair only the homography, the figures and the raindrop mask are stored; `rdrf show PAIR`
+    draws the aligned image. --prune-legacy deletes the warped images and valid areas that versions
+    before catalogue revision 0003 wrote (each path is printed).
+
     Example: rdrf align --all --workers 2
     """
+    if prune_legacy:
+        if all_ or scene or force or strict or mask or as_json:
+            raise typer.BadParameter("--prune-legacy runs on its own (it aligns nothing)")
+        _prune()
+        return
     from sqlalchemy import select
 
     from rdrf_align.registration.runner import AlignOptions, align_workspace
@@ -78,3 +93,17 @@ def align(
         cat.close()
     if strict and (c["rejected"] or c["failed"]):
         raise typer.Exit(1)
+
+
+def _prune() -> None:
+    from rdrf_align.registration.prune import prune_legacy
+
+    cat = context.open_catalogue()
+    try:
+        done = prune_legacy(cat)
+    finally:
+        cat.close()
+    for path in done.paths:
+        say(f"removed {path}")
+    say(f"removed {len(done.paths)} file(s), {done.bytes / 1e6:.1f} MB, that older versions stored under aligned/ "
+        "(warped images and valid areas: rendered and derived from the homography now)")

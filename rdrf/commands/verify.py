@@ -33,6 +33,10 @@ def verify(json_: JsonFlag = False) -> None:
                                     ("unknown", report.unknown, "red"), ("interrupted (explained)", report.interrupted, "yellow")):
             for p in paths:
                 console.print(f"[{style}]{label}[/]: {p}", highlight=False, soft_wrap=True)
+        if report.legacy:
+            console.print(f"[yellow]note[/]: {len(report.legacy)} intact file(s), {report.legacy_bytes / 1e6:.1f} MB, under aligned/ were "
+                          "written by an older rdrf (warped images, valid areas) and are no longer needed; "
+                          "`rdrf align --prune-legacy` removes them", highlight=False, soft_wrap=True)
         verdict = "[green]ok[/]" if report.ok else "[red]FAILED[/]"
         console.print(f"{verdict}: {report.checked} files checked, {len(report.missing)} missing, "
                       f"{len(report.changed)} changed, {len(report.unknown)} unknown, {len(report.interrupted)} interrupted")

@@ -2,7 +2,8 @@
 
 It covers what decides an export: scenes (label, category, split, pin), setups, shots, files (path,
 hash, size), pairs and their current alignments. Row creation times are left out: two catalogues
-holding the same data have the same digest.
+holding the same data have the same digest. The warped images and valid areas older versions stored
+(LEGACY_KINDS) decide nothing any more, so removing them (`rdrf align --prune-legacy`) keeps it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas.catalogue import Alignment, File, Pair, Scene, Setup, Shot
+from schemas.vocabulary import LEGACY_KINDS
 
 _COLUMNS = {
     Scene: ("id", "label", "category", "split", "split_pinned"),
@@ -23,8 +25,8 @@ _COLUMNS = {
     Pair: ("id", "scene_id", "gt_shot_id", "lq_shot_id", "status", "reason", "alignment_id"),
     Alignment: (
         "id", "pair_id", "method", "version", "status", "reason", "homography", "n_inliers", "inlier_ratio",
-        "reproj_error", "gain", "offset", "valid_fraction", "mask_coverage", "aligned_file_id",
-        "valid_mask_file_id", "raindrop_mask_file_id",
+        "reproj_error", "gain", "offset", "valid_fraction", "mask_coverage", "gt_file_id", "lq_file_id",
+        "raindrop_mask_file_id",
     ),
 }
 
@@ -36,6 +38,8 @@ def catalogue_digest(session: Session) -> str:
         query = select(*(getattr(model, c) for c in cols)).order_by(model.id)
         if model is Alignment:
             query = query.where(Alignment.id.in_(current))
+        if model is File:
+            query = query.where(File.kind.not_in(LEGACY_KINDS))
         h.update(model.__tablename__.encode())
         for row in session.execute(query):
             h.update(json.dumps(list(row), sort_keys=True, default=str, separators=(",", ":")).encode())

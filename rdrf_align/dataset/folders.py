@@ -19,7 +19,7 @@ MANIFEST = "manifest.jsonl"
 DATASHEET = "README.md"
 STATE = ".rdrf-export.json"
 # Bump when the bytes written for the same inputs change, so re-exports rewrite instead of skipping.
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"  # 2: the degraded image is warped, cropped and resized from the original in one step
 
 
 def read_state(folder: Path) -> dict:

@@ -1,7 +1,8 @@
 """What an export will hold, planned from the catalogue alone before a byte is written.
 
 Every pair of the asked splits becomes an `Item`: its record for the manifest, its source files
-(with the hashes the catalogue holds), and one crop box and output size shared by its GT, degraded
+(with the hashes the catalogue holds: the GT, the degraded shot's own image - warped on demand with
+the homography - and the raindrop mask), and one crop box and output size shared by its GT, degraded
 image and mask. The plan is checked for leaks (a scene in two splits, the same image file in a train
 and a test scene, an older export that still holds a scene now in the other split) and for frames
 that cannot be fitted to the size asked for. Planning assigns nothing: scenes without a split yet
@@ -23,15 +24,16 @@ from sqlalchemy.orm import Session, selectinload
 from rdrf_align.dataset import layouts
 from rdrf_align.dataset.digest import catalogue_digest
 from rdrf_align.dataset.folders import RECIPE_VERSION, exported_scenes
-from rdrf_align.dataset.resize import Box, covered_quad, crop_box, inside_all, parse_size
+from rdrf_align.dataset.resize import Box, crop_box, inside_all, parse_size
 from rdrf_align.dataset.splits import Leak, check_split_map, file_leaks
 from schemas.catalogue import Alignment, Export, Pair, Scene, Shot
 from schemas.errors import RdrfError
 from schemas.records import ExportRecord
 from schemas.storage import sha256_bytes
 from schemas.version import tool_version
-from schemas.views import alignment_figures, scene_order, shot_camera, shot_image
+from schemas.views import alignment_figures, alignment_sources, scene_order, shot_camera
 from schemas.vocabulary import Borders, ExportFormat, ExportImage, ExportSplit, Fit, PairStatus, Split, values
+from schemas.warp import covered_quad
 from schemas.workspace import Catalogue, Workspace
 
 
@@ -76,7 +78,8 @@ class Item:
     def recipe(self, role: ExportImage) -> str:
         """What an output file is made from: the same recipe gives the same bytes."""
         src = {"gt": self.gt, "lq": self.lq, "mask": self.mask}[role]
-        return sha256_bytes(json.dumps([RECIPE_VERSION, role, src.sha256, self.box, self.target]).encode())
+        warp = [self.record.homography] if role == "lq" else []
+        return sha256_bytes(json.dumps([RECIPE_VERSION, role, src.sha256, self.box, self.target, *warp]).encode())
 
 
 @dataclass
@@ -158,7 +161,8 @@ def _pairs_query():
         selectinload(Pair.gt_shot).selectinload(Shot.files),
         selectinload(Pair.lq_shot).selectinload(Shot.setup),
         selectinload(Pair.lq_shot).selectinload(Shot.files),
-        selectinload(Pair.alignment).selectinload(Alignment.aligned_file),
+        selectinload(Pair.alignment).selectinload(Alignment.gt_file),
+        selectinload(Pair.alignment).selectinload(Alignment.lq_file),
         selectinload(Pair.alignment).selectinload(Alignment.raindrop_mask_file),
     )
 
@@ -205,37 +209,37 @@ class _Selection:
         a = pair.alignment
         if pair.status not in self.wanted or (pair.status == "ok" and (a is None or a.status != "ok")):
             return False
-        if a is not None and a.aligned_file is not None and a.raindrop_mask_file is not None:
+        if a is not None and a.homography is not None and a.raindrop_mask_file is not None:
             return True
         if pair.status == "ok":
             raise RdrfError(
                 f"pair {pair.id} (scene {pair.scene.label}, {pair.lq_shot.original_name}) is ok but its alignment has no "
-                f"aligned image or raindrop mask; re-run `rdrf align` for scene {pair.scene.label}"
+                f"homography or raindrop mask; re-run `rdrf align` for scene {pair.scene.label}"
             )
         return False  # a rejected pair that never got files (nothing to show)
 
-    def _gt_size(self, pair: Pair) -> tuple[Source, tuple[int, int]]:
+    def _sources(self, pair: Pair) -> tuple[Source, Source, tuple[int, int]]:
+        """The GT and degraded images the alignment maps between, and the GT's size (the mask's)."""
         scene = pair.scene
         try:
-            gt_file = shot_image(pair.gt_shot)
+            gt_file, lq_file = alignment_sources(pair)
         except LookupError as exc:
-            raise RdrfError(f"{exc}; expected a developed or plain image for the GT of scene {scene.label}") from None
+            raise RdrfError(f"{exc}; expected a developed or plain image for each shot of scene {scene.label}") from None
         if gt_file.path not in self.sizes:
             self.sizes[gt_file.path] = _image_size(self.ws, gt_file.path, f"GT of scene {scene.label}")
         gw, gh = self.sizes[gt_file.path]
-        a = pair.alignment
-        for f, what in ((a.aligned_file, "aligned degraded image"), (a.raindrop_mask_file, "raindrop mask")):
-            w, h = _image_size(self.ws, f.path, f"{what} of pair {pair.id}")
-            if (w, h) != (gw, gh):
-                raise RdrfError(
-                    f"{f.path} ({what} of pair {pair.id}, scene {scene.label}) is {w}x{h} but its GT {gt_file.path} is "
-                    f"{gw}x{gh}; aligned files must be in the GT's pixel frame - re-run `rdrf align` for scene {scene.label}"
-                )
-        return Source(gt_file.path, gt_file.sha256), (gw, gh)
+        f, what = pair.alignment.raindrop_mask_file, "raindrop mask"
+        w, h = _image_size(self.ws, f.path, f"{what} of pair {pair.id}")
+        if (w, h) != (gw, gh):
+            raise RdrfError(
+                f"{f.path} ({what} of pair {pair.id}, scene {scene.label}) is {w}x{h} but its GT {gt_file.path} is "
+                f"{gw}x{gh}; aligned files must be in the GT's pixel frame - re-run `rdrf align` for scene {scene.label}"
+            )
+        return Source(gt_file.path, gt_file.sha256), Source(lq_file.path, lq_file.sha256), (gw, gh)
 
     def _item(self, pair: Pair) -> Item:
         scene, a = pair.scene, pair.alignment
-        gt, (gw, gh) = self._gt_size(pair)
+        gt, lq, (gw, gh) = self._sources(pair)
         box = crop_box(gw, gh, self.target, self.params.fit, what=f"scene {scene.label} ({gt.path})")
         record = ExportRecord(
             pair_id=pair.id,
@@ -253,14 +257,13 @@ class _Selection:
             status=pair.status,
             **alignment_figures(a),
         )
-        return Item(record, gt, Source(a.aligned_file.path, a.aligned_file.sha256),
-                    Source(a.raindrop_mask_file.path, a.raindrop_mask_file.sha256), box, self.target)
+        return Item(record, gt, lq, Source(a.raindrop_mask_file.path, a.raindrop_mask_file.sha256), box, self.target)
 
     def nothing_to_export(self) -> RdrfError:
         what = " or ".join(sorted(self.wanted))
         seen = ", ".join(f"{n} {status}" for status, n in sorted(self.excluded.items())) or "none"
         return RdrfError(
-            f"no {what} pairs with aligned files in split {self.params.split} (its pairs: {seen}); "
+            f"no {what} pairs with a homography and a raindrop mask in split {self.params.split} (its pairs: {seen}); "
             f"run `rdrf align --all`, see `rdrf report` for rejections, check `rdrf split`"
         )
 

@@ -30,11 +30,10 @@ import numpy as np
 from schemas.errors import RdrfError
 from schemas.imageio import to_uint8
 from schemas.vocabulary import Fit
+from schemas.warp import Box
 
 PAPER_SIZE = "1080x720"
 ASPECT_TOLERANCE = 0.01
-
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive)
 
 
 MIN_SIDE = 8  # smaller than a JPEG block or a training crop is no image to learn from
@@ -75,15 +74,10 @@ def crop_box(width: int, height: int, target: Optional[tuple[int, int]], fit: Fi
     return (0, y0, width, y0 + h)
 
 
-def covered_quad(homography, width: int, height: int) -> np.ndarray:
-    """The degraded frame's corners mapped into the GT frame (4x2 float32, degraded -> GT)."""
-    corners = np.array([[[0, 0]], [[width, 0]], [[width, height]], [[0, height]]], np.float64)
-    return cv2.perspectiveTransform(corners, np.asarray(homography, np.float64)).reshape(4, 2).astype(np.float32)
-
-
-def inside_all(box: Box, quads: Sequence[np.ndarray], margin: float = 2.0) -> Box:
+def inside_all(box: Box, quads: Sequence[np.ndarray], margin: float = 3.0) -> Box:
     """The largest box with `box`'s centre and aspect ratio whose corners lie at least `margin` px
-    inside every quadrilateral (the warp's covered areas). Returns `box` when it already fits."""
+    inside every quadrilateral (the warp's covered areas; 3 px: the bicubic warp of
+    schemas.warp.render_aligned reaches 2 source pixels). Returns `box` when it already fits."""
     if not quads:
         return box
     x0, y0, x1, y1 = box

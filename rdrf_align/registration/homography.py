@@ -38,7 +38,7 @@ class Reference:
 
     height: int
     width: int
-    gray: np.ndarray  # float32 [0, 1], full resolution
+    gray8: np.ndarray  # 8-bit luma, full resolution (what SIFT reads at other factors); no float copy
     factor: float
     features: feat.Features
     patch: int
@@ -47,12 +47,11 @@ class Reference:
     extra: dict = field(default_factory=dict)  # features at other factors, computed on demand
     indexes: dict = field(default_factory=dict)  # FLANN index of the features at each factor, on first use
 
-    def features_at(self, factor: float, gray8: np.ndarray | None = None) -> feat.Features:
+    def features_at(self, factor: float) -> feat.Features:
         if factor == self.factor:
             return self.features
         if factor not in self.extra:
-            g8 = gray8 if gray8 is not None else np.clip(self.gray * 255 + 0.5, 0, 255).astype(np.uint8)
-            self.extra[factor] = feat.detect(g8, factor)
+            self.extra[factor] = feat.detect(self.gray8, factor)
         return self.extra[factor]
 
     def index_at(self, factor: float) -> cv2.FlannBasedMatcher:
@@ -89,13 +88,16 @@ def patch_size(width: int, height: int) -> int:
 
 def select_patches(gray: np.ndarray, patch: int, grid: tuple[int, int] | None = None, margin: int = 0) -> np.ndarray:
     """Top-left corners of the most textured patch (largest minimum eigenvalue of the structure
-    tensor, so that a shift is measurable in both directions) in each cell of a grid over the frame."""
+    tensor, so that a shift is measurable in both directions) in each cell of a grid over the frame.
+    `gray`: luma, 8 or 16 bits or float [0, 1]; only its reduced copy is made float."""
     h, w = gray.shape
     if grid is None:
         grid = (int(np.clip(w // (2 * patch), 4, 10)), int(np.clip(h // (2 * patch), 3, 7)))
     nx, ny = grid
     factor = max(1.0, max(w, h) / 1200)
     small = cv2.resize(gray, (round(w / factor), round(h / factor)), interpolation=cv2.INTER_AREA) if factor > 1 else gray
+    if small.dtype != np.float32:
+        small = to_float(small)
     score = cv2.cornerMinEigenVal(small, blockSize=max(3, int(patch / factor) | 1))
     half = patch / 2 + margin
     lo_x, hi_x, lo_y, hi_y = half, w - half, half, h - half
@@ -133,12 +135,11 @@ def prepare_reference(gt: np.ndarray) -> Reference:
     h, w = gt.shape[:2]
     luma = cv2.cvtColor(gt, cv2.COLOR_BGR2GRAY)
     g8 = _to_u8(luma)
-    gray = to_float(luma)  # [0, 1]: what ECC compares
     factor = feat.coarse_factor(w, h)
     p = patch_size(w, h)
-    origins = select_patches(gray, p, margin=max(4, p // 8))
-    patches = [np.ascontiguousarray(gray[y : y + p, x : x + p]) for x, y in origins]
-    ref = Reference(h, w, gray, factor, feat.detect(g8, factor), p, origins, patches)
+    origins = select_patches(luma, p, margin=max(4, p // 8))
+    patches = [to_float(luma[y : y + p, x : x + p]) for x, y in origins]  # [0, 1]: what ECC compares
+    ref = Reference(h, w, g8, factor, feat.detect(g8, factor), p, origins, patches)
     return ref
 
 

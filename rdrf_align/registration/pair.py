@@ -1,7 +1,12 @@
-"""Aligning one pair in memory: registration, warp, valid area, photometry, masks, quality control.
+"""Aligning one pair in memory: registration, valid area, photometry, masks, quality control.
 
 Pure arrays in, arrays and figures out; the catalogue runner (runner.py) reads and writes around it.
 A `SceneGT` holds everything computed from a scene's GT, so its ~40 degraded shots reuse it.
+
+Lean by design: the degraded shot is warped only to the reduced size the photometry and the default
+mask work at (schemas.warp.render_aligned: area-averaged by the mask's integer factor, then one
+bicubic warp), never at full size; the valid area is rasterized from the homography. Only the
+published AGAN mask (|aligned - GT| > 30 at full resolution) needs the full-size warp.
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from rdrf_align.registration import masks
@@ -19,6 +23,7 @@ from rdrf_align.registration.homography import Reference, Registration, Registra
 from schemas.imageio import full_scale
 from schemas.settings import AlignSettings
 from schemas.vocabulary import AlignStatus, MaskMethod, values
+from schemas.warp import render_aligned, valid_area
 
 METHOD = "sift-coarse+patch-ecc"
 # 2: matches no longer depend on what the process aligned before (features.reseed), and pairs whose
@@ -50,7 +55,7 @@ class PairOutcome:
     homography: np.ndarray | None = None
     registration: Registration | None = None
     photometric: Photometric | None = None
-    aligned: np.ndarray | None = None
+    aligned: np.ndarray | None = None  # full-size warp: made for the AGAN mask only
     valid: np.ndarray | None = None
     mask: np.ndarray | None = None
     valid_fraction: float | None = None
@@ -71,27 +76,6 @@ class PairOutcome:
         if self.photometric is not None:
             p["photometric_inliers"] = round(self.photometric.inlier_fraction, 4)
         return p
-
-
-def valid_area(H: np.ndarray, src_size: tuple[int, int], dst_size: tuple[int, int], scale: float = 1.0) -> np.ndarray:
-    """255 where a GT pixel's source lies inside the degraded frame with a pixel to spare (so bilinear
-    interpolation never reached the black border): the image of the inset frame, a convex
-    quadrilateral, rasterized at `scale` (GT px per output px) without warping anything."""
-    w, h = src_size
-    inset = 1.0 + scale  # rasterization includes edge pixels: keep one output pixel of slack
-    c = np.array([[inset, inset], [w - 1 - inset, inset], [w - 1 - inset, h - 1 - inset], [inset, h - 1 - inset]], np.float64)
-    q = cv2.perspectiveTransform(c.reshape(-1, 1, 2), H).reshape(-1, 2)
-    q = (q + 0.5) / scale - 0.5
-    out = np.zeros((dst_size[1], dst_size[0]), np.uint8)
-    if np.all(np.isfinite(q)):
-        cv2.fillConvexPoly(out, np.round(q * 16).astype(np.int32), 255, lineType=cv2.LINE_8, shift=4)
-    return out
-
-
-def warp_to_gt(lq: np.ndarray, H: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """The degraded image in the GT frame, and the mask (255) of GT pixels it fully covers."""
-    aligned = cv2.warpPerspective(lq, H, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    return aligned, valid_area(H, (lq.shape[1], lq.shape[0]), (width, height))
 
 
 def align_pair(
@@ -133,13 +117,14 @@ def align_pair(
     H = reg.homography
 
     t = time.perf_counter()
-    aligned, valid = warp_to_gt(lq, H, gw, gh)
+    small_size = (scene.small.shape[1], scene.small.shape[0])
+    a_s = render_aligned(lq, H, (0, 0, gw, gh), small_size)
+    valid = valid_area(H, (lw, lh), (gw, gh))
+    v_s = valid_area(H, (lw, lh), small_size, gw / small_size[0]) if small_size != (gw, gh) else valid
+    aligned = render_aligned(lq, H, (0, 0, gw, gh)) if mask_method == "agan" else None
     timings["warp"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    small_size = (scene.small.shape[1], scene.small.shape[0])
-    a_s = masks.reduce(aligned)
-    v_s = valid_area(H, (lw, lh), small_size, gw / small_size[0]) if small_size != (gw, gh) else valid
     photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
     analysis = masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params)
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)

@@ -88,12 +88,12 @@ def build_report(plan: ReportPlan, workers: int = 4, advance: Advance = lambda n
             page.problem = str(exc)
 
     def rejected_job(r: RejectedPage) -> None:
-        cached = cache / f"overlay-{r.sources[:40]}-{OVERLAY_SIDE}.jpg"
+        cached = cache / f"overlay-{r.images.sources[:40]}-{OVERLAY_SIDE}.jpg"
         try:
             if cached.is_file():
                 data = cached.read_bytes()
             else:
-                data = render_rejected(ws, r)
+                data = render_rejected(ws, r.images)
                 durable_write(data, cached)
             r.image = save(f"pair-{r.row.pair_id}.jpg", data, "image/jpeg")
         except RdrfError as exc:

@@ -8,6 +8,7 @@ import each other.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from schemas.catalogue import Alignment, Export, File, Pair, Scene, Shot
 from schemas.imageio import is_jpeg
 from schemas.storage import sha256_bytes
-from schemas.views import pair_record, scene_gt, scene_order, scene_record, shot_image
+from schemas.views import alignment_sources, pair_record, scene_gt, scene_order, scene_record, shot_image
 from schemas.vocabulary import PairStatus, values
 from schemas.workspace import Catalogue, Workspace
 
@@ -72,17 +73,43 @@ class ScenePage:
         return " · ".join(f"{n} {s}" for s, n in sorted(c.items())) or "no pairs"
 
 
+# Bump when the pictures of a pair change for the same inputs (the overlay cache is keyed on it).
+PAIR_PICTURE_VERSION = "2"  # 2: the aligned image is rendered from the degraded shot and the homography
+
+
+@dataclass
+class PairImages:
+    """What a pair's pictures (report overlay, `rdrf show`) are drawn from: the images the alignment
+    maps between, its homography (None: not aligned) and its raindrop mask, paths workspace-relative."""
+
+    pair_id: int
+    scene: str
+    gt_path: Optional[str]
+    lq_path: Optional[str]
+    homography: Optional[list[list[float]]]
+    mask_path: Optional[str]
+    sources: str = ""  # hash of everything the pictures are drawn from (cache key)
+
+
+def pair_images(pair: Pair) -> PairImages:
+    a = pair.alignment
+    try:
+        gt, lq = alignment_sources(pair)
+    except LookupError:
+        gt, lq = _image_file(pair.gt_shot), _image_file(pair.lq_shot)
+    mask = a.raindrop_mask_file if a is not None else None
+    H = a.homography if a is not None else None
+    key = [PAIR_PICTURE_VERSION, *(f.sha256 if f else "-" for f in (gt, lq, mask)), json.dumps(H)]
+    return PairImages(pair.id, pair.scene.label, gt.path if gt else None, lq.path if lq else None, H,
+                      mask.path if mask else None, sha256_bytes("|".join(key).encode()))
+
+
 @dataclass
 class RejectedPage:
     row: PairRow
     scene: str
     scene_slug: str
-    gt_path: Optional[str]
-    lq_path: Optional[str]
-    aligned_path: Optional[str]
-    mask_path: Optional[str]
-    valid_path: Optional[str]
-    sources: str = ""  # hash of the files the overlay is drawn from (cache key)
+    images: PairImages
     image: str = ""
     problem: str = ""
 
@@ -135,9 +162,9 @@ def _scenes_query():
     return select(Scene).options(
         selectinload(Scene.setups),
         selectinload(Scene.shots).selectinload(Shot.files),
-        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.aligned_file),
+        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.gt_file),
+        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.lq_file),
         selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.raindrop_mask_file),
-        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.valid_mask_file),
     )
 
 
@@ -172,7 +199,7 @@ class _Tally:
             status = pair.status if pair else "pending"
             tiles.append(ShotTile(thumb.path if thumb else None, thumb.sha256 if thumb else "", f"#{shot.index} {status}", status))
             if pair is not None:
-                rows.append(self.pair(pair, shot, gt_image))
+                rows.append(self.pair(pair, shot))
         slug = _slug(scene.label)
         return ScenePage(
             record.scene, slug, record.category, record.split, record.split_pinned, record.notes,
@@ -180,7 +207,7 @@ class _Tally:
             record.cameras, record.glass_mm,
         )
 
-    def pair(self, pair: Pair, shot: Shot, gt_image: Optional[File]) -> PairRow:
+    def pair(self, pair: Pair, shot: Shot) -> PairRow:
         record = pair_record(pair)
         a = record.alignment
         row = PairRow(
@@ -195,14 +222,7 @@ class _Tally:
                 if value is not None:
                     self.metrics[key].append((float(value), record.status))
         if record.status in ("rejected", "failed"):
-            lq_image = _image_file(shot)
-            al = pair.alignment
-            files = [gt_image, lq_image] + ([al.aligned_file, al.raindrop_mask_file, al.valid_mask_file] if al else [])
-            self.rejected.append(RejectedPage(
-                row, record.scene, _slug(record.scene), gt_image.path if gt_image else None, lq_image.path if lq_image else None,
-                record.aligned_lq, record.raindrop_mask, record.valid_mask,
-                sources=sha256_bytes("|".join(f.sha256 if f else "-" for f in files).encode()),
-            ))
+            self.rejected.append(RejectedPage(row, record.scene, _slug(record.scene), pair_images(pair)))
         return row
 
     def summary(self, pages: list[ScenePage]) -> dict:

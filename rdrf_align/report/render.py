@@ -1,4 +1,7 @@
-"""The report's photographic figures: contact sheets and rejected-pair overlays, as JPEG bytes.
+"""The report's photographic figures (contact sheets, rejected-pair overlays, as JPEG bytes) and
+`rdrf show`'s view of one pair. A pair's aligned image is rendered from its degraded shot and the
+homography (schemas.warp), straight at the figure's size; its valid area is derived from the
+homography; only the raindrop mask is read from aligned/.
 
 Images are read as 8-bit RGB at about the size a figure needs: a JPEG is decoded at 1/2, 1/4 or 1/8
 scale by libjpeg itself when that still covers it (schemas.imageio.decode_reduced), so thumbnails of
@@ -16,8 +19,8 @@ import cv2
 import numpy as np
 
 from rdrf_align.report import sheets
-from rdrf_align.report.plan import RejectedPage, ScenePage
-from schemas import imageio
+from rdrf_align.report.plan import PairImages, ScenePage
+from schemas import imageio, warp
 from schemas.errors import RdrfError
 from schemas.storage import durable_write
 from schemas.workspace import Workspace
@@ -25,6 +28,7 @@ from schemas.workspace import Workspace
 THUMB_SIDE = 480  # longest side of a thumbnail read for a sheet cell
 OVERLAY_SIDE = 900
 PANEL_WIDTH = 400  # three panels side by side fill the page's width
+SHOW_SIDE = 1200  # `rdrf show`: each of the four panels at about this longest side
 QUALITY = 88
 THUMB_QUALITY = 92
 
@@ -82,28 +86,58 @@ def render_sheet(ws: Workspace, page: ScenePage, cache: Optional[Path] = None) -
     return imageio.encode_jpeg(sheets.contact_sheet(gt, shots), QUALITY, order="rgb")
 
 
-def render_rejected(ws: Workspace, r: RejectedPage) -> bytes:
-    if r.gt_path is None:
-        raise RdrfError(f"pair {r.row.pair_id}: its scene {r.scene} has no GT image")
-    gt_full = read_rgb(ws, r.gt_path)
-    if r.aligned_path is None:
-        lq = read_rgb(ws, r.lq_path, OVERLAY_SIDE) if r.lq_path else np.zeros_like(gt_full)
-        panels = [(read_rgb(ws, r.gt_path, OVERLAY_SIDE), "GT"), (lq, "degraded (not aligned)")]
-        return imageio.encode_jpeg(sheets.side_by_side(panels, PANEL_WIDTH), QUALITY, order="rgb")
-    aligned = read_rgb(ws, r.aligned_path)
-    if aligned.shape != gt_full.shape:
-        raise RdrfError(f"{r.aligned_path} is {aligned.shape[1]}x{aligned.shape[0]} but the GT {r.gt_path} is {gt_full.shape[1]}x{gt_full.shape[0]}")
-    mask = read_grey(ws, r.mask_path) if r.mask_path else None
-    valid = read_grey(ws, r.valid_path) if r.valid_path else None
-    scale = min(1.0, OVERLAY_SIDE / max(gt_full.shape[:2]))
-    size = (max(1, round(gt_full.shape[1] * scale)), max(1, round(gt_full.shape[0] * scale)))
+def pair_pictures(ws: Workspace, p: PairImages, side: int) -> dict[str, np.ndarray]:
+    """A pair's pictures at about `side` px (longest side), RGB uint8, in the GT frame: the GT, the
+    degraded shot warped onto it (rendered from the shot's image and the homography in one
+    interpolation), its raindrop mask, the valid area (from the homography) and the difference
+    overlay. Without a homography: the GT and the degraded shot as shot."""
+    if p.gt_path is None:
+        raise RdrfError(f"pair {p.pair_id}: its scene {p.scene} has no GT image")
+    gt_full = read_rgb(ws, p.gt_path)
+    gh, gw = gt_full.shape[:2]
+    scale = min(1.0, side / max(gw, gh))
+    size = (max(1, round(gw * scale)), max(1, round(gh * scale)))
+    gt = cv2.resize(gt_full, size, interpolation=cv2.INTER_AREA) if scale < 1 else gt_full
+    del gt_full
+    if p.homography is None or p.lq_path is None:
+        lq = read_rgb(ws, p.lq_path, side) if p.lq_path else np.zeros_like(gt)
+        return {"gt": gt, "lq": lq}
+    lq = read_rgb(ws, p.lq_path)
+    lh, lw = lq.shape[:2]
+    aligned = warp.render_aligned(lq, p.homography, (0, 0, gw, gh), size)
+    del lq
+    valid = warp.valid_area(p.homography, (lw, lh), size, gw / size[0])
+    mask = None
+    if p.mask_path:
+        full = read_grey(ws, p.mask_path)
+        if full.shape != (gh, gw):
+            raise RdrfError(f"{p.mask_path} is {full.shape[1]}x{full.shape[0]} but the GT {p.gt_path} is {gw}x{gh}")
+        mask = cv2.resize(full, size, interpolation=cv2.INTER_NEAREST) if scale < 1 else full
+    out = {"gt": gt, "aligned": aligned, "valid": valid, "overlay": sheets.difference_overlay(gt, aligned, mask, valid)}
+    if mask is not None:
+        out["mask"] = mask
+    return out
 
-    def small(img, nearest=False):
-        return cv2.resize(img, size, interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA) if scale < 1 else img
 
-    gt_s, al_s = small(gt_full), small(aligned)
-    m_s = small(mask, True) if mask is not None else None
-    v_s = small(valid, True) if valid is not None else None
-    overlay = sheets.difference_overlay(gt_s, al_s, m_s, v_s)
-    panels = [(gt_s, "GT"), (al_s, "aligned degraded"), (overlay, "|difference| x4, mask outlined")]
+def render_rejected(ws: Workspace, p: PairImages) -> bytes:
+    """GT | aligned degraded | difference overlay (GT | degraded when it was never aligned)."""
+    pics = pair_pictures(ws, p, OVERLAY_SIDE)
+    if "aligned" not in pics:
+        panels = [(pics["gt"], "GT"), (pics["lq"], "degraded (not aligned)")]
+    else:
+        panels = [(pics["gt"], "GT"), (pics["aligned"], "aligned degraded"), (pics["overlay"], "|difference| x4, mask outlined")]
     return imageio.encode_jpeg(sheets.side_by_side(panels, PANEL_WIDTH), QUALITY, order="rgb")
+
+
+def render_pair_view(ws: Workspace, p: PairImages, side: int = SHOW_SIDE, order: imageio.Order = "rgb") -> np.ndarray:
+    """`rdrf show`: GT | aligned degraded | raindrop mask | difference, side by side, for a person to
+    look at (RGB uint8, or BGR with order="bgr" for encoding)."""
+    pics = pair_pictures(ws, p, side)
+    if "aligned" not in pics:
+        raise RdrfError(f"pair {p.pair_id} (scene {p.scene}) has no alignment to show; run `rdrf align --scene {p.scene}`")
+    mask = pics.get("mask")
+    mask_rgb = cv2.cvtColor(mask, cv2.COLOR_GRAY2RGB) if mask is not None else np.zeros_like(pics["gt"])
+    panels = [(pics["gt"], "GT"), (pics["aligned"], "aligned degraded"), (mask_rgb, "raindrop mask"),
+              (pics["overlay"], "|difference| x4, mask outlined")]
+    view = sheets.side_by_side(panels, pics["gt"].shape[1])
+    return cv2.cvtColor(view, cv2.COLOR_RGB2BGR) if order == "bgr" else view
