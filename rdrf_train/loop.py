@@ -65,6 +65,28 @@ def mixed_precision_mode(requested: str) -> str:
     return requested
 
 
+def check_launch(accelerator: Accelerator) -> None:
+    """Refuse a multi-process launch Accelerate did not join into one run: `torchrun` on a machine
+    without CUDA (and without ACCELERATE_USE_CPU=1) starts independent single-process runs that all
+    write into the same run folder."""
+    import os
+
+    world = max(int(os.environ.get("WORLD_SIZE", "1") or 1), int(os.environ.get("LOCAL_RANK", "0") or 0) + 1)
+    if world > 1 and accelerator.num_processes == 1:
+        raise RdrfError(
+            f"launched as {world} processes (WORLD_SIZE={os.environ.get('WORLD_SIZE')}, LOCAL_RANK={os.environ.get('LOCAL_RANK')}) "
+            f"but Accelerate runs this one alone, so each would train its own copy into the same folder; on a CPU "
+            f"machine set ACCELERATE_USE_CPU=1 or launch with `accelerate launch --cpu --num_processes {world}`"
+        )
+
+
+def seed_processes(seed: int) -> None:
+    """Seed python, numpy and torch with `seed + process index` (as DiffBIR): every process draws its
+    own timesteps and noise. Model weights still start equal: DDP copies rank 0's at `prepare`; the
+    data order has its own seed (`rdrf_train.data`)."""
+    set_seed(seed, device_specific=True)
+
+
 def _progress(enabled: bool, total: int, start: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -142,9 +164,10 @@ def setup(config: TrainConfig, export_dir: Path, run: RunFolder, notify: Notify)
     the resolved config written to the run folder; the state of the latest checkpoint restored."""
     rc = config.run
     accelerator = Accelerator(mixed_precision=mixed_precision_mode(rc.mixed_precision), project_dir=str(run.path))
+    check_launch(accelerator)
     main = accelerator.is_main_process
     say = notify if main else (lambda message: None)
-    set_seed(rc.seed)
+    seed_processes(rc.seed)
 
     train_set = PairDataset(export_dir, "train", config.data, train=True, seed=rc.seed)
     has_test = bool(read_manifest(export_dir, "test"))
