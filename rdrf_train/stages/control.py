@@ -61,8 +61,9 @@ class ControlStage(Stage):
 
         m = self.config.model
         say = (lambda msg: print(msg, file=sys.stderr)) if self.accelerator.is_main_process else (lambda _: None)
-        self.prior = require_prior(m.pretrained, "stage control").to(self.device, frozen_dtype(self.accelerator))
-        control = build_control(self.prior.unet, m)
+        prior = require_prior(m.pretrained, "stage control")
+        control = build_control(prior.unet, m)  # from the fp32 weights, before the prior is cast (as diffusers' ControlNet script)
+        self.prior = prior.to(self.device, frozen_dtype(self.accelerator))
         if m.gradient_checkpointing and self.device.type == "cuda":
             control.enable_gradient_checkpointing()
             self.prior.unet.enable_gradient_checkpointing()  # gradients pass through it to the residuals
