@@ -207,9 +207,11 @@ def setup(config: TrainConfig, export_dir: Path, run: RunFolder, notify: Notify)
 
 def resume(t: Training) -> int:
     """Restore the latest complete checkpoint (models, optimizer, LR schedule, RNG) and drop the
-    metrics a killed run logged after it; the step to go on from (0 for a new run)."""
+    metrics a killed run logged after it; the step to go on from (0 for a new run, or for one killed
+    before its first checkpoint: its metrics.jsonl starts afresh, so no step appears twice)."""
     latest = t.run.latest()
     if latest is None:
+        t.log.truncate_after(0)
         return 0
     step, folder = latest
     t.accelerator.load_state(str(folder))
@@ -243,13 +245,25 @@ def epoch_batches(t: Training, epoch: int, skip: int):
     return t.accelerator.skip_first_batches(t.loader, skip) if skip else t.loader
 
 
-def write_metrics(t: Training, window: LossWindow, lr: float, epoch: int, validate: bool) -> None:
-    """A metrics.jsonl line for the window just ended, with the validation metrics when due."""
+def write_metrics(t: Training, window: LossWindow, lr: float, epoch: int, validate: bool) -> dict:
+    """A metrics.jsonl line for the window just ended, with the validation metrics when due; the record."""
     record = window.record(t.step, lr, epoch)
     if validate and t.test_loader is not None:  # main process only; the others wait below
         record.update(validate_stage(t.stage, t.test_loader))
     t.accelerator.wait_for_everyone()
     t.log.write(record)
+    return record
+
+
+def progress_line(record: dict, max_steps: int) -> str:
+    """A plain progress line for logs and pipes (no terminal for a bar): step, loss, lr, s/step, ETA."""
+    eta = int(record["sec_per_step"] * (max_steps - record["step"]))
+    days, rest = divmod(eta, 86400)
+    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    line = (f"step {record['step']}/{max_steps}  loss {record['loss']:.4f}  lr {record['lr']:.2e}  "
+            f"{record['sec_per_step']:.3f} s/step  ETA {f'{days}d ' if days else ''}{clock}")
+    vals = [f"{k} {v:.4g}" for k, v in record.items() if k.startswith("val_")]
+    return line + ("  " + "  ".join(vals) if vals else "")
 
 
 def train(
@@ -260,8 +274,11 @@ def train(
     overrides: Sequence[str] = (),
     show_progress: bool = True,
     notify: Notify = lambda message: None,
+    progress_lines: bool = False,
 ) -> RunFolder:
-    """Train (or resume) a run of `stage_name` on an export until `run.max_steps`; the run folder."""
+    """Train (or resume) a run of `stage_name` on an export until `run.max_steps`; the run folder.
+    `show_progress`: a progress bar (a terminal); `progress_lines`: a plain `progress_line` through
+    `notify` every `run.log_every` steps instead (stderr is a file or a pipe)."""
     config = resolve_config(stage_name, output, config_file, overrides)
     t = setup(config, Path(export_dir), RunFolder(Path(output)), notify)
     rc = config.run
@@ -285,8 +302,10 @@ def train(
                 do_val = t.validates and (t.step % rc.val_every == 0 or last)  # the same on every process
                 do_ckpt = t.step % rc.checkpoint_every == 0 or last
                 if t.step % rc.log_every == 0 or do_val or do_ckpt:
-                    write_metrics(t, window, lr, epoch, do_val)
+                    record = write_metrics(t, window, lr, epoch, do_val)
                     window = LossWindow()
+                    if progress_lines:
+                        t.say(progress_line(record, rc.max_steps))
                 if do_ckpt:
                     save_checkpoint(t.accelerator, t.stage.modules, t.run, t.step, rc.keep_checkpoints)
                     last_saved = t.step
