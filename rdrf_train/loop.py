@@ -6,7 +6,11 @@ $(which rdrf) train ...` runs it on several (DDP; `run.batch_size` is per proces
 AdamW, the constant-then-cosine schedule of `rdrf_train.lr_schedule`, gradient clipping, mixed
 precision on GPU, validation on the export's test split (main process), `save_state` checkpoints
 with resume from the latest complete one at the exact step, learning rate, optimizer moments, RNG
-state and data order, and a limit on kept checkpoints. The run folder layout is in `rdrf_train.runs`.
+state and data order, and a limit on kept checkpoints. A resumed run draws the same timesteps and
+noise as an uninterrupted one: `save_state` keeps python's, numpy's and torch's (CPU and CUDA) RNG
+states per process; the data order is a function of (seed, epoch) skipped to the step
+(`rdrf_train.data`); nothing else touches the global RNGs (the loader has its own generator,
+validation runs under a forked RNG). The run folder layout is in `rdrf_train.runs`.
 On CPU, set OMP_NUM_THREADS to the cores you can spare: an oversubscribed torch thread pool is
 many times slower than one thread.
 """
@@ -107,11 +111,15 @@ def _progress(enabled: bool, total: int, start: int):
 
 
 def validate_stage(stage: Stage, loader) -> dict[str, float]:
+    """The mean of the stage's validation metrics over the test loader. Under a forked RNG: a
+    validation (which a run also does at its last step) leaves training's random stream as it was,
+    so a run resumed from that step draws what an uninterrupted run draws."""
     for m in stage.modules.values():
         m.eval()
     sums: dict[str, float] = {}
     count = 0
-    with torch.no_grad():
+    devices = [stage.device.index or 0] if stage.device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
         for batch in loader:
             batch = {k: (v.to(stage.device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
             for key, value in stage.validation_step(batch).items():

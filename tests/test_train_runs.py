@@ -46,3 +46,17 @@ def test_train_prints_plain_progress_lines_without_a_terminal(cli, export, tmp_p
     assert all(k in lines[0] for k in ("loss ", "lr ", " s/step", "ETA ")), lines[0]
     r = cli("-q", *args, "--output", tmp_path / "b")
     assert r.exit_code == 0 and "step 2/4" not in r.stderr
+
+
+STAGE2 = ["model.pretrained=tiny", "data.crop=32", "data.scale=[1.0, 1.0]", "run.batch_size=1", "run.num_workers=0",
+          "run.log_every=1", "run.val_every=1000", "run.checkpoint_every=2", "optim.lr=2e-3",
+          "data.val_crop=32", "model.val_steps=1"]
+
+
+def test_a_resumed_stage2_run_draws_the_noise_of_the_uninterrupted_run(export, tmp_path, capsys):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train("control", export, whole, overrides=[*STAGE2, "run.max_steps=4"], show_progress=False)
+    train("control", export, parts, overrides=[*STAGE2, "run.max_steps=2"], show_progress=False)
+    train("control", export, parts, overrides=["run.max_steps=4"], show_progress=False)  # resumes mid-epoch (4 pairs, batch 1)
+    loss = lambda run: {m["step"]: m["loss"] for m in RunFolder(run).metrics() if "loss" in m}  # noqa: E731
+    assert loss(parts) == loss(whole)  # bit for bit: same weights, same timesteps, same noise
