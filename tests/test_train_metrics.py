@@ -12,12 +12,17 @@ from rdrf_train.tiling import tiled
 from tests.train_helpers import degrade, texture
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_psnr_and_ssim_match_scikit_image(seed):
+def images(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gt, a degraded input, a good 8-bit restoration) in [0, 1]."""
     rng = np.random.default_rng(seed)
     gt = texture(rng, 90, 130)
     lq, _ = degrade(gt, rng)
-    out = metrics.quantize(gt + rng.normal(0, 0.03, gt.shape))
+    return gt, lq, metrics.quantize(gt + rng.normal(0, 0.03, gt.shape))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_psnr_and_ssim_match_scikit_image(seed):
+    gt, lq, out = images(seed)
     for img in (lq, out):
         ref_psnr = peak_signal_noise_ratio(gt, img, data_range=1)
         ref_ssim = structural_similarity(gt, img, data_range=1, channel_axis=-1, gaussian_weights=True,
@@ -92,10 +97,7 @@ def _pyiqa_ssim_written_out(gt: np.ndarray, out: np.ndarray) -> float:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_y_channel_and_pyiqa_conventions_match_independent_computations(seed):
-    rng = np.random.default_rng(seed)
-    gt = texture(rng, 90, 130)
-    lq, _ = degrade(gt, rng)
-    out = metrics.quantize(gt + rng.normal(0, 0.03, gt.shape))
+    gt, lq, out = images(seed)
     bt601 = lambda img: 16.0 + 65.481 * img[..., 0] + 128.553 * img[..., 1] + 24.966 * img[..., 2]  # noqa: E731
     for img in (lq, out):
         scores = metrics.full_reference(gt, img)
