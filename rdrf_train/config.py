@@ -35,7 +35,8 @@ class RunSection(Section):
     batch_size: int = Field(4, ge=1, description="images per step on each process")
     seed: int = 0
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field(
-        "auto", description="auto: bf16 on a GPU that has it, else fp16 on GPU, none on CPU"
+        "auto", description="auto: bf16 on a GPU that has it, else fp16 on GPU, none on CPU (stage I ships 'no'); "
+        "validation always runs in fp32, as `rdrf restore`"
     )
     grad_clip: float = Field(0.01, ge=0, description="max gradient norm (BasicSR/Restormer use 0.01); 0 turns clipping off")
     log_every: int = Field(50, ge=1, description="steps between metrics.jsonl lines")

@@ -91,6 +91,9 @@ def train_loader(dataset: PairDataset, batch_size: int, num_workers: int, seed: 
         drop_last=True,
         pin_memory=torch.cuda.is_available(),
         persistent_workers=False,
+        # Its own generator: starting an epoch's iterator would otherwise draw a seed from torch's
+        # global RNG, so a run resumed mid-epoch (one extra iterator) drew other noise afterwards.
+        generator=torch.Generator().manual_seed(seed),
     )
 
 

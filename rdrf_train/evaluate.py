@@ -1,8 +1,9 @@
 """`rdrf eval`: the paper's Table 2 full-reference columns on an export's test split.
 
 Rows: the identity baseline (the degraded image itself, as the reference every method must beat)
-and the run's model. PSNR and SSIM follow `rdrf_train.metrics` (RGB, data range 1, the output
-rounded to 8 bits as saved). LPIPS needs its AlexNet backbone and linear layers as local files
+and the run's model. PSNR and SSIM are reported in each convention of `rdrf_train.metrics`
+(RGB; BT.601 Y as DRSformer/AGAN; pyiqa's SSIM), each named in the table and in the JSON's
+`conventions`; the output is rounded to 8 bits as saved. LPIPS needs its AlexNet backbone and linear layers as local files
 (`--lpips-weights DIR`, see `rdrf_train.lpips`): without them the column is skipped with a notice. The no-reference columns
 (MUSIQ, CLIP-IQA(+), HyperIQA) likewise need weights no reachable registry ships and are not computed.
 """
@@ -21,24 +22,30 @@ from rdrf_train.lpips import lpips_distance
 from rdrf_train.stages import load_restorer
 from schemas.errors import RdrfError
 
-COLOUR_CONVENTION = "RGB, [0,1] data range, output clipped and rounded to 8 bits; SSIM: 11x11 Gaussian (sigma 1.5), channel mean"
+COLOUR_CONVENTION = "output clipped and rounded to 8 bits; psnr/ssim on RGB, *_y on BT.601 Y, ssim_pyiqa as pyiqa (see conventions)"
+METRICS = tuple(metrics.CONVENTIONS)  # psnr, ssim, psnr_y, ssim_y, ssim_pyiqa
 
 
-class ImageScore(BaseModel):
-    name: str
-    pair_id: int
+class Scores(BaseModel):
+    """One figure per convention of `rdrf_train.metrics.CONVENTIONS`."""
+
     psnr: float
     ssim: float
-    psnr_identity: float
-    ssim_identity: float
+    psnr_y: float
+    ssim_y: float
+    ssim_pyiqa: float
+
+
+class ImageScore(Scores):
+    name: str
+    pair_id: int
+    identity: Scores  # the degraded input against the GT
     lpips: Optional[float] = None
     lpips_identity: Optional[float] = None
 
 
-class MethodRow(BaseModel):
+class MethodRow(Scores):
     method: str
-    psnr: float
-    ssim: float
     lpips: Optional[float] = None
 
 
@@ -49,6 +56,7 @@ class EvalReport(BaseModel):
     step: int
     images: int
     colour: str = COLOUR_CONVENTION
+    conventions: dict[str, str] = metrics.CONVENTIONS
     rows: list[MethodRow]
     per_image: list[ImageScore]
     notices: list[str] = []
@@ -89,10 +97,8 @@ def evaluate(
             ImageScore(
                 name=record.name,
                 pair_id=record.pair_id,
-                psnr=metrics.psnr(pair.gt, out),
-                ssim=metrics.ssim(pair.gt, out),
-                psnr_identity=metrics.psnr(pair.gt, pair.lq),
-                ssim_identity=metrics.ssim(pair.gt, pair.lq),
+                **metrics.full_reference(pair.gt, out),
+                identity=Scores(**metrics.full_reference(pair.gt, pair.lq)),
                 lpips=lpips_distance(lpips_model, pair.gt, out) if lpips_model else None,
                 lpips_identity=lpips_distance(lpips_model, pair.gt, pair.lq) if lpips_model else None,
             )
@@ -100,6 +106,8 @@ def evaluate(
         on_image(record.name)
     mean = lambda key: float(np.mean([getattr(s, key) for s in scores]))  # noqa: E731
     lp = (lambda key: mean(key)) if lpips_model else (lambda key: None)  # noqa: E731
+    model_means = {key: mean(key) for key in METRICS}
+    identity_means = {key: float(np.mean([getattr(s.identity, key) for s in scores])) for key in METRICS}
     step = int(ckpt.name.split("-")[-1])
     return EvalReport(
         export=str(export_dir),
@@ -108,8 +116,8 @@ def evaluate(
         step=step,
         images=len(scores),
         rows=[
-            MethodRow(method="identity (degraded input)", psnr=mean("psnr_identity"), ssim=mean("ssim_identity"), lpips=lp("lpips_identity")),
-            MethodRow(method=f"{run.path.name} ({stage_name}, step {step})", psnr=mean("psnr"), ssim=mean("ssim"), lpips=lp("lpips")),
+            MethodRow(method="identity (degraded input)", **identity_means, lpips=lp("lpips_identity")),
+            MethodRow(method=f"{run.path.name} ({stage_name}, step {step})", **model_means, lpips=lp("lpips")),
         ],
         per_image=scores,
         notices=notices,
@@ -117,10 +125,17 @@ def evaluate(
 
 
 def markdown_table(report: EvalReport) -> str:
-    lines = ["| Method | PSNR ↑ | SSIM ↑ | LPIPS ↓ |", "| --- | ---: | ---: | ---: |"]
+    lines = [
+        "| Method | PSNR RGB ↑ | SSIM RGB ↑ | PSNR Y ↑ | SSIM Y ↑ | SSIM pyiqa ↑ | LPIPS ↓ |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for row in report.rows:
         lp = f"{row.lpips:.4f}" if row.lpips is not None else "-"
-        lines.append(f"| {row.method} | {row.psnr:.2f} | {row.ssim:.4f} | {lp} |")
+        lines.append(
+            f"| {row.method} | {row.psnr:.2f} | {row.ssim:.4f} | {row.psnr_y:.2f} | {row.ssim_y:.4f} | {row.ssim_pyiqa:.4f} | {lp} |"
+        )
     lines.append("")
-    lines.append(f"{report.images} test images of {report.export}; {report.colour}.")
+    lines.append(f"{report.images} test images of {report.export}; output clipped and rounded to 8 bits.")
+    names = {"psnr": "PSNR RGB", "ssim": "SSIM RGB", "psnr_y": "PSNR Y", "ssim_y": "SSIM Y", "ssim_pyiqa": "SSIM pyiqa"}
+    lines += [f"- {names[key]}: {text}" for key, text in report.conventions.items()]
     return "\n".join(lines)

@@ -6,7 +6,11 @@ $(which rdrf) train ...` runs it on several (DDP; `run.batch_size` is per proces
 AdamW, the constant-then-cosine schedule of `rdrf_train.lr_schedule`, gradient clipping, mixed
 precision on GPU, validation on the export's test split (main process), `save_state` checkpoints
 with resume from the latest complete one at the exact step, learning rate, optimizer moments, RNG
-state and data order, and a limit on kept checkpoints. The run folder layout is in `rdrf_train.runs`.
+state and data order, and a limit on kept checkpoints. A resumed run draws the same timesteps and
+noise as an uninterrupted one: `save_state` keeps python's, numpy's and torch's (CPU and CUDA) RNG
+states per process; the data order is a function of (seed, epoch) skipped to the step
+(`rdrf_train.data`); nothing else touches the global RNGs (the loader has its own generator,
+validation runs under a forked RNG). The run folder layout is in `rdrf_train.runs`.
 On CPU, set OMP_NUM_THREADS to the cores you can spare: an oversubscribed torch thread pool is
 many times slower than one thread.
 """
@@ -65,6 +69,28 @@ def mixed_precision_mode(requested: str) -> str:
     return requested
 
 
+def check_launch(accelerator: Accelerator) -> None:
+    """Refuse a multi-process launch Accelerate did not join into one run: `torchrun` on a machine
+    without CUDA (and without ACCELERATE_USE_CPU=1) starts independent single-process runs that all
+    write into the same run folder."""
+    import os
+
+    world = max(int(os.environ.get("WORLD_SIZE", "1") or 1), int(os.environ.get("LOCAL_RANK", "0") or 0) + 1)
+    if world > 1 and accelerator.num_processes == 1:
+        raise RdrfError(
+            f"launched as {world} processes (WORLD_SIZE={os.environ.get('WORLD_SIZE')}, LOCAL_RANK={os.environ.get('LOCAL_RANK')}) "
+            f"but Accelerate runs this one alone, so each would train its own copy into the same folder; on a CPU "
+            f"machine set ACCELERATE_USE_CPU=1 or launch with `accelerate launch --cpu --num_processes {world}`"
+        )
+
+
+def seed_processes(seed: int) -> None:
+    """Seed python, numpy and torch with `seed + process index` (as DiffBIR): every process draws its
+    own timesteps and noise. Model weights still start equal: DDP copies rank 0's at `prepare`; the
+    data order has its own seed (`rdrf_train.data`)."""
+    set_seed(seed, device_specific=True)
+
+
 def _progress(enabled: bool, total: int, start: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -85,11 +111,15 @@ def _progress(enabled: bool, total: int, start: int):
 
 
 def validate_stage(stage: Stage, loader) -> dict[str, float]:
+    """The mean of the stage's validation metrics over the test loader. Under a forked RNG: a
+    validation (which a run also does at its last step) leaves training's random stream as it was,
+    so a run resumed from that step draws what an uninterrupted run draws."""
     for m in stage.modules.values():
         m.eval()
     sums: dict[str, float] = {}
     count = 0
-    with torch.no_grad():
+    devices = [stage.device.index or 0] if stage.device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
         for batch in loader:
             batch = {k: (v.to(stage.device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
             for key, value in stage.validation_step(batch).items():
@@ -142,9 +172,10 @@ def setup(config: TrainConfig, export_dir: Path, run: RunFolder, notify: Notify)
     the resolved config written to the run folder; the state of the latest checkpoint restored."""
     rc = config.run
     accelerator = Accelerator(mixed_precision=mixed_precision_mode(rc.mixed_precision), project_dir=str(run.path))
+    check_launch(accelerator)
     main = accelerator.is_main_process
     say = notify if main else (lambda message: None)
-    set_seed(rc.seed)
+    seed_processes(rc.seed)
 
     train_set = PairDataset(export_dir, "train", config.data, train=True, seed=rc.seed)
     has_test = bool(read_manifest(export_dir, "test"))
@@ -184,9 +215,11 @@ def setup(config: TrainConfig, export_dir: Path, run: RunFolder, notify: Notify)
 
 def resume(t: Training) -> int:
     """Restore the latest complete checkpoint (models, optimizer, LR schedule, RNG) and drop the
-    metrics a killed run logged after it; the step to go on from (0 for a new run)."""
+    metrics a killed run logged after it; the step to go on from (0 for a new run, or for one killed
+    before its first checkpoint: its metrics.jsonl starts afresh, so no step appears twice)."""
     latest = t.run.latest()
     if latest is None:
+        t.log.truncate_after(0)
         return 0
     step, folder = latest
     t.accelerator.load_state(str(folder))
@@ -220,13 +253,25 @@ def epoch_batches(t: Training, epoch: int, skip: int):
     return t.accelerator.skip_first_batches(t.loader, skip) if skip else t.loader
 
 
-def write_metrics(t: Training, window: LossWindow, lr: float, epoch: int, validate: bool) -> None:
-    """A metrics.jsonl line for the window just ended, with the validation metrics when due."""
+def write_metrics(t: Training, window: LossWindow, lr: float, epoch: int, validate: bool) -> dict:
+    """A metrics.jsonl line for the window just ended, with the validation metrics when due; the record."""
     record = window.record(t.step, lr, epoch)
     if validate and t.test_loader is not None:  # main process only; the others wait below
         record.update(validate_stage(t.stage, t.test_loader))
     t.accelerator.wait_for_everyone()
     t.log.write(record)
+    return record
+
+
+def progress_line(record: dict, max_steps: int) -> str:
+    """A plain progress line for logs and pipes (no terminal for a bar): step, loss, lr, s/step, ETA."""
+    eta = int(record["sec_per_step"] * (max_steps - record["step"]))
+    days, rest = divmod(eta, 86400)
+    clock = f"{rest // 3600:02d}:{rest % 3600 // 60:02d}:{rest % 60:02d}"
+    line = (f"step {record['step']}/{max_steps}  loss {record['loss']:.4f}  lr {record['lr']:.2e}  "
+            f"{record['sec_per_step']:.3f} s/step  ETA {f'{days}d ' if days else ''}{clock}")
+    vals = [f"{k} {v:.4g}" for k, v in record.items() if k.startswith("val_")]
+    return line + ("  " + "  ".join(vals) if vals else "")
 
 
 def train(
@@ -237,8 +282,11 @@ def train(
     overrides: Sequence[str] = (),
     show_progress: bool = True,
     notify: Notify = lambda message: None,
+    progress_lines: bool = False,
 ) -> RunFolder:
-    """Train (or resume) a run of `stage_name` on an export until `run.max_steps`; the run folder."""
+    """Train (or resume) a run of `stage_name` on an export until `run.max_steps`; the run folder.
+    `show_progress`: a progress bar (a terminal); `progress_lines`: a plain `progress_line` through
+    `notify` every `run.log_every` steps instead (stderr is a file or a pipe)."""
     config = resolve_config(stage_name, output, config_file, overrides)
     t = setup(config, Path(export_dir), RunFolder(Path(output)), notify)
     rc = config.run
@@ -262,8 +310,10 @@ def train(
                 do_val = t.validates and (t.step % rc.val_every == 0 or last)  # the same on every process
                 do_ckpt = t.step % rc.checkpoint_every == 0 or last
                 if t.step % rc.log_every == 0 or do_val or do_ckpt:
-                    write_metrics(t, window, lr, epoch, do_val)
+                    record = write_metrics(t, window, lr, epoch, do_val)
                     window = LossWindow()
+                    if progress_lines:
+                        t.say(progress_line(record, rc.max_steps))
                 if do_ckpt:
                     save_checkpoint(t.accelerator, t.stage.modules, t.run, t.step, rc.keep_checkpoints)
                     last_saved = t.step

@@ -50,6 +50,7 @@ class DiffUR3Pipeline:
         z0 = sample_latent(
             self.prior.unet, self.control, self.prior.empty_embedding, c_s, c_lq,
             steps=self.steps, generator=generator, tile=self.tile, stride=self.stride, on_step=on_step,
+            prediction_type=self.prior.prediction_type,
         )
         out = decode_tiled(vae, z0, self.fidelity, x, i_s, self.tile, self.stride)
         return out[..., :h, :w]

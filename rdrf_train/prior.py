@@ -12,6 +12,10 @@
   (`rdrf_train/prior_configs/sd21-base`), without weights - for counting parameters
   (`rdrf info model`); built on the meta device unless asked otherwise.
 
+What the UNet predicts is read from the folder's `scheduler/scheduler_config.json` (`prediction_type`:
+epsilon for SD 2.1-base, v_prediction for the 768-v models; `Prior.prediction_type`): stage II trains
+towards it and samples with it; any other type is refused by name.
+
 The prompt is always empty (DiffBIR, DiffUR3): its embedding is computed once at load time and kept
 (`Prior.empty_embedding`); the text encoder is then dropped unless `keep_text_encoder`.
 """
@@ -19,9 +23,9 @@ The prompt is always empty (DiffBIR, DiffUR3): its embedding is computed once at
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -33,6 +37,8 @@ SD21_BASE_CONFIG = Path(__file__).parent / "prior_configs" / "sd21-base"
 TINY = "tiny"
 SD21_CONFIG_SPEC = "sd21-base-config"
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
+PARTS = ("unet", "vae", "text_encoder")
+PREDICTION_TYPES = ("epsilon", "v_prediction")  # what stage II trains towards and samples with
 
 # Small configurations of the same classes. The UNet keeps SD's shape where the control branch
 # depends on it: four levels with two layers each (so 12 skips + the middle = 13 control residuals)
@@ -85,19 +91,48 @@ class Prior:
     source: str
     text_encoder: Optional[CLIPTextModel] = None
     tokenizer: Optional[CLIPTokenizer] = None
+    prediction_type: str = "epsilon"  # from the prior's scheduler config: what its UNet predicts
+    fp32_weights: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # by part, kept by `to` when it casts down
+    fp32_embedding: Optional[torch.Tensor] = None
 
     @property
     def scaling_factor(self) -> float:
         return float(self.vae.config.scaling_factor)
 
-    def to(self, device, dtype: Optional[torch.dtype] = None) -> "Prior":
-        for module in (self.unet, self.vae, self.text_encoder):
-            if module is not None:
-                module.to(device)
-                if dtype is not None and module.dtype != dtype:
-                    module.to(dtype)
+    def to(self, device, dtype: Optional[torch.dtype] = None, parts: tuple[str, ...] = PARTS) -> "Prior":
+        """Move `parts` (and the prompt embedding) to `device`, cast to `dtype` when given. Weights
+        cast down from fp32 are kept (on the CPU) for `full_precision`."""
+        for name in parts:
+            module = getattr(self, name)
+            if module is None:
+                continue
+            if dtype is not None and dtype != torch.float32 and module.dtype == torch.float32:
+                self.fp32_weights[name] = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+            module.to(device)
+            if dtype is not None and module.dtype != dtype:
+                module.to(dtype)
+        if dtype is not None and dtype != torch.float32 and self.empty_embedding.dtype == torch.float32:
+            self.fp32_embedding = self.empty_embedding.detach().cpu().clone()
         self.empty_embedding = self.empty_embedding.to(device=device, dtype=dtype or self.empty_embedding.dtype)
         return self
+
+    @contextlib.contextmanager
+    def full_precision(self) -> Iterator["Prior"]:
+        """Within: the parts `to` cast down hold their original fp32 weights again, so validation
+        computes what `rdrf restore` (fp32) computes; cast back on exit."""
+        cast = {name: getattr(self, name).dtype for name in self.fp32_weights}
+        embedding = self.empty_embedding
+        for name, state in self.fp32_weights.items():
+            module = getattr(self, name).to(torch.float32)
+            module.load_state_dict(state)
+        if self.fp32_embedding is not None:
+            self.empty_embedding = self.fp32_embedding.to(embedding.device)
+        try:
+            yield self
+        finally:
+            for name, dtype in cast.items():
+                getattr(self, name).to(dtype)
+            self.empty_embedding = embedding
 
     def prompt_embedding(self, batch: int) -> torch.Tensor:
         return self.empty_embedding.expand(batch, -1, -1)
@@ -117,6 +152,9 @@ class Prior:
         self.vae.save_pretrained(folder / "vae")
         self.text_encoder.save_pretrained(folder / "text_encoder")
         self.tokenizer.save_pretrained(folder / "tokenizer")
+        from rdrf_train.sampling import make_noise_scheduler
+
+        make_noise_scheduler(self.prediction_type).save_pretrained(folder / "scheduler")
 
 
 def freeze(*modules: torch.nn.Module) -> None:
@@ -183,7 +221,30 @@ def _load_folder(folder: Path):
         tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer", local_files_only=True)
     except (OSError, ValueError, EnvironmentError) as exc:
         raise RdrfError(f"cannot load the pretrained prior from {folder}: {exc}") from None
-    return unet, vae, text_encoder, tokenizer
+    return unet, vae, text_encoder, tokenizer, _folder_prediction_type(folder)
+
+
+def _folder_prediction_type(folder: Path) -> str:
+    """The `prediction_type` of the folder's `scheduler/scheduler_config.json`; epsilon (SD 2.1-base's)
+    when the folder has no scheduler config."""
+    import json
+
+    path = folder / "scheduler" / "scheduler_config.json"
+    if not path.exists():
+        return "epsilon"
+    try:
+        return str(json.loads(path.read_text()).get("prediction_type", "epsilon"))
+    except json.JSONDecodeError as exc:
+        raise RdrfError(f"pretrained prior {folder}: {path} is not valid JSON ({exc})") from None
+
+
+def check_prediction_type(prediction_type: str, source: str) -> str:
+    if prediction_type not in PREDICTION_TYPES:
+        raise RdrfError(
+            f"pretrained prior {source}: its scheduler's prediction_type is {prediction_type!r}; stage II trains and "
+            f"samples only {' or '.join(PREDICTION_TYPES)} priors"
+        )
+    return prediction_type
 
 
 def _load_single_file(path: Path):
@@ -209,12 +270,13 @@ def _load_single_file(path: Path):
         )
     except (OSError, ValueError, KeyError, EnvironmentError) as exc:
         raise RdrfError(f"cannot load single-file checkpoint {path}: {exc}") from None
-    return pipe.unet, pipe.vae, pipe.text_encoder, tokenizer
+    return pipe.unet, pipe.vae, pipe.text_encoder, tokenizer, str(pipe.scheduler.config.get("prediction_type", "epsilon"))
 
 
 def load_prior(spec: str | Path, *, keep_text_encoder: bool = False, seed: int = 0) -> Prior:
     """Load (or build) the frozen prior on the CPU in fp32; move it with `Prior.to`."""
     spec_str = str(spec)
+    prediction_type = "epsilon"
     if spec_str == TINY:
         unet, vae, text_encoder, tokenizer = build_tiny(seed)
     elif spec_str == SD21_CONFIG_SPEC:
@@ -225,9 +287,9 @@ def load_prior(spec: str | Path, *, keep_text_encoder: bool = False, seed: int =
     else:
         path = Path(spec).expanduser()
         if path.is_dir():
-            unet, vae, text_encoder, tokenizer = _load_folder(path)
+            unet, vae, text_encoder, tokenizer, prediction_type = _load_folder(path)
         elif path.is_file() and path.suffix in SINGLE_FILE_SUFFIXES:
-            unet, vae, text_encoder, tokenizer = _load_single_file(path)
+            unet, vae, text_encoder, tokenizer, prediction_type = _load_single_file(path)
         elif path.exists():
             raise RdrfError(f"pretrained prior {path}: expected a diffusers folder or a {'/'.join(SINGLE_FILE_SUFFIXES)} checkpoint")
         else:
@@ -237,7 +299,7 @@ def load_prior(spec: str | Path, *, keep_text_encoder: bool = False, seed: int =
             )
     freeze(unet, vae, text_encoder)
     embedding = empty_prompt_embedding(text_encoder, tokenizer)
-    prior = Prior(unet, vae, embedding, spec_str)
+    prior = Prior(unet, vae, embedding, spec_str, prediction_type=check_prediction_type(prediction_type, spec_str))
     if keep_text_encoder:
         prior.text_encoder, prior.tokenizer = text_encoder, tokenizer
     return prior

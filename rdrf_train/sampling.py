@@ -29,8 +29,9 @@ LATENT_STRIDE = 32
 VAE_FACTOR = 8
 
 
-def make_noise_scheduler(num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> DDPMScheduler:
-    """The noise schedule for training (add_noise) and spaced sampling (set_timesteps(50))."""
+def make_noise_scheduler(prediction_type: str = "epsilon", num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> DDPMScheduler:
+    """The noise schedule for training (add_noise) and spaced sampling (set_timesteps(50)); the
+    prior's `prediction_type` says what its UNet predicts (`rdrf_train.prior.PREDICTION_TYPES`)."""
     return DDPMScheduler(
         num_train_timesteps=num_train_timesteps,
         beta_start=0.00085,
@@ -38,8 +39,16 @@ def make_noise_scheduler(num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> DDPM
         beta_schedule="scaled_linear",
         timestep_spacing="linspace",
         clip_sample=False,
-        prediction_type="epsilon",
+        prediction_type=prediction_type,
     )
+
+
+def training_target(scheduler: DDPMScheduler, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """What the UNet learns to predict for z_t = add_noise(z0, noise, t): the noise (epsilon) or the
+    velocity (v-prediction, SD 2.x 768-v)."""
+    if scheduler.config.prediction_type == "v_prediction":
+        return scheduler.get_velocity(z0, noise, t)
+    return noise
 
 
 @torch.no_grad()
@@ -86,11 +95,12 @@ def sample_latent(
     tile: int = LATENT_TILE,
     stride: int = LATENT_STRIDE,
     on_step: Optional[Callable[[], None]] = None,
+    prediction_type: str = "epsilon",
 ) -> torch.Tensor:
     """ẑ_0 by spaced DDPM from Gaussian noise, steered by the condition latents (either may be None
-    for the single-condition ablations)."""
+    for the single-condition ablations); the scheduler reads the UNet's output as `prediction_type`."""
     reference = c_s if c_s is not None else c_lq
-    scheduler = make_noise_scheduler()
+    scheduler = make_noise_scheduler(prediction_type)
     scheduler.set_timesteps(steps, device=reference.device)
     z = torch.randn(reference.shape, generator=generator, device=reference.device, dtype=torch.float32)
     z = z * scheduler.init_noise_sigma

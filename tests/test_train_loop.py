@@ -72,6 +72,8 @@ def test_eval_prints_table_2_columns_with_the_identity_row(cli, trained, export)
     r = cli("eval", "--data", export, "--checkpoint", trained.path)
     assert r.exit_code == 0, r.output
     assert "| identity (degraded input) |" in r.stdout and "PSNR" in r.stdout and "SSIM" in r.stdout
+    assert "| PSNR RGB ↑ | SSIM RGB ↑ | PSNR Y ↑ | SSIM Y ↑ | SSIM pyiqa ↑ |" in r.stdout  # every convention named
+    assert "- PSNR Y: PSNR on BT.601 Y" in r.stdout and "- SSIM pyiqa: pyiqa 'ssim'" in r.stdout
     assert "LPIPS skipped" in r.stderr
     r = cli("eval", "--data", export, "--checkpoint", trained.path, "--json")
     report = json.loads(r.stdout)
@@ -81,6 +83,9 @@ def test_eval_prints_table_2_columns_with_the_identity_row(cli, trained, export)
     # the same figures as the last validation during training
     assert model["psnr"] == pytest.approx(trained.metrics()[-1]["val_psnr"], abs=1e-3)
     assert model["lpips"] is None
+    conventions = {"psnr", "ssim", "psnr_y", "ssim_y", "ssim_pyiqa"}
+    assert set(report["conventions"]) == conventions and conventions <= set(model) and conventions <= set(identity)
+    assert conventions <= set(report["per_image"][0]) and conventions <= set(report["per_image"][0]["identity"])
 
 
 def test_eval_adds_lpips_when_local_weights_are_given(cli, trained, export, tmp_path):

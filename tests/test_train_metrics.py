@@ -12,12 +12,17 @@ from rdrf_train.tiling import tiled
 from tests.train_helpers import degrade, texture
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_psnr_and_ssim_match_scikit_image(seed):
+def images(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gt, a degraded input, a good 8-bit restoration) in [0, 1]."""
     rng = np.random.default_rng(seed)
     gt = texture(rng, 90, 130)
     lq, _ = degrade(gt, rng)
-    out = metrics.quantize(gt + rng.normal(0, 0.03, gt.shape))
+    return gt, lq, metrics.quantize(gt + rng.normal(0, 0.03, gt.shape))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_psnr_and_ssim_match_scikit_image(seed):
+    gt, lq, out = images(seed)
     for img in (lq, out):
         ref_psnr = peak_signal_noise_ratio(gt, img, data_range=1)
         ref_ssim = structural_similarity(gt, img, data_range=1, channel_axis=-1, gaussian_weights=True,
@@ -68,3 +73,41 @@ def test_lpips_loads_local_weight_files_and_measures_distance(tmp_path):
     assert lpips_distance(model, gt, gt) == pytest.approx(0.0, abs=1e-7)
     assert 0 < lpips_distance(model, gt, near) < lpips_distance(model, gt, far)
     assert lpips_distance(model, gt, far) == pytest.approx(lpips_distance(model, far, gt), rel=1e-5)
+
+
+def _pyiqa_ssim_written_out(gt: np.ndarray, out: np.ndarray) -> float:
+    """pyiqa's `ssim` (ssim_arch.py + color_util.to_y_channel, test_y_channel=True, color_space='yiq',
+    downsample=False) restated in torch: YIQ luma x 255 rounded, fspecial(11, 1.5) 'valid', relu(cs)."""
+    def y255(img):
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+        yiq = torch.tensor([[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]]).t()
+        return (torch.matmul(x.permute(0, 2, 3, 1), yiq).permute(0, 3, 1, 2)[:, [0]] * 255).round()
+
+    ax = torch.arange(11, dtype=torch.float32) - 5
+    g = torch.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2 * 1.5**2))
+    win = (g / g.sum())[None, None]
+    X, Y = y255(gt), y255(out)
+    f = lambda t: torch.nn.functional.conv2d(t, win)  # noqa: E731
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    mu1, mu2 = f(X), f(Y)
+    s1, s2, s12 = f(X * X) - mu1**2, f(Y * Y) - mu2**2, f(X * Y) - mu1 * mu2
+    cs = torch.relu((2 * s12 + c2) / (s1 + s2 + c2))
+    return float((((2 * mu1 * mu2 + c1) / (mu1**2 + mu2**2 + c1)) * cs).mean())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_y_channel_and_pyiqa_conventions_match_independent_computations(seed):
+    gt, lq, out = images(seed)
+    bt601 = lambda img: 16.0 + 65.481 * img[..., 0] + 128.553 * img[..., 1] + 24.966 * img[..., 2]  # noqa: E731
+    for img in (lq, out):
+        scores = metrics.full_reference(gt, img)
+        assert set(scores) == set(metrics.CONVENTIONS)
+        y_gt, y_img = bt601(gt.astype(np.float64)), bt601(img.astype(np.float64))  # in [16, 235]
+        assert scores["psnr_y"] == pytest.approx(peak_signal_noise_ratio(y_gt, y_img, data_range=255), abs=1e-6)
+        assert scores["ssim_y"] == pytest.approx(structural_similarity(y_gt, y_img, data_range=255, gaussian_weights=True,
+                                                                       sigma=1.5, use_sample_covariance=False), abs=1e-6)
+        assert scores["ssim_pyiqa"] == pytest.approx(_pyiqa_ssim_written_out(gt, img), abs=1e-4)
+        assert scores["psnr"] == metrics.psnr(gt, img) and scores["ssim"] == metrics.ssim(gt, img)  # RGB unchanged
+    # the conventions really differ (why each is named)
+    s = metrics.full_reference(gt, lq)
+    assert abs(s["psnr_y"] - s["psnr"]) > 0.01 and abs(s["ssim_pyiqa"] - s["ssim_y"]) > 1e-4

@@ -74,3 +74,30 @@ def test_shipped_default_is_the_paper_recipe_and_overrides_apply(tmp_path):
         validate(RestoreConfig, resolve_dict("restore", None, ["run.batch_sise=2"]), "cli")
     with pytest.raises(RdrfError, match="section.key=value"):
         parse_override("max_steps")
+
+
+def test_fast_formulation_equals_the_previous_one_to_fp32_rounding():
+    from rdrf_train.models.drsformer import pairwise_grouped_conv
+    from tests.drsformer_reference import previous_formulation
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(12, 6, 5, padding=2, groups=6, bias=True)
+    x = torch.randn(2, 12, 9, 13)
+    assert torch.allclose(pairwise_grouped_conv(conv, x), conv(x), rtol=1e-5, atol=1e-6)
+
+    model = DRSformer(dim=8, blocks=(1, 2, 1, 1), heads=(1, 2, 2, 4), bias=True)
+    for name, p in model.named_parameters():
+        if name.endswith("mix"):
+            torch.nn.init.normal_(p)
+    assert list(model.state_dict()) == list(DRSformer(dim=8, blocks=(1, 2, 1, 1), heads=(1, 2, 2, 4), bias=True).state_dict())
+    x = torch.rand(2, 3, 32, 40, requires_grad=True)
+    new = model(x)
+    (new ** 2).mean().backward()
+    new_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    with previous_formulation():
+        old = model(x)
+        (old ** 2).mean().backward()
+    assert torch.allclose(new, old, rtol=1e-5, atol=1e-5), (new - old).abs().max()
+    for (name, p), g in zip(model.named_parameters(), new_grads):
+        assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-6), name

@@ -23,6 +23,11 @@ def show_progress() -> bool:
     return not context.OPTIONS.quiet and err_console.is_terminal
 
 
+def progress_lines() -> bool:
+    """No terminal to draw a bar on (a log file, a pipe, a batch job): plain lines every run.log_every steps."""
+    return not context.OPTIONS.quiet and not err_console.is_terminal
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", help="Export folder (with manifest.jsonl) to train on.")],
@@ -56,6 +61,7 @@ def train(
         overrides.append(f"model.stage1={json.dumps(str(stage1))}")
     if output is None:
         output = Path("runs") / f"{stage}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
-    run = run_training(stage, data, output, config, overrides, show_progress=show_progress(), notify=say)
+    run = run_training(stage, data, output, config, overrides, show_progress=show_progress(), notify=say,
+                       progress_lines=progress_lines())
     last = run.latest()
     say(f"run [bold]{run.path}[/]: {last[0] if last else 0} steps, checkpoint {last[1].name if last else '-'}")

@@ -41,6 +41,19 @@ class LayerNorm2d(nn.Module):
         return (x - mu) / torch.sqrt(var + 1e-5) * self.weight[:, None, None] + self.bias[:, None, None]
 
 
+def pairwise_grouped_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """`conv(x)` for a grouped convolution with two input channels and one output channel per group,
+    computed as a depthwise convolution (each input channel with its own half of the kernel) and
+    the sum of each pair: the same products and sums, but CPU kernels for depthwise convolutions
+    are several times faster than for 2-channel groups (these two convolutions were ~60% of
+    DRSformer's CPU training time). The weights keep their shape (out, 2, k, k)."""
+    out_channels, per_group = conv.weight.shape[:2]
+    depthwise = conv.weight.reshape(out_channels * per_group, 1, *conv.weight.shape[2:])
+    y = F.conv2d(x, depthwise, None, conv.stride, conv.padding, conv.dilation, groups=out_channels * per_group)
+    y = y.unflatten(1, (out_channels, per_group)).sum(dim=2)
+    return y if conv.bias is None else y + conv.bias[:, None, None]
+
+
 class MixedScaleFeedForward(nn.Module):
     """MSFN: two parallel depthwise branches (3x3 and 5x5) that exchange halves, then fuse."""
 
@@ -58,8 +71,8 @@ class MixedScaleFeedForward(nn.Module):
         x = self.project_in(x)
         a3, b3 = F.relu(self.dwconv3x3(x)).chunk(2, dim=1)
         a5, b5 = F.relu(self.dwconv5x5(x)).chunk(2, dim=1)
-        a = F.relu(self.dwconv3x3_1(torch.cat([a3, a5], dim=1)))
-        b = F.relu(self.dwconv5x5_1(torch.cat([b3, b5], dim=1)))
+        a = F.relu(pairwise_grouped_conv(self.dwconv3x3_1, torch.cat([a3, a5], dim=1)))
+        b = F.relu(pairwise_grouped_conv(self.dwconv5x5_1, torch.cat([b3, b5], dim=1)))
         return self.project_out(torch.cat([a, b], dim=1))
 
 
@@ -88,11 +101,13 @@ class TopKSparseAttention(nn.Module):
         ch = attn.shape[-1]
         # Sorting once gives every top-k mask: keep scores >= the k-th largest of their row.
         ranked = attn.detach().sort(dim=-1, descending=True).values
-        out = 0
+        mixed = 0
         for weight, fraction in zip(self.mix, self.K_FRACTIONS):
             kth = ranked[..., int(ch * fraction) - 1 : int(ch * fraction)]
-            sparse = attn.masked_fill(attn < kth, float("-inf")).softmax(dim=-1)
-            out = out + weight * (sparse @ v)
+            mixed = mixed + weight * attn.masked_fill(attn < kth, float("-inf")).softmax(dim=-1)
+        # sum_i w_i (A_i v) = (sum_i w_i A_i) v: one product with the (c' x hw) values instead of
+        # four, and no four value-sized intermediates kept for backward.
+        out = mixed @ v
         return self.project_out(out.reshape(b, c, h, w))
 
 

@@ -2,7 +2,8 @@
 
 A training step: GT, I_lq and I_s = stage I(I_lq) are encoded by the frozen VAE (posterior mode x
 0.18215); the GT latent is noised at a random step of the 1000-step scaled-linear schedule; the
-frozen UNet steered by the control branch predicts the noise; the loss is the MSE to the true noise.
+frozen UNet steered by the control branch predicts the noise (or the velocity, for a v-prediction
+prior); the loss is the MSE to the true one.
 Only the control branch (with its Modulate&Gate) is trained.
 
 What it shares with the fidelity stage is in `rdrf_train.stages.stage2`.
@@ -61,13 +62,14 @@ class ControlStage(Stage):
 
         m = self.config.model
         say = (lambda msg: print(msg, file=sys.stderr)) if self.accelerator.is_main_process else (lambda _: None)
-        self.prior = require_prior(m.pretrained, "stage control").to(self.device, frozen_dtype(self.accelerator))
-        control = build_control(self.prior.unet, m)
+        prior = require_prior(m.pretrained, "stage control")
+        control = build_control(prior.unet, m)  # from the fp32 weights, before the prior is cast (as diffusers' ControlNet script)
+        self.prior = prior.to(self.device, frozen_dtype(self.accelerator))
         if m.gradient_checkpointing and self.device.type == "cuda":
             control.enable_gradient_checkpointing()
             self.prior.unet.enable_gradient_checkpointing()  # gradients pass through it to the residuals
         self.stage1 = load_stage1(m.stage1, self.device, say) if m.condition != "lq" else None
-        self.noise_schedule = make_noise_scheduler()
+        self.noise_schedule = make_noise_scheduler(self.prior.prediction_type)
         return {"control": control}
 
     @torch.no_grad()
@@ -82,6 +84,7 @@ class ControlStage(Stage):
 
     def training_step(self, batch: dict) -> torch.Tensor:
         from rdrf_train.models.control import controlled_eps
+        from rdrf_train.sampling import training_target
 
         gt, lq = batch["gt"], batch["lq"]
         z0 = self.prior.encode(gt)
@@ -90,8 +93,8 @@ class ControlStage(Stage):
         t = torch.randint(0, self.noise_schedule.config.num_train_timesteps, (z0.shape[0],), device=z0.device)
         z_t = self.noise_schedule.add_noise(z0, noise, t)
         with self.accelerator.autocast():
-            eps = controlled_eps(self.prior.unet, self.modules["control"], z_t, t, self.prior.prompt_embedding(z0.shape[0]), c_s, c_lq)
-        return F.mse_loss(eps.float(), noise.float())
+            pred = controlled_eps(self.prior.unet, self.modules["control"], z_t, t, self.prior.prompt_embedding(z0.shape[0]), c_s, c_lq)
+        return F.mse_loss(pred.float(), training_target(self.noise_schedule, z0, noise, t).float())
 
     @torch.no_grad()
     def validation_step(self, batch: dict) -> dict[str, float]:
@@ -101,7 +104,7 @@ class ControlStage(Stage):
             self.prior, self.accelerator.unwrap_model(self.modules["control"]), None, self.stage1,
             steps=self.config.model.val_steps, seed=self.config.run.seed,
         )
-        with self.accelerator.autocast():
+        with self.prior.full_precision():  # what `rdrf restore` computes: fp32, no autocast
             out = pipe.restore_tensor(batch["lq"])
         return image_metrics(batch["gt"], out, batch["lq"])
 

@@ -11,6 +11,7 @@ named by `model.control` (whose prior and stage I this run inherits unless set),
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Literal, Optional
@@ -60,25 +61,23 @@ class FidelityStage(Stage):
         say = (lambda msg: print(msg, file=sys.stderr)) if self.accelerator.is_main_process else (lambda _: None)
         prior = require_prior(m.pretrained, "stage fidelity")
         encoder = FidelityEncoder.from_vae(prior.vae, gate_channels=m.gate_channels)  # from the fp32 weights
-        prior.vae.to(self.device)  # the UNet is not used by this stage and stays on the CPU
-        if frozen_dtype(self.accelerator) != torch.float32:
-            prior.vae.to(frozen_dtype(self.accelerator))
-        self.prior = prior
+        self.prior = prior.to(self.device, frozen_dtype(self.accelerator), parts=("vae",))  # the UNet is unused and stays on the CPU
         if m.gradient_checkpointing and self.device.type == "cuda":
             encoder.enable_gradient_checkpointing()
             self.prior.vae.enable_gradient_checkpointing()  # gradients pass through the frozen decoder
         self.stage1 = load_stage1(m.stage1, self.device, say)
         return {"fidelity": encoder}
 
-    def reconstruct(self, batch: dict, encoder) -> tuple[torch.Tensor, torch.Tensor]:
-        """(GT decoded with fidelity features, plain decode), RGB in [0, 1]."""
+    def reconstruct(self, batch: dict, encoder, autocast: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(GT decoded with fidelity features, plain decode), RGB in [0, 1]; under the mixed-precision
+        autocast when `autocast` (training), in the prior's own dtype otherwise (validation)."""
         from rdrf_train.models.fidelity import decode_latent
 
         gt, lq = batch["gt"], batch["lq"]
         with torch.no_grad():
             z0 = self.prior.encode(gt).to(self.prior.vae.dtype)
             i_s = lq if self.stage1 is None else self.stage1(lq)
-        with self.accelerator.autocast():
+        with self.accelerator.autocast() if autocast else contextlib.nullcontext():
             out = decode_latent(self.prior.vae, z0, encoder(lq, i_s))
         return (out.float() + 1) / 2, z0
 
@@ -94,8 +93,9 @@ class FidelityStage(Stage):
 
         gt, (h, w) = pad_to_multiple(batch["gt"], VAE_FACTOR)
         lq, _ = pad_to_multiple(batch["lq"], VAE_FACTOR)
-        out, z0 = self.reconstruct({"gt": gt, "lq": lq}, self.accelerator.unwrap_model(self.modules["fidelity"]))
-        plain = (decode_latent(self.prior.vae, z0).float() + 1) / 2
+        with self.prior.full_precision():  # what `rdrf restore` computes: fp32
+            out, z0 = self.reconstruct({"gt": gt, "lq": lq}, self.accelerator.unwrap_model(self.modules["fidelity"]), autocast=False)
+            plain = (decode_latent(self.prior.vae, z0).float() + 1) / 2
         result = image_metrics(batch["gt"], out[..., :h, :w], batch["lq"])
         result["psnr_plain_decoder"] = image_metrics(batch["gt"], plain[..., :h, :w], batch["lq"])["psnr"]
         return result

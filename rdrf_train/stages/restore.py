@@ -87,8 +87,7 @@ class RestoreStage(Stage):
     @torch.no_grad()
     def validation_step(self, batch: dict) -> dict[str, float]:
         model = self.accelerator.unwrap_model(self.modules["restorer"])
-        with self.accelerator.autocast():
-            out = tiled(model.forward_any_size, batch["lq"], self.config.tile, self.config.tile_overlap)
+        out = tiled(model.forward_any_size, batch["lq"], self.config.tile, self.config.tile_overlap)  # fp32, as `rdrf restore`
         to_np = lambda t: t[0].float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()  # noqa: E731
         gt, lq, res = to_np(batch["gt"]), to_np(batch["lq"]), metrics.quantize(to_np(out))
         return {
