@@ -24,7 +24,7 @@ AlignStatus = Literal["ok", "rejected", "failed"]
 Split = Literal["train", "test"]
 ExportSplit = Literal["train", "test", "all"]
 # What a catalogued file is.
-FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask"]
+FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask", "reflection"]
 # Export layouts, what to do with frames of another aspect ratio, and with warp borders.
 ExportFormat = Literal["folder", "imagefolder", "webdataset"]
 Fit = Literal["crop", "refuse"]

@@ -68,7 +68,7 @@ def _pairs(ws: Path) -> dict[tuple[str, str], Pair]:
         rows = s.execute(select(Pair, Scene.label, Shot.original_name).join(Scene, Pair.scene_id == Scene.id).join(Shot, Pair.lq_shot_id == Shot.id)).all()
         out = {(label, Path(name).stem): p for p, label, name in rows}
         for p in out.values():
-            _ = p.alignment and (p.alignment.aligned_file, p.alignment.raindrop_mask_file, p.alignment.valid_mask_file)
+            _ = p.alignment and (p.alignment.aligned_file, p.alignment.raindrop_mask_file, p.alignment.valid_mask_file, p.alignment.reflection_file)
     cat.close()
     return out
 
@@ -84,13 +84,15 @@ def test_align_all_stores_outputs_and_judges_bad_inputs(imported, cli):
         a = p.alignment
         assert a.n_inliers >= 40 and a.reproj_error < 0.5 and 0.8 < a.valid_fraction <= 1
         assert len(a.gain) == 3 and all(0.8 < g < 1.2 for g in a.gain)
-        for f in (a.aligned_file, a.valid_mask_file, a.raindrop_mask_file):
+        for f in (a.aligned_file, a.valid_mask_file, a.raindrop_mask_file, a.reflection_file):
             path = ws / f.path
             assert path.is_file() and sha256_file(path) == (f.sha256, f.size)
         aligned = cv2.imread(str(ws / a.aligned_file.path))
         assert aligned.shape == (H, W, 3)
         mask = cv2.imread(str(ws / a.raindrop_mask_file.path), cv2.IMREAD_UNCHANGED)
         assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+        reflection = cv2.imread(str(ws / a.reflection_file.path), cv2.IMREAD_UNCHANGED)
+        assert reflection.dtype == np.uint8 and reflection.ndim == 2 and max(reflection.shape) <= max(H, W)
     featureless, wrong_scene, small, far = (pairs[("2", f"IMG_{i:04d}")] for i in (2, 3, 4, 5))
     assert featureless.status == "failed" and "featureless" in featureless.reason
     assert wrong_scene.status == "failed" and "homography" in wrong_scene.reason
@@ -151,7 +153,7 @@ def test_resume_after_sigkill(tmp_path, cli, workspace):
     cat.close()
     assert len(pairs) == 6 and all(p.status == "ok" for p in pairs)
     assert len(alignments) == 6 and len({a.pair_id for a in alignments}) == 6  # no duplicates
-    assert len(files) == 18 and len({f.path for f in files}) == 18
+    assert len(files) == 24 and len({f.path for f in files}) == 24  # 4 outputs per pair
     for f in files:
         assert sha256_file(workspace / f.path) == (f.sha256, f.size)
     leftovers = [p for p in (workspace / "aligned").rglob("*") if p.is_file()]

@@ -92,7 +92,10 @@ class Summary:
 
 def output_paths(scene: str, lq_index: int) -> dict[str, str]:
     stem = f"aligned/{scene}/lq{lq_index:03d}"
-    return {"aligned": f"{stem}.png", "valid_mask": f"{stem}.valid.png", "raindrop_mask": f"{stem}.mask.png"}
+    return {
+        "aligned": f"{stem}.png", "valid_mask": f"{stem}.valid.png", "raindrop_mask": f"{stem}.mask.png",
+        "reflection": f"{stem}.reflection.png",
+    }
 
 
 def shot_setup(shot: Shot) -> ShotSetup:
@@ -178,11 +181,12 @@ def output_pngs(out: PairOutcome) -> dict[str, bytes]:
     """The files a pair leaves under aligned/, by kind. Lossless (training data is never
     re-compressed lossily). The photo: filters plus Huffman coding only, ~40% faster than zlib
     level 1 for ~13% more bytes on a 15 MP frame (encoding is the largest single cost of a pair).
-    The masks: level 1, they shrink 50x."""
+    The masks and the reflection map: level 1, they shrink 50x."""
     return {
         "aligned": imageio.encode_png(out.aligned, level=1, huffman_only=True),
         "valid_mask": imageio.encode_png(out.valid, level=1),
         "raindrop_mask": imageio.encode_png(out.mask, level=1),
+        "reflection": imageio.encode_png(out.reflection, level=1),
     }
 
 
@@ -268,6 +272,7 @@ def commit(cat: Catalogue, task: Task, res: TaskResult, mask_method: MaskMethod)
             aligned_file_id=files["aligned"].id if "aligned" in files else None,
             valid_mask_file_id=files["valid_mask"].id if "valid_mask" in files else None,
             raindrop_mask_file_id=files["raindrop_mask"].id if "raindrop_mask" in files else None,
+            reflection_file_id=files["reflection"].id if "reflection" in files else None,
             **res.figures,
         )
         s.add(a)
