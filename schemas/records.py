@@ -100,6 +100,9 @@ class PairRecord(Record):
     aligned_lq: Optional[str] = None
     raindrop_mask: Optional[str] = None
     valid_mask: Optional[str] = None
+    reflection: Optional[str] = Field(
+        default=None, description="small 8-bit map of the estimated reflection layer's strength, GT frame (255 = full scale)"
+    )
     alignment: Optional[AlignmentRecord] = None
 
 
