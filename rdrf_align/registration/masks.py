@@ -11,13 +11,14 @@ numbers.
 - the reflection is a defocused second scene *added* to the light: where it has no structure it is
   a smooth layer (a robust median of the residual at a coarse scale, drops being a minority), and
   wherever the scene has fine detail, an added layer leaves that detail in place, contrast and all
-  (`scene_match`: the local regression of aligned detail on GT detail keeps the frame's typical
-  slope and correlation). A residual at such a pixel - a reflection's edge, its doubled copy,
+  (`scene_match`: the local regression of aligned detail on GT detail keeps its neighbourhood's
+  typical slope and correlation). A residual at such a pixel - a reflection's edge, its doubled copy,
   exposure drift - is not water, whatever its size;
 - water replaces what is behind it with a defocused, flipped view: the scene's detail there loses
   its correlation or most of its contrast (1 - slope / typical slope is the water's opacity), even
-  where colours barely change (flow traces over a wall). Comparing slopes with the frame's own typical
-  slope cancels the blur every pixel shares (interpolation in the warp, JPEG, the reduced copy);
+  where colours barely change (flow traces over a wall). Comparing a slope with the typical slope of
+  its neighbourhood (a median over cells wider than a drop) cancels the blur the pixels there share
+  (interpolation in the warp, JPEG's treatment of that texture, the reduced copy);
 - the last fraction of a pixel of misalignment: the distance to the GT's local min/max, not to the
   GT itself; the noise: thresholds from the residual's own robust spread;
 - a drop is a compact blob whose interior may look like the scene: hysteresis from strong seeds,
@@ -28,6 +29,7 @@ MASK_LONG_SIDE; the detail statistics look at that copy's finest scale), so the 
 same from 720x480 to 9504x6336. The mask is upsampled with smooth edges, which keeps a 60 MP pair's
 memory and time small. The smooth reflection layer becomes a small 8-bit map (`reflection_map`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -75,7 +77,9 @@ class MaskParams:
     kept_ncc: float = 0.5  # scene visible: detail still correlates this well ...
     kept_attenuation: float = 0.1  # ... and lost at most this fraction of its contrast
     lost_ncc: float = 0.2  # scene hidden: detail correlates less than this ...
-    lost_attenuation: float = 0.6  # ... or lost more than this fraction of its contrast (opaque water)
+    lost_attenuation: float = 0.5  # ... or lost more than half its contrast (more water than scene)
+    detail_cell: float = 0.08  # the typical detail slope is a median over cells this size (/ long side): wider
+    # than a drop, small enough to follow how JPEG and the warp treat each texture
     motion_min_area: float = 0.03  # a changed region this large (/ valid area) and sharp is scene motion
 
 
@@ -213,7 +217,7 @@ class SceneMatch:
 
     ncc: np.ndarray  # local normalized correlation of the two fine-detail layers (-1..1)
     strength: np.ndarray  # the GT's local fine-detail amplitude (full-scale units)
-    attenuation: np.ndarray  # 1 - local detail gain / the frame's typical gain: the water's opacity, where textured
+    attenuation: np.ndarray  # 1 - local detail gain / its neighbourhood's typical gain: the water's opacity, where textured
     textured: np.ndarray  # bool: enough GT detail for the two above to mean something
 
 
@@ -228,8 +232,9 @@ def scene_match(a_s: np.ndarray, gt: "ReducedGT", v_s: np.ndarray, params: "Mask
     transmission for the whole frame (and blurred alike everywhere by interpolation and JPEG), and
     a defocused reflection brings almost no fine detail of its own. Water replaces what is behind it
     with a defocused view: the local regression slope of aligned detail on GT detail falls by the
-    water's opacity. The frame's typical slope (the median over textured pixels: drops are a
-    minority) is the reference, so global blur and gain cancel."""
+    water's opacity. The typical slope around a pixel (the median over textured pixels of a cell
+    wider than a drop: drops are a minority there) is the reference, so gain and the blur that
+    neighbourhood shares cancel."""
     ya = to_float(cv2.cvtColor(a_s, cv2.COLOR_BGR2GRAY))
     ha, hg = _fine(ya, params.detail_sigma), gt.fine
     w = params.detail_window
@@ -240,7 +245,24 @@ def scene_match(a_s: np.ndarray, gt: "ReducedGT", v_s: np.ndarray, params: "Mask
     strength = np.sqrt(gt.fine_power)
     textured = (strength > params.detail_min) & (v_s > 0)
     b0 = float(np.median(beta[textured][::3])) if np.count_nonzero(textured) > 100 else 1.0
-    return SceneMatch(ncc, strength, 1.0 - beta / max(b0, 1e-3), textured)
+    base = _local_median(beta, textured, max(4, round(params.detail_cell * max(beta.shape))), b0)
+    return SceneMatch(ncc, strength, 1.0 - beta / np.maximum(base, 1e-3), textured)
+
+
+def _local_median(x: np.ndarray, where: np.ndarray, cell: int, default: float) -> np.ndarray:
+    """Median of x over `where` in square cells of `cell` px (on every other pixel), bilinearly
+    interpolated to x's size; `default` where a cell has too few samples."""
+    h, w = x.shape
+    xs, ws, c = x[::2, ::2], where[::2, ::2], max(2, cell // 2)
+    gh, gw = -(-xs.shape[0] // c), -(-xs.shape[1] // c)
+    pad = np.full((gh * c, gw * c), np.nan, np.float32)
+    pad[: xs.shape[0], : xs.shape[1]] = np.where(ws, xs, np.nan)
+    blocks = pad.reshape(gh, c, gw, c).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
+    count = np.count_nonzero(~np.isnan(blocks), axis=2)
+    enough = count >= 0.1 * c * c
+    blocks[~enough] = 0  # no all-NaN slice left for nanmedian to warn about
+    med = np.where(enough, np.nanmedian(blocks, axis=2), default).astype(np.float32)
+    return cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def reduce(img: np.ndarray) -> np.ndarray:
