@@ -56,3 +56,33 @@ def test_agan_is_the_published_threshold():
     assert masks.agan_mask(lq.astype(np.uint16) * 257, gt.astype(np.uint16) * 257)[0, 0] == 255
     valid = np.zeros((4, 4), np.uint8)
     assert not masks.agan_mask(lq, gt, valid).any()  # nothing outside the valid area
+
+
+def _window_reflection(h: int, w: int, shift: int) -> np.ndarray:
+    """A camera-side scene with sharp structure - bright window panes and their frames - doubled by
+    the slab's back surface (a fainter copy `shift` px away) and slightly defocused."""
+    layer = np.zeros((h, w), np.float32)
+    for x in range(40, w - 80, 150):
+        for y in range(30, h - 80, 130):
+            cv2.rectangle(layer, (x, y), (x + 90, y + 80), 1.0, -1)
+            cv2.rectangle(layer, (x + 42, y), (x + 48, y + 80), 0.0, -1)  # the frame's mullion
+    doubled = layer + 0.6 * np.roll(layer, shift, axis=1)
+    return cv2.GaussianBlur(doubled, (0, 0), 1.5)[..., None]
+
+
+def test_a_structured_reflection_is_not_water_and_becomes_the_reflection_map():
+    gt = textured(480, 720, 13)
+    refl = _window_reflection(480, 720, 9)
+    rng = np.random.default_rng(4)
+    lq = np.clip(gt.astype(np.float32) * 0.85 + 60 * refl + rng.normal(0, 2, gt.shape), 0, 255).astype(np.uint8)
+    valid = np.full(gt.shape[:2], 255, np.uint8)
+    a = masks.analyse(lq, gt, valid, valid, fit_photometric(lq, gt, valid))
+    assert (a.mask > 0).mean() < 0.01, "a reflection's panes and edges are not raindrops"
+    r = a.reflection
+    assert r.dtype == np.uint8 and r.ndim == 2 and max(r.shape) <= masks.REFLECTION_LONG_SIDE
+    lit = cv2.resize(refl[..., 0], (r.shape[1], r.shape[0]), interpolation=cv2.INTER_AREA)
+    assert r[lit > 0.8].mean() > r[lit < 0.05].mean() + 5, "the map is brighter where the glass reflects"
+    dropped, truth = add_drops(gt, 30, 10, 30, 5)
+    lq = np.clip(dropped.astype(np.float32) * 0.85 + 60 * refl + rng.normal(0, 2, gt.shape), 0, 255).astype(np.uint8)
+    m = masks.analyse(lq, gt, valid, valid, fit_photometric(lq, gt, valid)).mask
+    assert masks.iou(m, truth) >= 0.65 and (m > 0).sum() <= 1.5 * (truth > 0).sum()

@@ -177,7 +177,7 @@ def residual_map(
     r = cv2.subtract(a, gt.unit)
     smooth, vs = _smooth_residual(r, valid_s, params.reflection_scale)
     energy = np.abs(smooth).max(axis=2)[vs]  # a small coarse image
-    if energy.size and float(np.median(energy)) > params.reflection_present:
+    if energy.size and float(np.percentile(energy, 75)) > params.reflection_present:
         smooth, _ = _smooth_residual(r, valid_s, params.reflection_scale_fine)
     a = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
     # distance to the GT's local range: forgives residual misalignment and interpolation at edges
