@@ -69,6 +69,7 @@ class MaskParams:
     reflection_scale_fine: float = 0.015  # ... when a reflection is present
     reflection_present: float = 0.004  # median |low-pass residual| (full scale) that says so
     min_area: float = 2e-5  # smallest blob kept, / image area
+    max_drop: float = 0.06  # largest drop diameter, / long side (RDRF's biggest sprayed drops: ~2.5% radius)
     close_px: float = 0.0038  # closing radius, / long side
     grow_px: float = 0.0007  # final growth into the drops' faint defocused fringe, / long side
     detail_sigma: float = 1.5  # fine detail = luma - its Gaussian blur of this sigma (working px: the finest scale)
@@ -105,13 +106,26 @@ def mask_factor(width: int, height: int) -> int:
     return max(1, int(np.ceil(max(width, height) / MASK_LONG_SIDE - 0.05)))
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
+def _fill_holes(mask: np.ndarray, max_px: int | None = None) -> np.ndarray:
+    """Fill what the mask encloses; with `max_px`, only holes up to that area (a drop's interior may
+    look like the scene, but a ring wider than any drop - a reflected window's frame - is no drop)."""
     h, w = mask.shape
     flood = np.zeros((h + 2, w + 2), np.uint8)
     flood[1:-1, 1:-1] = mask
     cv2.floodFill(flood, None, (0, 0), 255)
     holes = cv2.bitwise_not(flood[1:-1, 1:-1])
+    if max_px is not None and cv2.countNonZero(holes):
+        holes = cv2.subtract(holes, _drop_small(holes, max_px + 1))  # keeps the holes of at most max_px
     return cv2.bitwise_or(mask, holes)
+
+
+def _hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """The connected components (8-connected) of `weak` that hold a pixel of `strong`, as 0/255."""
+    n, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
+    seeded = np.zeros(n, bool)
+    seeded[np.unique(labels[strong & weak])] = True
+    seeded[0] = False
+    return np.where(seeded, 255, 0).astype(np.uint8).take(labels)
 
 
 def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
@@ -310,22 +324,16 @@ def analyse(
     kept = sm.textured & (sm.ncc > params.kept_ncc) & (sm.attenuation < params.kept_attenuation)
     # the scene's detail is gone or mostly gone: water, whatever the colours say (flow traces)
     lost = sm.textured & ((sm.ncc < params.lost_ncc) | (sm.attenuation > params.lost_attenuation))
-    res[kept] = 0
-    weak_m = ((res > weak) | lost).astype(np.uint8) * 255
-    n, labels = cv2.connectedComponents(weak_m, connectivity=8)
-    if n > 1:
-        seeded = np.zeros(n, bool)
-        seeded[np.unique(labels[res > strong])] = True
-        seeded[0] = False
-        m = np.where(seeded, 255, 0).astype(np.uint8).take(labels)
-    else:
-        m = weak_m
-    raw = _fill_holes(m)  # before closing merges neighbouring drops into one region
+    m = _hysteresis(((res > weak) & ~kept) | lost, (res > strong) & ~kept)
+    max_hole = round(np.pi / 4 * (params.max_drop * max(size)) ** 2)
     long_s = max(size)
     r = max(1, round(params.close_px * long_s))
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, ker)
-    m = _fill_holes(m)
+    # scene motion is judged on the closed regions, every hole filled: neighbouring drops merged by
+    # the closing stay blurry, and a moved object is one region even where it resembles the scene
+    raw = _fill_holes(m)
+    m = _fill_holes(m, max_hole)
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
     m = _drop_small(m, max(4, round(params.min_area * size[0] * size[1])))
     g = round(params.grow_px * long_s)
