@@ -12,8 +12,9 @@ For every pair, interleaved (the machine is shared, so both see the same load):
 
 `--masks` prints the mask table instead: per size (720x480 .. 4752x3168) and without/with
 reflections, over `--lq` scenes with one degraded shot each: the default mask's mean IoU against the
-true mask, the fraction of `ok` pairs whose mask covers more than 1.5x the true drop area, and the
-AGAN mask's IoU (|aligned - GT| > 30) as the baseline.
+true mask, the fraction of `ok` pairs whose mask covers more than 1.5x the true drop area, the
+AGAN mask's IoU (|aligned - GT| > 30) as the baseline, and with reflections how well the reflection
+map follows the true reflected light (correlation).
 
     .venv/bin/python -m bench.align --masks --lq 8
 
@@ -37,6 +38,7 @@ import cv2
 import numpy as np
 
 from hardware.sim import CATEGORIES, encode_jpeg, render_degraded, render_scene, sample_params
+from hardware.synth import reflection_truth
 from rdrf_align.registration import masks
 from rdrf_align.registration.homography import corner_error
 from rdrf_align.registration.pair import SceneGT, align_pair
@@ -74,13 +76,13 @@ MASK_SIZES = ("720x480", "960x640", "1600x1064", "4752x3168")
 
 
 def render_mask_pairs(w: int, h: int, n: int, seed: int, refl: bool, cache: Path) -> list[dict]:
-    """`n` scenes of one degraded shot each at w x h: [{gt, lq, mask}] - cached on disk."""
+    """`n` scenes of one degraded shot each at w x h: [{gt, lq, mask, reflection}] - cached on disk."""
     key = hashlib.sha256(f"masks-{w}x{h}-{seed}-{refl}-v1".encode()).hexdigest()[:12]
     cache.mkdir(parents=True, exist_ok=True)
     out = []
     for i in range(n):
-        gt_path, lq_path, mask_path = (cache / f"{key}-{i}-{k}" for k in ("gt.jpg", "lq.jpg", "mask.png"))
-        if not mask_path.exists():
+        gt_path, lq_path, mask_path, refl_path = (cache / f"{key}-{i}-{k}" for k in ("gt.jpg", "lq.jpg", "mask.png", "refl.png"))
+        if not mask_path.exists() or (refl and not refl_path.exists()):
             s = seed + 7919 * i
             gt = render_scene(CATEGORIES[s % len(CATEGORIES)], w, h, s)
             p = sample_params(np.random.default_rng(s), reflections=refl)
@@ -88,16 +90,18 @@ def render_mask_pairs(w: int, h: int, n: int, seed: int, refl: bool, cache: Path
             gt_path.write_bytes(encode_jpeg(gt, 95))
             lq_path.write_bytes(encode_jpeg(d.image, p.jpeg_quality))
             cv2.imwrite(str(mask_path), d.raindrop_mask)
-        out.append(dict(gt=gt_path, lq=lq_path, mask=mask_path))
+            if refl:
+                cv2.imwrite(str(refl_path), reflection_truth(d.reflection))
+        out.append(dict(gt=gt_path, lq=lq_path, mask=mask_path, reflection=refl_path if refl else None))
     return out
 
 
 def mask_table(sizes: list[str], n: int, seed: int, cache: Path) -> None:
-    print("size       reflections  pairs  ok  default IoU  ok masks > 1.5x true  AGAN IoU")
+    print("size       reflections  pairs  ok  default IoU  ok masks > 1.5x true  AGAN IoU  reflection map corr")
     for size in sizes:
         w, h = map(int, size.lower().split("x"))
         for refl in (False, True):
-            ious, agans, over, n_ok = [], [], 0, 0
+            ious, agans, over, n_ok, corr = [], [], 0, 0, []
             for p in render_mask_pairs(w, h, n, seed, refl, cache):
                 gt = imageio.read(p["gt"])
                 out = fast(SceneGT.prepare(gt), p["lq"])
@@ -107,6 +111,8 @@ def mask_table(sizes: list[str], n: int, seed: int, cache: Path) -> None:
                     continue
                 ious.append(masks.iou(out.mask, truth, out.valid))
                 agans.append(masks.iou(masks.agan_mask(out.aligned, gt, out.valid), truth, out.valid))
+                if p["reflection"] is not None:
+                    corr.append(reflection_corr(out.reflection, cv2.imread(str(p["reflection"]), cv2.IMREAD_GRAYSCALE), out.valid))
                 ratio = np.count_nonzero(out.mask) / max(1, np.count_nonzero((truth > 0) & (out.valid > 0)))
                 if out.status == "ok":
                     n_ok += 1
@@ -115,7 +121,19 @@ def mask_table(sizes: list[str], n: int, seed: int, cache: Path) -> None:
                       f"area ratio {ratio:.2f}, {out.status} {out.reason}", file=sys.stderr)
             frac = f"{over}/{n_ok}" if n_ok else "-"
             print(f"{size:<10} {'with' if refl else 'without':<12} {len(ious):>5} {n_ok:>3}  {np.mean(ious):>11.3f}  "
-                  f"{frac:>20}  {np.mean(agans):>8.3f}", flush=True)
+                  f"{frac:>20}  {np.mean(agans):>8.3f}  {f'{np.mean(corr):.3f}' if corr else '-':>19}", flush=True)
+
+
+def reflection_corr(estimate: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:
+    """Pearson correlation of the reflection map with the true reflected light (the units differ:
+    sRGB-coded residual vs linear light), over the valid area at the map's size."""
+    size = (estimate.shape[1], estimate.shape[0])
+    t = cv2.resize(truth, size, interpolation=cv2.INTER_AREA).astype(np.float64)
+    v = cv2.resize(valid, size, interpolation=cv2.INTER_AREA) > 250
+    e = estimate.astype(np.float64)
+    if v.sum() < 10 or t[v].std() == 0 or e[v].std() == 0:
+        return float("nan")
+    return float(np.corrcoef(e[v], t[v])[0, 1])
 
 
 def naive(gt_path: Path, lq_path: Path):
