@@ -17,6 +17,14 @@ Bytes written per pair are compared with the originals' bytes per pair (the degr
 GT's share). Peak memory is measured in fresh processes: one pair each way at the bench's size, and
 an rdrf worker on a 2x-upscaled pair (9504x6336 from 4752x3168, ~60 MP), doubled for two in flight.
 
+`--masks` prints the mask table instead: per size (720x480 .. 4752x3168) and without/with
+reflections, over `--lq` scenes with one degraded shot each: the default mask's mean IoU against the
+true mask, the fraction of `ok` pairs whose mask covers more than 1.5x the true drop area, the
+AGAN mask's IoU (|aligned - GT| > 30) as the baseline, and with reflections how well the reflection
+map follows the true reflected light (correlation).
+
+    .venv/bin/python -m bench.align --masks --lq 8
+
     .venv/bin/python -m bench.align --size 4752x3168 --lq 3
 """
 
@@ -35,11 +43,12 @@ import cv2
 import numpy as np
 
 from hardware.sim import CATEGORIES, encode_jpeg, render_degraded, render_scene, sample_params
+from hardware.synth import reflection_truth
 from rdrf_align.registration import masks, runner
 from rdrf_align.registration.homography import corner_error
 from rdrf_align.registration.pair import SceneGT, align_pair
 from schemas import imageio
-from schemas.warp import valid_area
+from schemas.warp import render_aligned, valid_area
 
 
 def render_pairs(w: int, h: int, n_lq: int, seed: int, cache: Path) -> list[dict]:
@@ -66,6 +75,71 @@ def render_pairs(w: int, h: int, n_lq: int, seed: int, cache: Path) -> list[dict
             z = np.load(npz)
             out.append(dict(scene=s, category=cat, reflections=refl, gt=gt_path, lq=lq_path, H=z["H"], mask=z["mask"]))
     return out
+
+
+MASK_SIZES = ("720x480", "960x640", "1600x1064", "4752x3168")
+
+
+def render_mask_pairs(w: int, h: int, n: int, seed: int, refl: bool, cache: Path) -> list[dict]:
+    """`n` scenes of one degraded shot each at w x h: [{gt, lq, mask, reflection}] - cached on disk."""
+    key = hashlib.sha256(f"masks-{w}x{h}-{seed}-{refl}-v1".encode()).hexdigest()[:12]
+    cache.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        gt_path, lq_path, mask_path, refl_path = (cache / f"{key}-{i}-{k}" for k in ("gt.jpg", "lq.jpg", "mask.png", "refl.png"))
+        if not mask_path.exists() or (refl and not refl_path.exists()):
+            s = seed + 7919 * i
+            gt = render_scene(CATEGORIES[s % len(CATEGORIES)], w, h, s)
+            p = sample_params(np.random.default_rng(s), reflections=refl)
+            d = render_degraded(gt, p, seed=s)
+            gt_path.write_bytes(encode_jpeg(gt, 95))
+            lq_path.write_bytes(encode_jpeg(d.image, p.jpeg_quality))
+            cv2.imwrite(str(mask_path), d.raindrop_mask)
+            if refl:
+                cv2.imwrite(str(refl_path), reflection_truth(d.reflection))
+        out.append(dict(gt=gt_path, lq=lq_path, mask=mask_path, reflection=refl_path if refl else None))
+    return out
+
+
+def mask_table(sizes: list[str], n: int, seed: int, cache: Path) -> None:
+    print("size       reflections  pairs  ok  default IoU  ok masks > 1.5x true  AGAN IoU  reflection map corr")
+    for size in sizes:
+        w, h = map(int, size.lower().split("x"))
+        for refl in (False, True):
+            ious, agans, over, n_ok, corr = [], [], 0, 0, []
+            for p in render_mask_pairs(w, h, n, seed, refl, cache):
+                gt = imageio.read(p["gt"])
+                out = fast(SceneGT.prepare(gt), p["lq"])
+                truth = cv2.imread(str(p["mask"]), cv2.IMREAD_GRAYSCALE)
+                if out.mask is None:
+                    print(f"  {size} reflections={refl}: {p['lq'].name} {out.status} {out.reason}", file=sys.stderr)
+                    continue
+                ious.append(masks.iou(out.mask, truth, out.valid))
+                aligned = render_aligned(imageio.read(p["lq"]), out.homography, (0, 0, w, h))  # align stores no warped image
+                agans.append(masks.iou(masks.agan_mask(aligned, gt, out.valid), truth, out.valid))
+                if p["reflection"] is not None:
+                    corr.append(reflection_corr(out.reflection, cv2.imread(str(p["reflection"]), cv2.IMREAD_GRAYSCALE), out.valid))
+                ratio = np.count_nonzero(out.mask) / max(1, np.count_nonzero((truth > 0) & (out.valid > 0)))
+                if out.status == "ok":
+                    n_ok += 1
+                    over += ratio > 1.5
+                print(f"  {size} reflections={refl} {p['lq'].name}: IoU {ious[-1]:.3f} (AGAN {agans[-1]:.3f}), "
+                      f"area ratio {ratio:.2f}, {out.status} {out.reason}", file=sys.stderr)
+            frac = f"{over}/{n_ok}" if n_ok else "-"
+            print(f"{size:<10} {'with' if refl else 'without':<12} {len(ious):>5} {n_ok:>3}  {np.mean(ious):>11.3f}  "
+                  f"{frac:>20}  {np.mean(agans):>8.3f}  {f'{np.mean(corr):.3f}' if corr else '-':>19}", flush=True)
+
+
+def reflection_corr(estimate: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> float:
+    """Pearson correlation of the reflection map with the true reflected light (the units differ:
+    sRGB-coded residual vs linear light), over the valid area at the map's size."""
+    size = (estimate.shape[1], estimate.shape[0])
+    t = cv2.resize(truth, size, interpolation=cv2.INTER_AREA).astype(np.float64)
+    v = cv2.resize(valid, size, interpolation=cv2.INTER_AREA) > 250
+    e = estimate.astype(np.float64)
+    if v.sum() < 10 or t[v].std() == 0 or e[v].std() == 0:
+        return float("nan")
+    return float(np.corrcoef(e[v], t[v])[0, 1])
 
 
 def naive(gt_path: Path, lq_path: Path, out: Path | None = None):
@@ -154,7 +228,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "rdrf-bench-align")
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--masks", action="store_true", help="print the mask table per size instead of the speed figures")
+    ap.add_argument("--sizes", default=",".join(MASK_SIZES), help="sizes of the mask table, comma-separated")
     a = ap.parse_args()
+    if a.masks:
+        mask_table(a.sizes.split(","), a.lq, a.seed, a.cache)
+        return
     w, h = map(int, a.size.lower().split("x"))
     t = time.perf_counter()
     pairs = render_pairs(w, h, a.lq, a.seed, a.cache)

@@ -4,6 +4,9 @@
     OUT/<scene>/lq/<scene>_<k>.jpg     degraded shots, JPEG like a camera
     OUT/<scene>/scene.toml             category, glass_mm, degradation, notes (read by `rdrf import`)
     OUT/<scene>/truth/<name>_mask.png  the true raindrop mask in the GT frame (255 = raindrop)
+    OUT/<scene>/truth/<name>_reflection.png  with reflections: the light the glass reflects into each GT
+                                       pixel (mean over RGB, linear, 255 = full scale; the layer the
+                                       reflection map of `rdrf align` estimates)
     OUT/truth.json                     per degraded file: homography (lq px -> GT px), mask path, params
 
 truth.json is written last: a folder without it is an interrupted run.
@@ -91,6 +94,7 @@ def synthesize(
         "size": [width, height],
         "homography": "maps a degraded (lq) pixel to the GT pixel, full resolution of these files",
         "mask": "PNG in the GT frame, 255 where the defocused water layer's opacity >= params.mask_threshold",
+        "reflection": "PNG in the GT frame (null without reflections): reflected light, mean over RGB, linear, 255 = full scale",
         "scenes": scene_index,
         "files": files,
     }
@@ -147,12 +151,17 @@ def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, d
         mask_rel = f"{label}/truth/{name}_mask.png"
         durable_write(encode_jpeg(shot.image, params.jpeg_quality), sc.out / lq_rel)
         durable_write(_png(shot.raindrop_mask), sc.out / mask_rel)
+        reflection_rel = None
+        if shot.reflection.any():
+            reflection_rel = f"{label}/truth/{name}_reflection.png"
+            durable_write(_png(reflection_truth(shot.reflection)), sc.out / reflection_rel)
         files[lq_rel] = {
             "scene": label,
             "gt": f"{label}/gt.png",
             "homography": shot.homography.tolist(),
             "mask": mask_rel,
             "mask_coverage": round(float((shot.raindrop_mask > 0).mean()), 6),
+            "reflection": reflection_rel,
             "drops": int(len(shot.drops)),
             "params": params.model_dump(mode="json"),
         }
@@ -166,6 +175,12 @@ def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, d
         "lq": shots,
         "reflected_category": behind,
     }
+
+
+def reflection_truth(layer: np.ndarray) -> np.ndarray:
+    """The renderer's reflected layer (linear RGB, GT frame) as an 8-bit strength map: mean over the
+    channels, 255 = full scale."""
+    return np.clip(np.rint(layer.mean(axis=2) * 255), 0, 255).astype(np.uint8)
 
 
 def parse_size(text: str) -> tuple[int, int]:

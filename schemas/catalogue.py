@@ -175,6 +175,7 @@ class Alignment(Base):
     # kept readable until `rdrf align --prune-legacy` removes them.
     aligned_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
     valid_mask_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
+    reflection_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))  # masks.reflection_map
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     pair: Mapped[Pair] = relationship(foreign_keys=[pair_id])
@@ -183,6 +184,7 @@ class Alignment(Base):
     raindrop_mask_file: Mapped[Optional[File]] = relationship(foreign_keys=[raindrop_mask_file_id])
     aligned_file: Mapped[Optional[File]] = relationship(foreign_keys=[aligned_file_id])
     valid_mask_file: Mapped[Optional[File]] = relationship(foreign_keys=[valid_mask_file_id])
+    reflection_file: Mapped[Optional[File]] = relationship(foreign_keys=[reflection_file_id])
 
 
 class Export(Base):

@@ -104,6 +104,9 @@ class PairRecord(Record):
     raindrop_mask: Optional[str] = None
     aligned_lq: Optional[str] = Field(default=None, description="the stored warped image; written before catalogue revision 0003 only")
     valid_mask: Optional[str] = Field(default=None, description="the stored valid area; written before catalogue revision 0003 only")
+    reflection: Optional[str] = Field(
+        default=None, description="small 8-bit map of the estimated reflection layer's strength, GT frame (255 = full scale)"
+    )
     alignment: Optional[AlignmentRecord] = None
 
 

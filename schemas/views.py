@@ -129,5 +129,6 @@ def pair_record(pair: Pair) -> PairRecord:
         raindrop_mask=a.raindrop_mask_file.path if a and a.raindrop_mask_file else None,
         aligned_lq=a.aligned_file.path if a and a.aligned_file else None,
         valid_mask=a.valid_mask_file.path if a and a.valid_mask_file else None,
+        reflection=a.reflection_file.path if a and a.reflection_file else None,
         alignment=alignment_record(a) if a else None,
     )

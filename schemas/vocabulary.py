@@ -25,7 +25,7 @@ Split = Literal["train", "test"]
 ExportSplit = Literal["train", "test", "all"]
 # What a catalogued file is. 'aligned' (the warped degraded image) and 'valid_mask' are written by
 # versions before catalogue revision 0003 only (LEGACY_KINDS): rendered and derived on demand now.
-FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask"]
+FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask", "reflection"]
 LEGACY_KINDS: tuple[FileKind, ...] = ("aligned", "valid_mask")
 # Export layouts, what to do with frames of another aspect ratio, and with warp borders.
 ExportFormat = Literal["folder", "imagefolder", "webdataset"]

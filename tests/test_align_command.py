@@ -69,7 +69,7 @@ def _pairs(ws: Path) -> dict[tuple[str, str], Pair]:
         out = {(label, Path(name).stem): p for p, label, name in rows}
         for p in out.values():
             _ = p.alignment and (p.alignment.aligned_file, p.alignment.raindrop_mask_file, p.alignment.valid_mask_file,
-                                 p.alignment.lq_file, p.alignment.gt_file)
+                                 p.alignment.lq_file, p.alignment.gt_file, p.alignment.reflection_file)
     cat.close()
     return out
 
@@ -85,16 +85,18 @@ def test_align_all_stores_outputs_and_judges_bad_inputs(imported, cli):
         a = p.alignment
         assert a.n_inliers >= 40 and a.reproj_error < 0.5 and 0.8 < a.valid_fraction <= 1
         assert len(a.gain) == 3 and all(0.8 < g < 1.2 for g in a.gain)
-        # only what alignment alone computes is stored: the mask (the warped image and the valid
+        # only what alignment alone computes is stored: the mask and the reflection map (the warped image and the valid
         # area are rendered and derived from the homography), and the images it was computed from
         assert a.aligned_file is None and a.valid_mask_file is None
         assert a.lq_file.shot_id == p.lq_shot_id and a.gt_file.shot_id == p.gt_shot_id
-        f = a.raindrop_mask_file
-        path = ws / f.path
-        assert path.is_file() and sha256_file(path) == (f.sha256, f.size)
+        for f in (a.raindrop_mask_file, a.reflection_file):
+            path = ws / f.path
+            assert path.is_file() and sha256_file(path) == (f.sha256, f.size)
         mask = cv2.imread(str(ws / a.raindrop_mask_file.path), cv2.IMREAD_UNCHANGED)
         assert mask.shape == (H, W)
         assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
+        reflection = cv2.imread(str(ws / a.reflection_file.path), cv2.IMREAD_UNCHANGED)
+        assert reflection.dtype == np.uint8 and reflection.ndim == 2 and max(reflection.shape) <= max(H, W)
     featureless, wrong_scene, small, far = (pairs[("2", f"IMG_{i:04d}")] for i in (2, 3, 4, 5))
     assert featureless.status == "failed" and "featureless" in featureless.reason
     assert wrong_scene.status == "failed" and "homography" in wrong_scene.reason
@@ -157,7 +159,7 @@ def test_resume_after_sigkill(tmp_path, cli, workspace):
     cat.close()
     assert len(pairs) == 6 and all(p.status == "ok" for p in pairs)
     assert len(alignments) == 6 and len({a.pair_id for a in alignments}) == 6  # no duplicates
-    assert len(files) == 6 and len({f.path for f in files}) == 6  # one raindrop mask per pair
+    assert len(files) == 12 and len({f.path for f in files}) == 12  # a raindrop mask and a reflection map per pair
     for f in files:
         assert sha256_file(workspace / f.path) == (f.sha256, f.size)
     leftovers = [p for p in (workspace / "aligned").rglob("*") if p.is_file()]

@@ -181,10 +181,11 @@ def test_full_disk_stops_the_run_and_the_resume_gives_the_uninterrupted_result(t
     assert cli("--workspace", straight, "align", "--all").exit_code == 0
     resumed = _workspace(tmp_path, "resumed", cli, layout)
     real, calls = runner.durable_write, []
+    per_pair = len(runner.output_paths("1", 1))  # files a pair writes
 
     def disk_fills_up(data, dest):
         calls.append(dest)
-        if len(calls) > 3:  # three pairs (one output each), then the fourth
+        if len(calls) > 3 * per_pair + 1:  # three pairs and one file of the fourth
             raise OSError(errno.ENOSPC, "No space left on device", str(dest))
         return real(data, dest)
 

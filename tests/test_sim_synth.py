@@ -35,6 +35,8 @@ def test_synth_writes_the_import_layout_and_truth(cli, tmp_path):
         mask = _read(out / entry["mask"])
         assert mask.shape == (160, 240) and set(np.unique(mask)) <= {0, 255}
         assert abs((mask > 0).mean() - entry["mask_coverage"]) < 1e-5
+        reflection = _read(out / entry["reflection"])  # the reflected light, 8-bit, in the GT frame
+        assert reflection.shape == (160, 240) and reflection.dtype == np.uint8 and reflection.max() > 0
         h = np.asarray(entry["homography"])
         assert h.shape == (3, 3) and abs(h[2, 2] - 1) < 1e-9
         assert entry["params"]["glass_mm"] in (3, 5, 8) and entry["params"]["reflection"] is True

@@ -4,7 +4,6 @@ plain progress lines."""
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest

@@ -1,18 +1,33 @@
-"""Raindrop masks in the GT frame (uint8, 255 = raindrop).
+"""Raindrop masks in the GT frame (uint8, 255 = raindrop), and the reflection layer they explain away.
 
 `agan_mask` is the procedure of AGAN (seeds/004 sec. 3) that RDRF-style training code uses: a pixel is
 a raindrop where the aligned degraded image and the GT differ by more than 30 (8-bit scale; here the
 mean absolute difference over the three channels), nothing else - kept for reproducing published
 numbers.
 
-`default_mask` explains the difference away before thresholding it: the photometric model (glass
-transmission, exposure drift), the smooth reflection layer (a robust low-pass of the residual), the
-last fraction of a pixel of misalignment (distance to the GT's local min/max, not to the GT itself)
-and the noise (threshold from the residual's own robust spread); it adds the texture the water
-blurred away where colours barely changed (flow traces over a wall); then hysteresis, morphological
-clean-up and hole filling, since a drop is a compact blob whose interior may look like the scene.
-It works on a reduced copy (drops are tens of pixels across at full resolution) and is upsampled
-with smooth edges, which keeps a 60 MP pair's memory and time small.
+`default_mask` follows the image formation, degraded = transmission x scene + reflection + water:
+
+- the glass and the exposure are global and linear (photometric.py): taken out first;
+- the reflection is a defocused second scene *added* to the light: where it has no structure it is
+  a smooth layer (a robust median of the residual at a coarse scale, drops being a minority), and
+  wherever the scene has fine detail, an added layer leaves that detail in place, contrast and all
+  (`scene_match`: the local regression of aligned detail on GT detail keeps its neighbourhood's
+  typical slope and correlation). A residual at such a pixel - a reflection's edge, its doubled copy,
+  exposure drift - is not water, whatever its size;
+- water replaces what is behind it with a defocused, flipped view: the scene's detail there loses
+  its correlation or most of its contrast (1 - slope / typical slope is the water's opacity), even
+  where colours barely change (flow traces over a wall). Comparing a slope with the typical slope of
+  its neighbourhood (a median over cells wider than a drop) cancels the blur the pixels there share
+  (interpolation in the warp, JPEG's treatment of that texture, the reduced copy);
+- the last fraction of a pixel of misalignment: the distance to the GT's local min/max, not to the
+  GT itself; the noise: thresholds from the residual's own robust spread;
+- a drop is a compact blob whose interior may look like the scene: hysteresis from strong seeds,
+  closing and hole filling at sizes that are fractions of the image.
+
+Every size is a fraction of the image, or a pixel of the reduced working copy (long side at most
+MASK_LONG_SIDE; the detail statistics look at that copy's finest scale), so the method behaves the
+same from 720x480 to 9504x6336. The mask is upsampled with smooth edges, which keeps a 60 MP pair's
+memory and time small. The smooth reflection layer becomes a small 8-bit map (`reflection_map`).
 """
 
 from __future__ import annotations
@@ -27,6 +42,21 @@ from schemas.imageio import full_scale, to_float
 
 AGAN_THRESHOLD = 30
 MASK_LONG_SIDE = 1600
+REFLECTION_LONG_SIDE = 512  # the reflection layer is defocused: a small map holds all of it
+
+
+def reflection_map(smooth: np.ndarray, v_s: np.ndarray, full: tuple[int, int]) -> np.ndarray:
+    """The reflection layer's strength as a small 8-bit map in the GT frame: the light the glass
+    adds over the scene (mean over channels of the smooth residual, clipped at 0, since a reflection
+    only adds), 255 = full scale; 0 outside the valid area. `full` is the GT's (width, height)."""
+    w, h = full
+    f = max(1.0, max(w, h) / REFLECTION_LONG_SIDE)
+    size = (max(1, round(w / f)), max(1, round(h / f)))
+    level = cv2.resize(np.clip(smooth.mean(axis=2), 0, 1), size, interpolation=cv2.INTER_LINEAR)
+    out = np.round(level * 255).astype(np.uint8)
+    inside = cv2.resize(v_s, size, interpolation=cv2.INTER_AREA) > 127
+    out[~inside] = 0
+    return out
 
 
 @dataclass(frozen=True)
@@ -39,10 +69,18 @@ class MaskParams:
     reflection_scale_fine: float = 0.015  # ... when a reflection is present
     reflection_present: float = 0.004  # median |low-pass residual| (full scale) that says so
     min_area: float = 2e-5  # smallest blob kept, / image area
+    max_drop: float = 0.06  # largest drop diameter, / long side (RDRF's biggest sprayed drops: ~2.5% radius)
     close_px: float = 0.0038  # closing radius, / long side
     grow_px: float = 0.0007  # final growth into the drops' faint defocused fringe, / long side
-    detail_min: float = 0.03  # texture loss counts where the GT has at least this much detail
-    detail_ratio: float = 0.5  # ... and the degraded shot less than this fraction of it
+    detail_sigma: float = 1.5  # fine detail = luma - its Gaussian blur of this sigma (working px: the finest scale)
+    detail_window: float = 2.0  # Gaussian window of the local detail statistics (working px)
+    detail_min: float = 0.01  # GT fine-detail amplitude (full scale) from which the comparison means something
+    kept_ncc: float = 0.5  # scene visible: detail still correlates this well ...
+    kept_attenuation: float = 0.1  # ... and lost at most this fraction of its contrast
+    lost_ncc: float = 0.2  # scene hidden: detail correlates less than this ...
+    lost_attenuation: float = 0.5  # ... or lost more than half its contrast (more water than scene)
+    detail_cell: float = 0.08  # the typical detail slope is a median over cells this size (/ long side): wider
+    # than a drop, small enough to follow how JPEG and the warp treat each texture
     motion_min_area: float = 0.03  # a changed region this large (/ valid area) and sharp is scene motion
 
 
@@ -68,13 +106,26 @@ def mask_factor(width: int, height: int) -> int:
     return max(1, int(np.ceil(max(width, height) / MASK_LONG_SIDE - 0.05)))
 
 
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
+def _fill_holes(mask: np.ndarray, max_px: int | None = None) -> np.ndarray:
+    """Fill what the mask encloses; with `max_px`, only holes up to that area (a drop's interior may
+    look like the scene, but a ring wider than any drop - a reflected window's frame - is no drop)."""
     h, w = mask.shape
     flood = np.zeros((h + 2, w + 2), np.uint8)
     flood[1:-1, 1:-1] = mask
     cv2.floodFill(flood, None, (0, 0), 255)
     holes = cv2.bitwise_not(flood[1:-1, 1:-1])
+    if max_px is not None and cv2.countNonZero(holes):
+        holes = cv2.subtract(holes, _drop_small(holes, max_px + 1))  # keeps the holes of at most max_px
     return cv2.bitwise_or(mask, holes)
+
+
+def _hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    """The connected components (8-connected) of `weak` that hold a pixel of `strong`, as 0/255."""
+    n, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
+    seeded = np.zeros(n, bool)
+    seeded[np.unique(labels[strong & weak])] = True
+    seeded[0] = False
+    return np.where(seeded, 255, 0).astype(np.uint8).take(labels)
 
 
 def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
@@ -107,20 +158,26 @@ class ReducedGT:
     mid: np.ndarray  # centre of `unit`'s 3x3 local range [min, max]
     half: np.ndarray  # half its width
     detail: np.ndarray  # `detail(image)`
+    fine: np.ndarray  # luma minus its blur (MaskParams.detail_sigma)
+    fine_power: np.ndarray  # its local power (MaskParams.detail_window)
 
 
-def prepare_gt(g_s: np.ndarray) -> ReducedGT:
+def prepare_gt(g_s: np.ndarray, params: "MaskParams | None" = None) -> ReducedGT:
+    params = params or MaskParams()
     g = to_float(g_s)
     k = np.ones((3, 3), np.uint8)
     low, high = cv2.erode(g, k), cv2.dilate(g, k)
     mid, half = cv2.addWeighted(high, 0.5, low, 0.5, 0.0), cv2.addWeighted(high, 0.5, low, -0.5, 0.0)
-    return ReducedGT(g_s, g, mid, half, detail(g_s))
+    fine = _fine(to_float(cv2.cvtColor(g_s, cv2.COLOR_BGR2GRAY)), params.detail_sigma)
+    power = cv2.GaussianBlur(cv2.multiply(fine, fine), (0, 0), params.detail_window)
+    return ReducedGT(g_s, g, mid, half, detail(g_s), fine, power)
 
 
 def residual_map(
     aligned_s: np.ndarray, gt_s: np.ndarray | ReducedGT, valid_s: np.ndarray, photo: Photometric, params: MaskParams
-) -> np.ndarray:
-    """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack,
+    and the smooth reflection layer taken out (signed, BGR, full-scale units, on a coarse grid).
     OpenCV calls throughout: numpy's per-pixel channel reductions are several times slower."""
     gt = gt_s if isinstance(gt_s, ReducedGT) else prepare_gt(gt_s)
     fs = 1.0 / full_scale(gt.image)
@@ -134,7 +191,7 @@ def residual_map(
     r = cv2.subtract(a, gt.unit)
     smooth, vs = _smooth_residual(r, valid_s, params.reflection_scale)
     energy = np.abs(smooth).max(axis=2)[vs]  # a small coarse image
-    if energy.size and float(np.median(energy)) > params.reflection_present:
+    if energy.size and float(np.percentile(energy, 75)) > params.reflection_present:
         smooth, _ = _smooth_residual(r, valid_s, params.reflection_scale_fine)
     a = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
     # distance to the GT's local range: forgives residual misalignment and interpolation at edges
@@ -144,7 +201,7 @@ def residual_map(
     res = cv2.max(cv2.max(c0, c1), c2)
     res = cv2.max(res, 0.0)
     res[valid_s == 0] = 0
-    return res
+    return res, smooth
 
 
 @dataclass(frozen=True)
@@ -152,6 +209,7 @@ class MaskAnalysis:
     mask: np.ndarray  # uint8, GT frame, full resolution, 255 = raindrop
     motion_fraction: float  # of the valid area: changed, and sharper in the degraded shot than in the GT
     threshold: float  # the weak residual threshold used (full-scale units)
+    reflection: np.ndarray  # uint8, GT frame, long side <= REFLECTION_LONG_SIDE: light added by the glass (`reflection_map`)
 
 
 def detail(img: np.ndarray) -> np.ndarray:
@@ -167,10 +225,58 @@ def sharp_change(da: np.ndarray, dg: np.ndarray, changed: np.ndarray) -> np.ndar
     return (changed > 0) & (da > np.maximum(0.6 * dg, 0.04))
 
 
-def texture_loss(da: np.ndarray, dg: np.ndarray, params: "MaskParams") -> np.ndarray:
-    """Where the scene has detail and the degraded shot has lost most of it: water blurs what is
-    behind it even where the colours barely change (flow traces over a wall, drops over foliage)."""
-    return (dg > params.detail_min) & (da < params.detail_ratio * dg)
+@dataclass(frozen=True)
+class SceneMatch:
+    """How much of the GT's fine detail the degraded shot still carries, pixel by pixel."""
+
+    ncc: np.ndarray  # local normalized correlation of the two fine-detail layers (-1..1)
+    strength: np.ndarray  # the GT's local fine-detail amplitude (full-scale units)
+    attenuation: np.ndarray  # 1 - local detail gain / its neighbourhood's typical gain: the water's opacity, where textured
+    textured: np.ndarray  # bool: enough GT detail for the two above to mean something
+
+
+def _fine(luma: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.subtract(luma, cv2.GaussianBlur(luma, (0, 0), sigma))
+
+
+def scene_match(a_s: np.ndarray, gt: "ReducedGT", v_s: np.ndarray, params: "MaskParams") -> SceneMatch:
+    """Compare the fine detail (luma minus its blur) of the aligned shot with the GT's, locally.
+
+    The glass and a reflection add light: the scene's detail stays under them, scaled by one
+    transmission for the whole frame (and blurred alike everywhere by interpolation and JPEG), and
+    a defocused reflection brings almost no fine detail of its own. Water replaces what is behind it
+    with a defocused view: the local regression slope of aligned detail on GT detail falls by the
+    water's opacity. The typical slope around a pixel (the median over textured pixels of a cell
+    wider than a drop: drops are a minority there) is the reference, so gain and the blur that
+    neighbourhood shares cancel."""
+    ya = to_float(cv2.cvtColor(a_s, cv2.COLOR_BGR2GRAY))
+    ha, hg = _fine(ya, params.detail_sigma), gt.fine
+    w = params.detail_window
+    sab = cv2.GaussianBlur(cv2.multiply(ha, hg), (0, 0), w)
+    saa = cv2.GaussianBlur(cv2.multiply(ha, ha), (0, 0), w)
+    ncc = sab / np.sqrt(saa * gt.fine_power + 1e-12)
+    beta = sab / (gt.fine_power + 1e-12)
+    strength = np.sqrt(gt.fine_power)
+    textured = (strength > params.detail_min) & (v_s > 0)
+    b0 = float(np.median(beta[textured][::3])) if np.count_nonzero(textured) > 100 else 1.0
+    base = _local_median(beta, textured, max(4, round(params.detail_cell * max(beta.shape))), b0)
+    return SceneMatch(ncc, strength, 1.0 - beta / np.maximum(base, 1e-3), textured)
+
+
+def _local_median(x: np.ndarray, where: np.ndarray, cell: int, default: float) -> np.ndarray:
+    """Median of x over `where` in square cells of `cell` px (on every other pixel), bilinearly
+    interpolated to x's size; `default` where a cell has too few samples."""
+    h, w = x.shape
+    xs, ws, c = x[::2, ::2], where[::2, ::2], max(2, cell // 2)
+    gh, gw = -(-xs.shape[0] // c), -(-xs.shape[1] // c)
+    pad = np.full((gh * c, gw * c), np.nan, np.float32)
+    pad[: xs.shape[0], : xs.shape[1]] = np.where(ws, xs, np.nan)
+    blocks = pad.reshape(gh, c, gw, c).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
+    count = np.count_nonzero(~np.isnan(blocks), axis=2)
+    enough = count >= 0.1 * c * c
+    blocks[~enough] = 0  # no all-NaN slice left for nanmedian to warn about
+    med = np.where(enough, np.nanmedian(blocks, axis=2), default).astype(np.float32)
+    return cv2.resize(med, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def reduce(img: np.ndarray) -> np.ndarray:
@@ -203,31 +309,31 @@ def analyse(
 ) -> MaskAnalysis:
     """The default mask at `valid`'s (full) resolution, from reduced copies of aligned, GT (or the
     scene's `prepare_gt` of it), valid."""
-    gt = g_s if isinstance(g_s, ReducedGT) else prepare_gt(g_s)
+    gt = g_s if isinstance(g_s, ReducedGT) else prepare_gt(g_s, params)
     h, w = valid.shape[:2]
     size = (gt.image.shape[1], gt.image.shape[0])
     f = w / size[0]
-    res = residual_map(a_s, gt, v_s, photo, params)
+    res, smooth = residual_map(a_s, gt, v_s, photo, params)
     inside = res[v_s > 0][::7]
     sigma = 1.4826 * float(np.median(inside)) if inside.size else 0.0
     weak = max(params.min_threshold, params.k_sigma * sigma)
     strong = max(params.strong_threshold, weak * params.strong_factor)
     da, dg = detail(a_s), gt.detail
-    weak_m = ((res > weak) | texture_loss(da, dg, params)).astype(np.uint8) * 255
-    n, labels = cv2.connectedComponents(weak_m, connectivity=8)
-    if n > 1:
-        seeded = np.zeros(n, bool)
-        seeded[np.unique(labels[res > strong])] = True
-        seeded[0] = False
-        m = np.where(seeded, 255, 0).astype(np.uint8).take(labels)
-    else:
-        m = weak_m
-    raw = _fill_holes(m)  # before closing merges neighbouring drops into one region
+    sm = scene_match(a_s, gt, v_s, params)
+    # the scene shows through unchanged: a residual there is a reflection or exposure, not water
+    kept = sm.textured & (sm.ncc > params.kept_ncc) & (sm.attenuation < params.kept_attenuation)
+    # the scene's detail is gone or mostly gone: water, whatever the colours say (flow traces)
+    lost = sm.textured & ((sm.ncc < params.lost_ncc) | (sm.attenuation > params.lost_attenuation))
+    m = _hysteresis(((res > weak) & ~kept) | lost, (res > strong) & ~kept)
+    max_hole = round(np.pi / 4 * (params.max_drop * max(size)) ** 2)
     long_s = max(size)
     r = max(1, round(params.close_px * long_s))
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, ker)
-    m = _fill_holes(m)
+    # scene motion is judged on the closed regions, every hole filled: neighbouring drops merged by
+    # the closing stay blurry, and a moved object is one region even where it resembles the scene
+    raw = _fill_holes(m)
+    m = _fill_holes(m, max_hole)
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
     m = _drop_small(m, max(4, round(params.min_area * size[0] * size[1])))
     g = round(params.grow_px * long_s)
@@ -252,7 +358,7 @@ def analyse(
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
         cv2.threshold(m, 127, 255, cv2.THRESH_BINARY, dst=m)  # in place: no second full-size array
         cv2.bitwise_and(m, valid, dst=m)
-    return MaskAnalysis(m, motion_fraction, weak)
+    return MaskAnalysis(m, motion_fraction, weak, reflection_map(smooth, v_s, (w, h)))
 
 
 def iou(a: np.ndarray, b: np.ndarray, within: np.ndarray | None = None) -> float:

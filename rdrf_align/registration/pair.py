@@ -1,4 +1,5 @@
-"""Aligning one pair in memory: registration, valid area, photometry, masks, quality control.
+"""Aligning one pair in memory: registration, valid area, photometry, masks, reflection layer,
+quality control.
 
 Pure arrays in, arrays and figures out; the catalogue runner (runner.py) reads and writes around it.
 A `SceneGT` holds everything computed from a scene's GT, so its ~40 degraded shots reuse it.
@@ -58,6 +59,7 @@ class PairOutcome:
     aligned: np.ndarray | None = None  # full-size warp: made for the AGAN mask only
     valid: np.ndarray | None = None
     mask: np.ndarray | None = None
+    reflection: np.ndarray | None = None  # uint8, small, GT frame: the reflection layer's strength (masks.reflection_map)
     valid_fraction: float | None = None
     mask_coverage: float | None = None
     motion_fraction: float | None = None
@@ -155,6 +157,7 @@ def align_pair(
             aligned=aligned,
             valid=valid,
             mask=mask,
+            reflection=analysis.reflection,
             valid_fraction=valid_fraction,
             mask_coverage=coverage,
             motion_fraction=analysis.motion_fraction,

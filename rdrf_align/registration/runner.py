@@ -97,9 +97,9 @@ class Summary:
 
 # What a pair leaves under aligned/, by file kind: only what alignment alone can compute (DESIGN.md).
 # The warped image is rendered on demand (schemas.warp) and the valid area derived from the
-# homography. A second output (the reflection layer) is one more entry here and in `output_pngs`, a
-# FileKind and an Alignment column `<kind>_file_id` (with its migration); `commit` needs no change.
-OUTPUTS = {"raindrop_mask": ".mask.png"}
+# homography. Each output is an entry here and in `output_pngs`, a FileKind and an Alignment column
+# `<kind>_file_id` (with its migration); `commit` needs no change.
+OUTPUTS = {"raindrop_mask": ".mask.png", "reflection": ".reflection.png"}
 
 
 def output_paths(scene: str, lq_index: int) -> dict[str, str]:
@@ -188,8 +188,12 @@ def _init_worker(threads: int) -> None:
 def output_pngs(out: PairOutcome) -> dict[str, bytes]:
     """The files a pair leaves under aligned/, by kind (OUTPUTS): lossless; the binary mask as a
     1-bit PNG with run-length coding (a 15 MP mask with ~300 drops: ~130 kB, ~3-4% of the camera
-    JPEG, in 0.03 s; zlib level 6 is 15% smaller but twice as slow, level 9 ten times)."""
-    return {"raindrop_mask": imageio.encode_png(out.mask, level=1, bilevel=True, rle=True)}
+    JPEG, in 0.03 s; zlib level 6 is 15% smaller but twice as slow, level 9 ten times).
+    The reflection map (masks.reflection_map, long side <= 512): 8-bit, level 1."""
+    return {
+        "raindrop_mask": imageio.encode_png(out.mask, level=1, bilevel=True, rle=True),
+        "reflection": imageio.encode_png(out.reflection, level=1),
+    }
 
 
 def work(task: Task) -> TaskResult:
