@@ -117,7 +117,9 @@ def test_align_all_stores_outputs_and_judges_bad_inputs(imported, cli):
         assert s.scalar(select(func.count(IngestJournal.id))) == 0
     cat.close()
     assert n_files == 3  # scene 1 x2 and scene 2's good one; failed pairs store nothing
-    assert sorted(p.name for p in (ws / "aligned").rglob("*") if p.is_file()) == ["lq001.mask.png", "lq001.mask.png", "lq002.mask.png"]
+    assert sorted(p.name for p in (ws / "aligned").rglob("*") if p.is_file()) == sorted(
+        ["lq001.mask.png", "lq001.mask.png", "lq002.mask.png", "lq001.reflection.png", "lq001.reflection.png", "lq002.reflection.png"]
+    )
     assert len(paths) == len(set(paths))
     assert n_align == 7 + 5  # every attempt is kept: 7 first, 5 redone for scene 2
 
