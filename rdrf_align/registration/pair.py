@@ -57,6 +57,7 @@ class PairOutcome:
     mask_coverage: float | None = None
     motion_fraction: float | None = None
     mask_method: MaskMethod = "default"
+    figures: Figures | None = None  # what quality.assess judged
     seconds: float = 0.0
     timings: dict = field(default_factory=dict)
 
@@ -173,5 +174,6 @@ def align_pair(
             valid_fraction=valid_fraction,
             mask_coverage=coverage,
             motion_fraction=analysis.motion_fraction,
+            figures=figures,
         )
     )
