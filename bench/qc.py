@@ -31,7 +31,10 @@ from rdrf_align.registration.quality import CHECKS, problems
 from schemas import imageio
 from schemas.settings import AlignSettings
 
-GOOD_SHARE = 0.5  # half the pairs are good, the rest split over the fault kinds
+GOOD_SHARE = 0.5
+# the check whose business each fault is (a pair of another scene may also fail registration outright)
+OWN_CHECKS = {"motion": {"motion"}, "exposure": {"exposure"}, "focus": {"focus"}, "camera_moved": {"valid"},
+              "other_scene": {"registration", "inliers", "inlier_ratio"}}  # half the pairs are good, the rest split over the fault kinds
 
 
 def plan(n: int) -> list[tuple[str, int]]:
@@ -70,7 +73,7 @@ def checks_of(row: dict, q: AlignSettings) -> list[str]:
 
 def table(rows: list[dict], q: AlignSettings) -> str:
     cols = ["registration", *CHECKS]
-    lines = [f"{'kind':<13}{'pairs':>6}{'ok':>5}{'rej':>5}{'fail':>5}  {'caught':>7}  "
+    lines = [f"{'kind':<13}{'pairs':>6}{'ok':>5}{'rej':>5}{'fail':>5}  {'caught':>7}{'by own':>7}  "
              + "".join(f"{c[:9]:>10}" for c in cols)]
     total_good = false_rej = false_rej_cov = 0
     caught_by_kind = {}
@@ -80,20 +83,22 @@ def table(rows: list[dict], q: AlignSettings) -> str:
             continue
         checks = [checks_of(r, q) for r in rs]
         status = Counter("ok" if not c else ("failed" if c == ["registration"] else "rejected") for c in checks)
-        per = Counter(c for cs in checks for c in cs)
+        per = Counter(c for cs in checks for c in set(cs))
         bad = sum(1 for c in checks if c)
         if kind == "good":
             total_good = len(rs)
             false_rej = sum(1 for c in checks if c and set(c) != {"coverage"})
             false_rej_cov = sum(1 for c in checks if "coverage" in c)
-            caught = f"{bad / len(rs):>6.1%}*"
+            caught = f"{bad / len(rs):>6.1%}*" + " " * 7
         else:
             caught_by_kind[kind] = bad / len(rs)
-            caught = f"{bad / len(rs):>7.1%}"
+            own = sum(1 for c in checks if set(c) & OWN_CHECKS[kind]) / len(rs)
+            caught = f"{bad / len(rs):>7.1%}{own:>7.0%}"
         lines.append(f"{kind:<13}{len(rs):>6}{status['ok']:>5}{status['rejected']:>5}{status['failed']:>5}  {caught:>7}  "
                      + "".join(f"{per[c]:>10}" for c in cols))
-    lines.append("columns after 'caught': pairs each check rejects (a pair may trip several); "
-                 "* for good pairs 'caught' is the false-rejection rate")
+    lines.append("caught: rejected or failed by any check; by own: by the check whose business the fault is "
+                 "(motion, exposure, focus, valid, registration/inliers); then the pairs each check rejects "
+                 "(a pair may trip several); * for good pairs 'caught' is the false-rejection rate")
     if total_good:
         lines.append(f"good pairs falsely rejected: {false_rej}/{total_good} = {false_rej / total_good:.1%} by checks other "
                      f"than mask coverage; {false_rej_cov}/{total_good} = {false_rej_cov / total_good:.1%} tripped mask coverage")
@@ -132,9 +137,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write every pair's figures here (for choosing thresholds)")
     ap.add_argument("--load", type=Path, help="re-judge pairs from a --json file with the current settings instead of aligning")
     ap.add_argument("--details", action="store_true", help="list every rejected good pair and every missed fault")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an [align] setting to judge with (repeatable)")
     a = ap.parse_args()
     w, h = map(int, a.size.lower().split("x"))
-    q = AlignSettings()
+    overrides = dict(kv.split("=", 1) for kv in a.set)
+    q = AlignSettings(**overrides)
     t = time.perf_counter()
     if a.load:
         rows = json.loads(a.load.read_text())
@@ -148,7 +155,8 @@ def main() -> None:
                     print(f"{i + 1}/{len(jobs)} pairs, {time.perf_counter() - t:.0f} s", file=sys.stderr)
     if a.json:
         a.json.write_text(json.dumps(rows))
-    print(f"{len(rows)} pairs at {w}x{h} ({time.perf_counter() - t:.0f} s); [align] defaults")
+    print(f"{len(rows)} pairs at {w}x{h} ({time.perf_counter() - t:.0f} s); [align] settings: "
+          + (", ".join(f"{k} = {v}" for k, v in overrides.items()) + ", the rest defaults" if overrides else "defaults"))
     print(table(rows, q))
     print(ranges(rows))
     if a.details:

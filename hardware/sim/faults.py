@@ -123,14 +123,19 @@ def _translation_for_valid(rng: np.random.Generator, w: int, h: int, valid: floa
     return float(rng.choice([-1, 1]) * fx * w), float(rng.choice([-1, 1]) * fy * h)
 
 
-def render_fault(kind: str, width: int, height: int, seed: int, *, reflections: bool | None = None) -> FaultPair:
-    """One pair of `kind` (FAULT_KINDS) at width x height, the same for the same seed."""
+def render_fault(
+    kind: str, width: int, height: int, seed: int, *, reflections: bool | None = None, exposure_ev: float | None = None
+) -> FaultPair:
+    """One pair of `kind` (FAULT_KINDS) at width x height, the same for the same seed; `reflections`
+    and `exposure_ev` (the drift of a good shot, in stops) fix what is otherwise drawn."""
     if kind not in FAULT_KINDS:
         raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
     rng, scene_rng = _rngs(seed)
     category = CATEGORIES[int(scene_rng.integers(len(CATEGORIES)))]
     scene_seed = int(scene_rng.integers(2**31))
     params = good_params(rng, reflections=reflections)
+    if exposure_ev is not None:
+        params = params.model_copy(update={"exposure_ev": float(exposure_ev)})
     truth: dict = {"category": category}
     if kind == "camera_moved":
         # a wider view of the scene: the GT is its middle, the moved camera sees another part of it

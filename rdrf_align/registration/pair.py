@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from rdrf_align.registration import masks
+from rdrf_align.registration import exposure_focus, masks
 from rdrf_align.registration.photometric import Photometric, fit_photometric
 from rdrf_align.registration.quality import Figures, assess, colour_mismatch, is_greyscale
 from rdrf_align.registration.homography import Reference, Registration, RegistrationFailed, prepare_reference, register
@@ -143,6 +143,7 @@ def align_pair(
     v_s = valid_area(H, (lw, lh), small_size, gw / small_size[0]) if small_size != (gw, gh) else valid
     photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
     analysis = masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params)
+    shot = exposure_focus.measure(a_s, scene.small, v_s)
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
     timings["masks"] = time.perf_counter() - t
 
@@ -159,6 +160,8 @@ def align_pair(
         gain=gain,
         offset=offset,
         mask_coverage=coverage,
+        exposure_ev=shot.exposure_ev,
+        detail_retained=shot.detail_retained,
     )
     status, reason = assess(figures, quality)
     return done(

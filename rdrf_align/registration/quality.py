@@ -100,7 +100,7 @@ def colour_mismatch(gt_grey: bool, lq_grey: bool) -> str:
             "a pair must be shot and developed in one colour mode")
 
 
-CHECKS = ("inliers", "inlier_ratio", "reproj", "valid", "exposure", "motion", "coverage")
+CHECKS = ("inliers", "inlier_ratio", "reproj", "valid", "exposure", "focus", "motion", "coverage")
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,8 @@ class Figures:
     gain: list[float]
     offset: list[float]
     mask_coverage: float
+    exposure_ev: float = float("nan")  # exposure_focus.measure; NaN: not measurable, not judged
+    detail_retained: float = float("nan")
 
 
 def problems(f: Figures, q: AlignSettings) -> list[tuple[str, str]]:
@@ -135,6 +137,18 @@ def problems(f: Figures, q: AlignSettings) -> list[tuple[str, str]]:
             "exposure mismatch (gain " + ", ".join(f"{g:.2f}" for g in f.gain)
             + " / offset " + ", ".join(f"{o:+.3f}" for o in f.offset)
             + f"; allowed gain 1/{q.max_gain_ratio:g}..{q.max_gain_ratio:g}, |offset| <= {q.max_offset:g})",
+        ))
+    if abs(f.exposure_ev - q.glass_ev) > q.max_exposure_ev:  # False for NaN
+        out.append((
+            "exposure",
+            f"exposure changed ({f.exposure_ev:+.2f} EV vs the GT, the glass accounts for about {q.glass_ev:+.2f};"
+            f" allowed {q.glass_ev - q.max_exposure_ev:+.2f}..{q.glass_ev + q.max_exposure_ev:+.2f})",
+        ))
+    if f.detail_retained < q.min_detail_retained:
+        out.append((
+            "focus",
+            f"scene out of focus (the degraded shot keeps {f.detail_retained:.0%} of the GT's fine detail"
+            f" < {q.min_detail_retained:.0%})",
         ))
     if f.motion_fraction > q.max_motion_fraction:
         out.append((
