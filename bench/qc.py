@@ -37,12 +37,13 @@ OWN_CHECKS = {"motion": {"motion"}, "exposure": {"exposure"}, "focus": {"focus"}
               "other_scene": {"registration", "inliers", "inlier_ratio"}}  # half the pairs are good, the rest split over the fault kinds
 
 
-def plan(n: int) -> list[tuple[str, int]]:
-    """(kind, seed) for n pairs: GOOD_SHARE good, the rest evenly over the faults; fixed seeds."""
+def plan(n: int, base: int = 0) -> list[tuple[str, int]]:
+    """(kind, seed) for n pairs: GOOD_SHARE good, the rest evenly over the faults; fixed seeds
+    (`base` picks another set, to check thresholds on pairs they were not chosen on)."""
     faults = FAULT_KINDS[1:]
     n_good = round(n * GOOD_SHARE)
-    out = [("good", 10_000 + i) for i in range(n_good)]
-    out += [(faults[i % len(faults)], 20_000 + i) for i in range(n - n_good)]
+    out = [("good", base + 10_000 + i) for i in range(n_good)]
+    out += [(faults[i % len(faults)], base + 20_000 + i) for i in range(n - n_good)]
     return out
 
 
@@ -134,6 +135,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=300, help="pairs in all (half good, half spread over the fault kinds)")
     ap.add_argument("--size", default="720x480")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=0, help="seed set: 0 is the set the defaults were chosen on, others are held out")
     ap.add_argument("--json", type=Path, help="write every pair's figures here (for choosing thresholds)")
     ap.add_argument("--load", type=Path, help="re-judge pairs from a --json file with the current settings instead of aligning")
     ap.add_argument("--details", action="store_true", help="list every rejected good pair and every missed fault")
@@ -146,7 +148,7 @@ def main() -> None:
     if a.load:
         rows = json.loads(a.load.read_text())
     else:
-        jobs = [(k, s, w, h) for k, s in plan(a.pairs)]
+        jobs = [(k, s, w, h) for k, s in plan(a.pairs, 100_000 * a.seeds)]
         with mp.get_context("fork").Pool(a.workers) as pool:
             rows = []
             for i, r in enumerate(pool.imap(run_one, jobs, chunksize=2)):

@@ -71,6 +71,10 @@ class PairOutcome:
             p["motion_fraction"] = round(self.motion_fraction, 5)
         if self.photometric is not None:
             p["photometric_inliers"] = round(self.photometric.inlier_fraction, 4)
+        if self.figures is not None:  # the exposure and focus checks' figures, when measurable
+            for key in ("exposure_ev", "detail_retained"):
+                if np.isfinite(value := getattr(self.figures, key)):
+                    p[key] = round(float(value), 4)
         return p
 
 
