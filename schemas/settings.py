@@ -76,13 +76,29 @@ class AlignSettings(Section):
 
     workers: int = Field(1, ge=1, description="pairs aligned in parallel")
     mask: MaskMethod = "default"
-    min_inliers: int = Field(40, ge=4, description="feature inliers of the coarse homography")
+    min_inliers: int = Field(
+        12, ge=4, description="feature inliers of the coarse homography (dense drops hide features; the patch fit and max_reproj_px guard the result)"
+    )
     min_inlier_ratio: float = Field(0.15, ge=0, le=1)
     max_reproj_px: float = Field(0.75, gt=0, description="RMS residual of the final fit, full-resolution px")
     min_valid_fraction: float = Field(0.80, ge=0, le=1, description="of the GT frame covered by the warped degraded shot")
-    max_motion_fraction: float = Field(0.10, ge=0, le=1, description="of the valid area: large changed regions with in-focus detail")
-    max_gain_ratio: float = Field(1.6, ge=1, description="any channel's gain outside [1/r, r] is an exposure mismatch")
-    max_offset: float = Field(0.15, ge=0, description="|offset| in full-scale units")
+    max_motion_fraction: float = Field(
+        0.05, ge=0, le=1, description="of the valid area: large changed regions with in-focus detail (a moving car or person covers 4% and more)"
+    )
+    max_gain_ratio: float = Field(
+        2.5, ge=1, description="fence against a failed photometric fit: any channel's gain outside [1/r, r] (exposure is judged by glass_ev / max_exposure_ev)"
+    )
+    max_offset: float = Field(0.3, ge=0, description="fence likewise: |offset| in full-scale units (a strong reflection's veil reaches ~0.2)")
+    glass_ev: float = Field(
+        -0.2, le=0, description="brightness change the glass alone causes (transmission ~0.87), stops; the exposure check is centred here"
+    )
+    max_exposure_ev: float = Field(
+        0.4, gt=0, description="exposure drift allowed around glass_ev, stops, measured in linear light with reflections excluded:"
+        " halfway between the drift of a tripod series (< 0.3) and an exposure change (>= 0.5)"
+    )
+    min_detail_retained: float = Field(
+        0.3, ge=0, le=1, description="fraction of the GT's fine detail the degraded shot keeps (in focus 0.4-0.9, defocused < 0.2)"
+    )
     max_mask_coverage: float = Field(0.6, ge=0, le=1, description="more 'raindrop' than that means the pair does not match")
 
 

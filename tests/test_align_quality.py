@@ -20,20 +20,23 @@ from schemas.errors import RdrfError
 from schemas.settings import AlignSettings, parse_settings
 
 GOOD = Figures(n_inliers=500, inlier_ratio=0.8, reproj_error=0.05, valid_fraction=0.97, motion_fraction=0.0,
-               gain=[1.1, 1.1, 1.1], offset=[0.01, 0.0, 0.0], mask_coverage=0.1)
+               gain=[1.1, 1.1, 1.1], offset=[0.01, 0.0, 0.0], mask_coverage=0.1, exposure_ev=-0.2, detail_retained=0.7)
 
 
 @pytest.mark.parametrize(
     "change,phrase",
     [
-        ({"n_inliers": 12}, "too few inliers"),
+        ({"n_inliers": 6}, "too few inliers"),
         ({"inlier_ratio": 0.05}, "low inlier ratio"),
         ({"reproj_error": 2.0}, "high reprojection error"),
         ({"reproj_error": float("nan")}, "high reprojection error"),
         ({"valid_fraction": 0.5}, "small valid area"),
         ({"motion_fraction": 0.3}, "scene motion outside the drops"),
-        ({"gain": [2.5, 2.4, 2.5]}, "exposure mismatch"),
-        ({"offset": [0.3, 0.0, 0.0]}, "exposure mismatch"),
+        ({"gain": [3.0, 2.9, 3.0]}, "exposure mismatch"),
+        ({"offset": [0.4, 0.0, 0.0]}, "exposure mismatch"),
+        ({"exposure_ev": 0.35}, "exposure changed"),
+        ({"exposure_ev": -0.75}, "exposure changed"),
+        ({"detail_retained": 0.1}, "out of focus"),
         ({"mask_coverage": 0.9}, "differs almost everywhere"),
     ],
 )
@@ -64,7 +67,7 @@ def _pair(seed=1, corner_px=6.0, **kw):
 def test_pipeline_rejects_exposure_mismatch():
     gt, lq = _pair(gain=(2.2, 2.2, 2.2), offset=(0, 0, 0))
     out = align_pair(SceneGT.prepare(gt), lq)
-    assert out.status == "rejected" and "exposure mismatch" in out.reason
+    assert out.status == "rejected" and "exposure changed" in out.reason, out.reason
 
 
 def test_pipeline_rejects_small_valid_area():

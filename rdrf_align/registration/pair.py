@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rdrf_align.registration import masks
+from rdrf_align.registration import exposure_focus, masks
 from rdrf_align.registration.photometric import Photometric, fit_photometric
 from rdrf_align.registration.quality import Figures, assess, colour_mismatch, is_greyscale
 from rdrf_align.registration.homography import Reference, Registration, RegistrationFailed, prepare_reference, register
@@ -64,6 +64,7 @@ class PairOutcome:
     mask_coverage: float | None = None
     motion_fraction: float | None = None
     mask_method: MaskMethod = "default"
+    figures: Figures | None = None  # what quality.assess judged
     seconds: float = 0.0
     timings: dict = field(default_factory=dict)
 
@@ -77,6 +78,10 @@ class PairOutcome:
             p["motion_fraction"] = round(self.motion_fraction, 5)
         if self.photometric is not None:
             p["photometric_inliers"] = round(self.photometric.inlier_fraction, 4)
+        if self.figures is not None:  # the exposure and focus checks' figures, when measurable
+            for key in ("exposure_ev", "detail_retained"):
+                if np.isfinite(value := getattr(self.figures, key)):
+                    p[key] = round(float(value), 4)
         return p
 
 
@@ -129,6 +134,7 @@ def align_pair(
     t = time.perf_counter()
     photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
     analysis = masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params)
+    shot = exposure_focus.measure(a_s, scene.small, v_s)
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
     timings["masks"] = time.perf_counter() - t
 
@@ -145,6 +151,8 @@ def align_pair(
         gain=gain,
         offset=offset,
         mask_coverage=coverage,
+        exposure_ev=shot.exposure_ev,
+        detail_retained=shot.detail_retained,
     )
     status, reason = assess(figures, quality)
     return done(
@@ -161,5 +169,6 @@ def align_pair(
             valid_fraction=valid_fraction,
             mask_coverage=coverage,
             motion_fraction=analysis.motion_fraction,
+            figures=figures,
         )
     )

@@ -100,6 +100,9 @@ def colour_mismatch(gt_grey: bool, lq_grey: bool) -> str:
             "a pair must be shot and developed in one colour mode")
 
 
+CHECKS = ("inliers", "inlier_ratio", "reproj", "valid", "exposure", "focus", "motion", "coverage")
+
+
 @dataclass(frozen=True)
 class Figures:
     n_inliers: int
@@ -110,34 +113,57 @@ class Figures:
     gain: list[float]
     offset: list[float]
     mask_coverage: float
+    exposure_ev: float = float("nan")  # exposure_focus.measure; NaN: not measurable, not judged
+    detail_retained: float = float("nan")
+
+
+def problems(f: Figures, q: AlignSettings) -> list[tuple[str, str]]:
+    """(check, what is wrong) for every figure out of bounds, the worst first; the check is one of
+    CHECKS, so that a benchmark can count which check rejects what (bench/qc.py)."""
+    out = []
+    if f.n_inliers < q.min_inliers:
+        out.append(("inliers", f"too few inliers ({f.n_inliers} < {q.min_inliers})"))
+    if f.inlier_ratio < q.min_inlier_ratio:
+        out.append(("inlier_ratio", f"low inlier ratio ({f.inlier_ratio:.2f} < {q.min_inlier_ratio:.2f})"))
+    if not f.reproj_error <= q.max_reproj_px:
+        out.append(("reproj", f"high reprojection error ({f.reproj_error:.2f} px > {q.max_reproj_px:.2f} px)"))
+    if f.valid_fraction < q.min_valid_fraction:
+        out.append(("valid", f"small valid area ({f.valid_fraction:.0%} of the GT frame < {q.min_valid_fraction:.0%})"))
+    bad_gain = [g for g in f.gain if not (1 / q.max_gain_ratio <= g <= q.max_gain_ratio)]
+    bad_offset = [o for o in f.offset if abs(o) > q.max_offset]
+    if bad_gain or bad_offset:
+        out.append((
+            "exposure",
+            "exposure mismatch (gain " + ", ".join(f"{g:.2f}" for g in f.gain)
+            + " / offset " + ", ".join(f"{o:+.3f}" for o in f.offset)
+            + f"; allowed gain 1/{q.max_gain_ratio:g}..{q.max_gain_ratio:g}, |offset| <= {q.max_offset:g})",
+        ))
+    if abs(f.exposure_ev - q.glass_ev) > q.max_exposure_ev:  # False for NaN
+        out.append((
+            "exposure",
+            f"exposure changed ({f.exposure_ev:+.2f} EV vs the GT, the glass accounts for about {q.glass_ev:+.2f};"
+            f" allowed {q.glass_ev - q.max_exposure_ev:+.2f}..{q.glass_ev + q.max_exposure_ev:+.2f})",
+        ))
+    if f.detail_retained < q.min_detail_retained:
+        out.append((
+            "focus",
+            f"scene out of focus (the degraded shot keeps {f.detail_retained:.0%} of the GT's fine detail"
+            f" < {q.min_detail_retained:.0%})",
+        ))
+    if f.motion_fraction > q.max_motion_fraction:
+        out.append((
+            "motion",
+            f"scene motion outside the drops ({f.motion_fraction:.1%} of the valid area changed with sharp detail"
+            f" > {q.max_motion_fraction:.1%})",
+        ))
+    if f.mask_coverage > q.max_mask_coverage:
+        out.append(("coverage", f"degraded shot differs almost everywhere (mask covers {f.mask_coverage:.0%} > {q.max_mask_coverage:.0%})"))
+    return out
 
 
 def assess(f: Figures, q: AlignSettings) -> tuple[AlignStatus, str]:
     """(status, reason); every figure out of bounds is named, the worst first."""
-    problems = []
-    if f.n_inliers < q.min_inliers:
-        problems.append(f"too few inliers ({f.n_inliers} < {q.min_inliers})")
-    if f.inlier_ratio < q.min_inlier_ratio:
-        problems.append(f"low inlier ratio ({f.inlier_ratio:.2f} < {q.min_inlier_ratio:.2f})")
-    if not f.reproj_error <= q.max_reproj_px:
-        problems.append(f"high reprojection error ({f.reproj_error:.2f} px > {q.max_reproj_px:.2f} px)")
-    if f.valid_fraction < q.min_valid_fraction:
-        problems.append(f"small valid area ({f.valid_fraction:.0%} of the GT frame < {q.min_valid_fraction:.0%})")
-    bad_gain = [g for g in f.gain if not (1 / q.max_gain_ratio <= g <= q.max_gain_ratio)]
-    bad_offset = [o for o in f.offset if abs(o) > q.max_offset]
-    if bad_gain or bad_offset:
-        problems.append(
-            "exposure mismatch (gain " + ", ".join(f"{g:.2f}" for g in f.gain)
-            + " / offset " + ", ".join(f"{o:+.3f}" for o in f.offset)
-            + f"; allowed gain 1/{q.max_gain_ratio:g}..{q.max_gain_ratio:g}, |offset| <= {q.max_offset:g})"
-        )
-    if f.motion_fraction > q.max_motion_fraction:
-        problems.append(
-            f"scene motion outside the drops ({f.motion_fraction:.1%} of the valid area changed with sharp detail"
-            f" > {q.max_motion_fraction:.1%})"
-        )
-    if f.mask_coverage > q.max_mask_coverage:
-        problems.append(f"degraded shot differs almost everywhere (mask covers {f.mask_coverage:.0%} > {q.max_mask_coverage:.0%})")
-    if problems:
-        return "rejected", "; ".join(problems)
+    found = problems(f, q)
+    if found:
+        return "rejected", "; ".join(message for _, message in found)
     return "ok", ""

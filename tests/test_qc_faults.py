@@ -1,0 +1,78 @@
+"""The QC on the virtual rig's faults: each kind of faulty pair ends rejected or failed, named for
+what went wrong, and a good pair with a real shoot's exposure drift ends ok (bench/qc.py counts the
+same over hundreds of pairs)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from hardware.sim import encode_jpeg
+from hardware.sim.faults import FAULT_KINDS, render_fault
+from rdrf_align.registration.exposure_focus import measure
+from rdrf_align.registration.pair import SceneGT, align_pair
+from schemas import imageio
+
+W, H = 640, 427
+
+
+def _align(pair):
+    gt = imageio.decode(encode_jpeg(pair.gt, 95), "gt.jpg")
+    lq = imageio.decode(encode_jpeg(pair.lq, pair.params.jpeg_quality), "lq.jpg")
+    return align_pair(SceneGT.prepare(gt), lq)
+
+
+@pytest.mark.parametrize("reflections,seed", [(False, 1), (True, 4)])
+def test_good_pair_with_a_small_exposure_drift_is_ok(reflections, seed):
+    pair = render_fault("good", W, H, seed, reflections=reflections, exposure_ev=-0.16)
+    out = _align(pair)
+    assert out.status == "ok", out.reason
+    # the glass (transmission ~0.87) and the drift together, in stops
+    assert -0.55 < out.figures.exposure_ev < -0.2
+    assert out.figures.detail_retained > 0.4
+
+
+@pytest.mark.parametrize(
+    "kind,seed,status,phrase",
+    [
+        ("motion", 1, "rejected", "scene motion outside the drops"),
+        ("exposure", 1, "rejected", "exposure changed (+"),
+        ("exposure", 5, "rejected", "exposure changed (-"),
+        ("focus", 2, "rejected", "scene out of focus"),
+        ("camera_moved", 1, "rejected", "small valid area"),
+        ("other_scene", 1, "failed", "different scenes"),
+    ],
+)
+def test_each_fault_is_caught_by_its_check(kind, seed, status, phrase):
+    pair = render_fault(kind, W, H, seed)
+    out = _align(pair)
+    assert out.status == status and phrase in out.reason, out.reason
+
+
+def test_faults_are_deterministic_and_carry_their_truth():
+    a, b = render_fault("motion", 160, 107, 3), render_fault("motion", 160, 107, 3)
+    assert np.array_equal(a.gt, b.gt) and np.array_equal(a.lq, b.lq)
+    assert a.truth["moved_mask"].any() and a.truth["object"] in ("car", "person", "foliage")
+    moved = render_fault("camera_moved", 160, 107, 3)
+    assert 0.45 <= moved.truth["valid_fraction"] <= 0.72
+    assert abs(moved.homography[0, 2]) > 1 or abs(moved.homography[1, 2]) > 1
+    assert abs(render_fault("exposure", 160, 107, 3).params.exposure_ev) >= 0.5
+    assert render_fault("focus", 160, 107, 3).truth["blur_px"] > 0
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        render_fault("rain", 160, 107, 3)
+    assert FAULT_KINDS[0] == "good"
+
+
+def test_exposure_is_blind_to_an_added_veil_and_focus_sees_blur():
+    """The slope of degraded on GT in linear light ignores light a reflection adds; the fine band
+    of a blurred copy keeps little of the GT's detail."""
+    gt = imageio.decode(encode_jpeg(render_fault("good", W, H, 2).gt, 95), "gt.jpg")
+    valid = np.full(gt.shape[:2], 255, np.uint8)
+    same = measure(gt, gt, valid)
+    assert abs(same.exposure_ev) < 0.02 and same.detail_retained > 0.95
+    lin = (gt / 255.0) ** 2.2
+    veiled = np.clip(((lin * 0.5 + 0.05) ** (1 / 2.2)) * 255 + 0.5, 0, 255).astype(np.uint8)  # -1 EV, plus a veil
+    assert abs(measure(veiled, gt, valid).exposure_ev + 1.0) < 0.15
+    blurred = cv2.GaussianBlur(gt, (0, 0), 2.5)
+    assert measure(blurred, gt, valid).detail_retained < 0.2
