@@ -30,7 +30,6 @@ from rdrf.commands import (
     train,
     verify,
 )
-
 from rdrf.console import err_console, silence_native_stderr
 from schemas.errors import RdrfError
 from schemas.storage import NO_SPACE, no_space_message

@@ -30,8 +30,10 @@ def _clean_options(monkeypatch):
     monkeypatch.delenv("RDRF_DATABASE_URL", raising=False)
     context.OPTIONS.workspace = None
     context.OPTIONS.quiet = False
+    context.OPTIONS.own_process = False  # set by rdrf.cli.main; an in-process test must not inherit it
     yield
     context.OPTIONS.workspace = None
+    context.OPTIONS.own_process = False
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -27,6 +26,7 @@ from rdrf_align.dataset.folders import RECIPE_VERSION, exported_scenes
 from rdrf_align.dataset.resize import Box, crop_box, inside_all, parse_size
 from rdrf_align.dataset.splits import Leak, check_split_map, file_leaks
 from schemas.catalogue import Alignment, Export, Pair, Scene, Shot
+from schemas import imageio
 from schemas.errors import RdrfError
 from schemas.records import ExportRecord
 from schemas.storage import sha256_bytes
@@ -178,11 +178,7 @@ def _image_size(ws: Workspace, rel: str, what: str) -> tuple[int, int]:
     path = ws.abs(rel)
     if not path.is_file():
         raise RdrfError(f"{rel} ({what}) is missing from the workspace; run `rdrf verify`")
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, SyntaxError) as exc:
-        raise RdrfError(f"{rel} ({what}): not a readable image ({exc}); run `rdrf verify`") from exc
+    return imageio.file_size(path, what)
 
 
 class _Selection:
