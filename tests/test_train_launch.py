@@ -27,7 +27,8 @@ noise = torch.randn(8)
 t = torch.randint(0, 1000, (4,))
 seen = acc.gather(noise[None])  # the processes really form one group
 print(json.dumps({"rank": acc.process_index, "n": acc.num_processes, "noise": noise.tolist(), "t": t.tolist(),
-                  "gathered": seen.shape[0]}))
+                  "gathered": seen.shape[0]}), flush=True)
+acc.end_training()  # destroy the process group as the training loop does; gloo threads left alive can abort the exit
 """
 
 
