@@ -71,6 +71,13 @@ class Camera(Protocol):
         parameters, recorded so alignment can be scored); None for a real body."""
         ...
 
+    def rig_state(self) -> dict:
+        """What the body reports about itself now, recorded with every shot so a dataset says how each
+        image was made: `libgphoto2` (library version), `model`, `serial`, `firmware` (PTP
+        deviceversion), `focus_mode`, `focus_distance` (None where the body does not report one) and
+        `settings` (each profile setting and check read back from the body, widget -> value)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -108,6 +108,16 @@ def choose(detected: list[DetectedCamera], wanted: str = "auto") -> DetectedCame
     return hits[0]
 
 
+def _library_version() -> Optional[str]:
+    """libgphoto2's version string (e.g. "2.5.34"), as the loaded library reports it."""
+    try:
+        import gphoto2 as gp  # already imported (and its drivers chosen) by `use_backend`
+
+        return str(gp.gp_library_version(gp.GP_VERSION_SHORT)[0])
+    except Exception:  # a fake of python-gphoto2 in the tests, or no libgphoto2 at all
+        return None
+
+
 def _widgets(cfg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     stack = [cfg]
@@ -211,6 +221,31 @@ class GPhotoCamera:
 
     def truth(self) -> Optional[dict]:
         return None  # a real body does not know what it photographed
+
+    def rig_state(self) -> dict:
+        """See `Camera.rig_state`: read back from the body now, not what the profile asked for."""
+        version = _library_version()
+        cfg = self._call("reading the settings", self._cam.get_config)
+        widgets = _widgets(cfg)
+
+        def read(*names: str) -> Optional[str]:
+            for name in names:
+                w = widgets.get(name)
+                if w is not None:
+                    value = str(w.get_value())
+                    return value or None
+            return None
+
+        wanted = [s.widget for s in self.profile.settings] + [c.widget for c in self.profile.checks]
+        return {
+            "libgphoto2": version,
+            "model": self.model,
+            "serial": self.serial or read("serialnumber"),
+            "firmware": read("deviceversion"),
+            "focus_mode": read("focusmode", "focusmode2"),
+            "focus_distance": read("focusdistance"),
+            "settings": {name: read(name) for name in dict.fromkeys(wanted) if name in widgets},
+        }
 
     def _reopen(self, apply_profile: bool = False) -> None:
         """A fresh session on the same body (vusb's capture limit): the body keeps its settings and

@@ -115,3 +115,17 @@ def test_real_usb_detection_is_restored_after_the_virtual_camera(rig):
     # ...and afterwards the USB drivers are back: the same bodies as a process that never saw vusb
     assert detect() == _usb_in_a_fresh_process()
     assert detect(rig.store) == virtual and detect() == _usb_in_a_fresh_process()  # and it switches back and forth
+
+
+def test_rig_state_reads_back_the_library_version_and_the_profile_settings_from_the_body(rig):
+    cam = VirtualCamera(rig).open()
+    try:
+        state = cam.rig_state()
+    finally:
+        cam.close()
+    import gphoto2 as gp
+
+    assert state["libgphoto2"] == gp.gp_library_version(gp.GP_VERSION_SHORT)[0]
+    assert state["model"] == "virtual" and state["firmware"]  # vcamera's deviceversion
+    assert set(state["settings"]) <= {s.widget for s in cam.profile.settings} | {c.widget for c in cam.profile.checks}
+    assert state["settings"] and all(v for v in state["settings"].values())
