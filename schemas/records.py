@@ -114,7 +114,7 @@ class ExportRecord(Record):
     """One line of an export's manifest.jsonl; paths are relative to the export folder."""
 
     pair_id: int
-    name: str = Field(description="file stem shared by gt/lq/mask in the export, no dots")
+    name: str = Field(description="file stem shared by gt/lq/mask/reflection in the export, no dots")
     scene: str
     split: Split
     category: Optional[str] = None
@@ -123,6 +123,11 @@ class ExportRecord(Record):
     gt: str
     lq: str
     mask: str
+    reflection: Optional[str] = Field(
+        default=None,
+        description="8-bit map of the estimated reflection layer's strength at the export size (255 = full scale); "
+        "None for a pair aligned before reflection maps existed (catalogue revision < 0004)",
+    )
     width: int
     height: int
     crop: Optional[list[int]] = Field(

@@ -31,8 +31,8 @@ LEGACY_KINDS: tuple[FileKind, ...] = ("aligned", "valid_mask")
 ExportFormat = Literal["folder", "imagefolder", "webdataset"]
 Fit = Literal["crop", "refuse"]
 Borders = Literal["crop", "keep"]
-# The image roles of an exported pair.
-ExportImage = Literal["gt", "lq", "mask"]
+# The image roles of an exported pair: GT, aligned degraded image, raindrop mask, reflection map.
+ExportImage = Literal["gt", "lq", "mask", "reflection"]
 # How the raindrop mask is made: rdrf's default, or the published AGAN threshold |aligned - GT| > 30.
 MaskMethod = Literal["default", "agan"]
 # Folder layouts `rdrf import` reads.

@@ -70,6 +70,17 @@ def raindrops(img: np.ndarray, seed: int, n: int = 14) -> tuple[np.ndarray, np.n
     return out, mask
 
 
+def reflection_map(w: int, h: int, seed: int) -> np.ndarray:
+    """A small smooth 8-bit map like `rdrf align` stores (long side <= 512): a defocused glow."""
+    f = max(1.0, max(w, h) / 512)
+    sw, sh = max(1, round(w / f)), max(1, round(h / f))
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:sh, 0:sw]
+    cx, cy = rng.uniform(0, sw), rng.uniform(0, sh)
+    glow = 80 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * (0.3 * sw) ** 2))
+    return np.round(glow).astype(np.uint8)
+
+
 def _png(img: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", img)
     assert ok
@@ -136,6 +147,8 @@ def add_scenes(ws: Workspace, specs: list[SceneSpec], legacy: bool = False) -> N
                             a.valid_mask_file = _file(session, ws, None, "valid_mask", f"aligned/{spec.label}/{pair.id}.valid.png", _png(np.full((h, w), 255, np.uint8)))
                         else:
                             a.gt_file, a.lq_file = gt_file, lq_file
+                            a.reflection_file = _file(session, ws, None, "reflection", f"aligned/{spec.label}/{pair.id}.reflection.png",
+                                                      _png(reflection_map(w, h, seed + i)))
                     session.add(a)
                     session.flush()
                     pair.alignment_id = a.id

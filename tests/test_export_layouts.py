@@ -55,15 +55,16 @@ def test_folder_exports_share_no_scene_and_every_image_is_1080x720(cli, ws):
             assert r["split"] == split and r["status"] == "ok"
             for v in validators():
                 v.validate(r)
-            for role in ("gt", "lq", "mask"):
+            for role in ("gt", "lq", "mask", "reflection"):
                 assert r[role] == f"{split}/{role}/{r['name']}.png"
                 with Image.open(folder / r[role]) as im:
                     assert im.size == (1080, 720)
-                    assert im.mode == ("L" if role == "mask" else "RGB")
+                    assert im.mode == ("L" if role in ("mask", "reflection") else "RGB")
                     if role == "mask":
                         assert set(np.unique(np.asarray(im))) <= {0, 255}
         names = sorted(p.name for p in (folder / split / "gt").iterdir())
         assert names == sorted(p.name for p in (folder / split / "lq").iterdir()) == sorted(p.name for p in (folder / split / "mask").iterdir())
+        assert names == sorted(p.name for p in (folder / split / "reflection").iterdir())
         assert (folder / split / "meta_info.txt").read_text().split() == [f"{r['name']}.png" for r in rows[split]]
     # Only ok pairs: the rejected and failed pairs of the fixture are not exported.
     assert all(r["pair_id"] not in (4, 13) for r in rows["train"] + rows["test"])
@@ -118,7 +119,7 @@ def test_imagefolder_loads_with_datasets(cli, ws, tmp_path):
         want = [r for r in rows if r["split"] == split]
         assert ds[split].num_rows == len(want)
         sample = ds[split][0]
-        assert sample["gt"].size == sample["lq"].size == sample["mask"].size == (360, 240)
+        assert sample["gt"].size == sample["lq"].size == sample["mask"].size == sample["reflection"].size == (360, 240)
         assert {s["scene"] for s in ds[split]} == {r["scene"] for r in want}
     assert not {s["scene"] for s in ds["train"]} & {s["scene"] for s in ds["test"]}
 
@@ -132,7 +133,7 @@ def test_webdataset_shards_load_with_webdataset(cli, ws, tmp_path):
     samples = list(wds.WebDataset(shards, shardshuffle=False).decode("rgb"))
     assert [s["__key__"] for s in samples] == [r["name"] for r in rows]
     for s, r in zip(samples, rows):
-        assert s["gt.png"].shape == s["lq.png"].shape == s["mask.png"].shape == (240, 360, 3)
+        assert s["gt.png"].shape == s["lq.png"].shape == s["mask.png"].shape == s["reflection.png"].shape == (240, 360, 3)
         assert s["json"]["pair_id"] == r["pair_id"] and s["json"]["split"] == "train"
         assert r["gt"].startswith("train-0000") and r["gt"].endswith(f".tar/{r['name']}.gt.png")
     first = (out / shards[0]).read_bytes()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rdrf_align.dataset.resize import crop_box, parse_size, resize_image, resize_mask
+from rdrf_align.dataset.resize import crop_box, parse_size, resize_image, resize_map, resize_mask
 from schemas.imageio import to_uint8
 from schemas.errors import RdrfError
 
@@ -49,3 +49,22 @@ def test_image_and_mask_stay_aligned_through_crop_and_resize():
     assert out_img[..., 0][inside].mean() > 200 and out_img[..., 0][~inside].mean() < 10
     cy, cx = np.argwhere(inside).mean(axis=0)
     assert abs(cx - 300 * 150 / 400) < 1.5 and abs(cy - 50) < 1.5
+
+
+@pytest.mark.parametrize("box, target", [((0, 0, 4752, 3168), (1080, 720)), ((300, 120, 4200, 2720), (360, 240)), ((600, 400, 1600, 1066), None)])
+def test_the_small_reflection_map_lands_on_the_exported_gt_pixels(box, target):
+    """The map covers the whole GT frame at ~1/9 scale; sampled at the export's pixels it must give the
+    value at each exported pixel's GT position (a linear ramp in GT coordinates is reproduced exactly)."""
+    full, small_size = (4752, 3168), (512, 341)
+    sx, sy = full[0] / small_size[0], full[1] / small_size[1]
+    mx, my = np.meshgrid(np.arange(small_size[0]), np.arange(small_size[1]))
+    ramp = lambda x, y: 0.01 * x + 0.02 * y  # noqa: E731 - value at GT pixel (x, y)
+    small = ramp((mx + 0.5) * sx - 0.5, (my + 0.5) * sy - 0.5).astype(np.float32)
+    out = resize_map(small, full, box, target)
+    x0, y0, x1, y1 = box
+    tw, th = target or (x1 - x0, y1 - y0)
+    assert out.shape == (th, tw)
+    u, v = np.meshgrid(np.arange(tw), np.arange(th))
+    want = ramp(x0 + (u + 0.5) * (x1 - x0) / tw - 0.5, y0 + (v + 0.5) * (y1 - y0) / th - 0.5)
+    inner = (slice(th // 20, -th // 20), slice(tw // 20, -tw // 20))  # away from the replicated border
+    assert np.abs(out[inner] - want[inner]).max() < 0.05  # of values up to ~110

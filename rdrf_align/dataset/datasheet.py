@@ -55,7 +55,8 @@ def _loading(fmt: str, splits: tuple[str, ...]) -> str:
             f"meta_info_file: {s}/meta_info.txt\n"
             "io_backend: {type: disk}\n"
             "```\n\n"
-            f"`{s}/mask/NAME.png` is the raindrop mask of the pair `NAME`."
+            f"`{s}/mask/NAME.png` is the raindrop mask of the pair `NAME` (255 = water on the glass); "
+            f"`{s}/reflection/NAME.png` its estimated reflection layer (the light the glass adds, 255 = full scale)."
         )
     if fmt == "imagefolder":
         return (
@@ -63,15 +64,15 @@ def _loading(fmt: str, splits: tuple[str, ...]) -> str:
             "```python\n"
             "from datasets import load_dataset\n"
             "ds = load_dataset(\"imagefolder\", data_dir=\"path/to/this/folder\")\n"
-            f"sample = ds[\"{s}\"][0]  # sample[\"gt\"], sample[\"lq\"], sample[\"mask\"] are PIL images\n"
+            f"sample = ds[\"{s}\"][0]  # sample[\"gt\"], [\"lq\"], [\"mask\"], [\"reflection\"] are PIL images\n"
             "```"
         )
     return (
-        "WebDataset (one sample per pair: `NAME.gt.png`, `NAME.lq.png`, `NAME.mask.png`, `NAME.json`):\n\n"
+        "WebDataset (one sample per pair: `NAME.gt.png`, `NAME.lq.png`, `NAME.mask.png`, `NAME.reflection.png`, `NAME.json`):\n\n"
         "```python\n"
         "import glob, webdataset as wds\n"
         f"ds = wds.WebDataset(sorted(glob.glob(\"{s}-*.tar\")), shardshuffle=False).decode(\"rgb\")\n"
-        "sample = next(iter(ds))  # sample[\"gt.png\"], sample[\"lq.png\"], sample[\"mask.png\"], sample[\"json\"]\n"
+        "sample = next(iter(ds))  # sample[\"gt.png\"], [\"lq.png\"], [\"mask.png\"], [\"reflection.png\"], [\"json\"]\n"
         "```\n\n"
         "In the manifest a member is written `SHARD.tar/MEMBER`."
     )

@@ -1,14 +1,18 @@
 """Where each pair's files go in the three export layouts other training code reads.
 
 - `folder` (BasicSR paired folders): `<split>/gt/NAME.png`, `<split>/lq/NAME.png`,
-  `<split>/mask/NAME.png` with identical names, plus `<split>/meta_info.txt` (one `NAME.png` a line,
+  `<split>/mask/NAME.png`, `<split>/reflection/NAME.png` with identical names, plus `<split>/meta_info.txt` (one `NAME.png` a line,
   BasicSR's `meta_info_file`). Pairing is by name, never by sort order.
 - `imagefolder` (Hugging Face `datasets`): the same folders plus `<split>/metadata.jsonl` whose
-  `gt_file_name`, `lq_file_name` and `mask_file_name` columns become Image columns;
+  `gt_file_name`, `lq_file_name`, `mask_file_name` and `reflection_file_name` columns become Image columns;
   `load_dataset("imagefolder", data_dir=EXPORT)` gives one dataset split per folder.
 - `webdataset`: tar shards `<split>-000000.tar`, ... at the export's top level; one sample per pair
-  with members `NAME.gt.png`, `NAME.lq.png`, `NAME.mask.png` and `NAME.json` (its ExportRecord).
-  Names contain no dots, so WebDataset groups the four members by name. In the manifest a member is
+  with members `NAME.gt.png`, `NAME.lq.png`, `NAME.mask.png`, `NAME.reflection.png` and `NAME.json`
+  (its ExportRecord). Names contain no dots, so WebDataset groups the members by name.
+
+The reflection map (the light the glass adds, estimated by `rdrf align`, 255 = full scale) is stored
+small (it is defocused) and exported at the pair's size with the same crop, bilinearly; a pair aligned
+before reflection maps existed has none (`reflection` is null in its record). In the manifest a member is
   written `<split>-000000.tar/NAME.gt.png` (shard path, then the member).
 
 NAME is `<scene>_<degraded shot index, 3 digits>`, e.g. `17_004`: readable, sorted by scene, and
@@ -37,12 +41,13 @@ def shard_name(split: str, number: int) -> str:
     return f"{split}-{number:06d}.tar"
 
 
-def file_paths(fmt: ExportFormat, split: str, name: str, shard: str | None = None) -> dict[ExportImage, str]:
+def file_paths(fmt: ExportFormat, split: str, name: str, shard: str | None = None,
+               roles: Iterable[ExportImage] = values(ExportImage)) -> dict[ExportImage, str]:
     """The export-relative path of each image of a pair ('tar/member' for WebDataset)."""
     if fmt == "webdataset":
         assert shard is not None
-        return {role: f"{shard}/{name}.{role}.png" for role in values(ExportImage)}
-    return {role: f"{split}/{role}/{name}.png" for role in values(ExportImage)}
+        return {role: f"{shard}/{name}.{role}.png" for role in roles}
+    return {role: f"{split}/{role}/{name}.png" for role in roles}
 
 
 def meta_info(records: Iterable[ExportRecord]) -> bytes:
@@ -58,6 +63,7 @@ def hf_metadata(records: Iterable[ExportRecord]) -> bytes:
             "gt_file_name": f"gt/{r.name}.png",
             "lq_file_name": f"lq/{r.name}.png",
             "mask_file_name": f"mask/{r.name}.png",
+            "reflection_file_name": f"reflection/{r.name}.png" if r.reflection else None,
             "name": r.name,
             "pair_id": r.pair_id,
             "scene": r.scene,

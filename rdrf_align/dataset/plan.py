@@ -74,10 +74,13 @@ class Item:
     mask: Source
     box: Box
     target: Optional[tuple[int, int]]
+    reflection: Optional[Source] = None  # None: aligned before reflection maps existed
+    full: tuple[int, int] = (0, 0)  # the GT's (width, height): the frame the small reflection map covers
 
     def recipe(self, role: ExportImage) -> str:
         """What an output file is made from: the same recipe gives the same bytes."""
-        src = {"gt": self.gt, "lq": self.lq, "mask": self.mask}[role]
+        src = {"gt": self.gt, "lq": self.lq, "mask": self.mask, "reflection": self.reflection}[role]
+        assert src is not None, role
         warp = [self.record.homography] if role == "lq" else []
         return sha256_bytes(json.dumps([RECIPE_VERSION, role, src.sha256, self.box, self.target, *warp]).encode())
 
@@ -164,6 +167,7 @@ def _pairs_query():
         selectinload(Pair.alignment).selectinload(Alignment.gt_file),
         selectinload(Pair.alignment).selectinload(Alignment.lq_file),
         selectinload(Pair.alignment).selectinload(Alignment.raindrop_mask_file),
+        selectinload(Pair.alignment).selectinload(Alignment.reflection_file),
     )
 
 
@@ -253,7 +257,9 @@ class _Selection:
             status=pair.status,
             **alignment_figures(a),
         )
-        return Item(record, gt, lq, Source(a.raindrop_mask_file.path, a.raindrop_mask_file.sha256), box, self.target)
+        refl = a.reflection_file
+        return Item(record, gt, lq, Source(a.raindrop_mask_file.path, a.raindrop_mask_file.sha256), box, self.target,
+                    Source(refl.path, refl.sha256) if refl is not None else None, (gw, gh))
 
     def nothing_to_export(self) -> RdrfError:
         what = " or ".join(sorted(self.wanted))
@@ -294,4 +300,5 @@ def _place(items: list[Item], params: ExportParams) -> None:
         if params.format == "webdataset":
             shard = layouts.shard_name(r.split, count[r.split] // params.shard_size)
             count[r.split] += 1
-        it.record = r.model_copy(update=layouts.file_paths(params.format, r.split, r.name, shard))
+        roles = [role for role in values(ExportImage) if role != "reflection" or it.reflection is not None]
+        it.record = r.model_copy(update=layouts.file_paths(params.format, r.split, r.name, shard, roles))

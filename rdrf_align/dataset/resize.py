@@ -14,7 +14,7 @@ shrunk, about its centre and keeping its aspect ratio, until it lies inside the 
 the scene covers. That area is computed from the homographies (the image of the degraded frame under
 H, a convex quadrilateral), not from the valid-mask files, so planning an export decodes nothing.
 
-GT, degraded and mask always share one crop box and one output size, so the pair stays aligned.
+GT, degraded, mask and reflection map always share one crop box and one output size, so the pair stays aligned.
 Images are resized with INTER_AREA when shrinking (no aliasing of fine rain streaks) and INTER_CUBIC
 when enlarging; masks with nearest neighbour so they stay binary.
 """
@@ -121,3 +121,19 @@ def resize_mask(mask: np.ndarray, box: Box, target: Optional[tuple[int, int]]) -
     if target is not None and (mask.shape[1], mask.shape[0]) != target:
         mask = cv2.resize(mask, target, interpolation=cv2.INTER_NEAREST)
     return np.ascontiguousarray(mask)
+
+
+def resize_map(small: np.ndarray, full: tuple[int, int], box: Box, target: Optional[tuple[int, int]]) -> np.ndarray:
+    """A small map covering the whole `full` (width, height) GT frame (the reflection layer) sampled
+    bilinearly at the export's pixels: the part under `box`, at `target` size (the box's size when
+    None). One affine resampling, pixel centres matched, so it lies on the exported GT exactly."""
+    mh, mw = small.shape[:2]
+    x0, y0, x1, y1 = box
+    out_w, out_h = target if target is not None else (x1 - x0, y1 - y0)
+    sx, sy = full[0] / mw, full[1] / mh  # GT pixels per map pixel
+    bx, by = (x1 - x0) / out_w, (y1 - y0) / out_h  # GT pixels per output pixel
+    # output pixel u -> GT x0 + (u + 0.5) * bx - 0.5 -> map (that + 0.5) / sx - 0.5
+    m = np.array([[bx / sx, 0.0, (x0 + 0.5 * bx) / sx - 0.5], [0.0, by / sy, (y0 + 0.5 * by) / sy - 0.5]])
+    src = small if small.ndim == 2 else small.max(axis=2)
+    out = cv2.warpAffine(src, m, (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(out)

@@ -26,12 +26,12 @@ from typing import Callable, Iterable, Iterator, TypeVar
 from rdrf_align.dataset import layouts
 from rdrf_align.dataset.folders import RECIPE_VERSION
 from rdrf_align.dataset.plan import ExportPlan, Item, Source
-from rdrf_align.dataset.resize import resize_image, resize_mask
+from rdrf_align.dataset.resize import resize_image, resize_map, resize_mask
 from schemas import imageio
 from schemas.errors import RdrfError
 from schemas.records import ExportRecord
 from schemas.storage import Stored, durable_link, durable_stream, durable_write, sha256_bytes, sha256_file
-from schemas.vocabulary import ExportFormat
+from schemas.vocabulary import ExportFormat, ExportImage
 from schemas.warp import render_aligned
 from schemas.workspace import Workspace
 
@@ -124,14 +124,26 @@ class Renderer:
         img = imageio.decode(self.read(it.gt, f"GT of scene {it.record.scene}"), it.gt.path)
         return imageio.encode_png(resize_image(img, it.box, it.target), level=1)
 
-    def lq_mask_png(self, it: Item) -> tuple[bytes, bytes]:
+    def pair_pngs(self, it: Item) -> dict[ExportImage, bytes]:
+        """The pair's own images (all but the scene's GT): aligned degraded image, mask, reflection map."""
         r = it.record
         lq = imageio.decode(self.read(it.lq, f"degraded image of pair {r.pair_id}"), it.lq.path)
         aligned = imageio.to_uint8(render_aligned(lq, r.homography, it.box, it.target))
         del lq
         mask = imageio.decode(self.read(it.mask, f"raindrop mask of pair {r.pair_id}"), it.mask.path, channels="as-stored")
-        return (imageio.encode_png(aligned, level=1),
-                imageio.encode_png(resize_mask(mask, it.box, it.target), level=1))
+        out: dict[ExportImage, bytes] = {
+            "lq": imageio.encode_png(aligned, level=1),
+            "mask": imageio.encode_png(resize_mask(mask, it.box, it.target), level=1),
+        }
+        if it.reflection is not None:
+            small = imageio.decode(self.read(it.reflection, f"reflection map of pair {r.pair_id}"), it.reflection.path, channels="as-stored")
+            out["reflection"] = imageio.encode_png(imageio.to_uint8(resize_map(small, it.full, it.box, it.target)), level=1)
+        return out
+
+
+def pair_roles(it: Item) -> list[ExportImage]:
+    """The images a pair has of its own, in export order (the reflection map only where align made one)."""
+    return ["lq", "mask"] + (["reflection"] if it.reflection is not None else [])
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
@@ -177,7 +189,7 @@ class LayoutWriter:
 
 
 class FolderWriter(LayoutWriter):
-    """BasicSR `<split>/gt|lq|mask/NAME.png` plus `<split>/meta_info.txt`."""
+    """BasicSR `<split>/gt|lq|mask|reflection/NAME.png` plus `<split>/meta_info.txt`."""
 
     def index(self, split: str, records: list[ExportRecord]) -> tuple[str, bytes]:
         return f"{split}/meta_info.txt", layouts.meta_info(records)
@@ -199,14 +211,14 @@ class FolderWriter(LayoutWriter):
                     out.keep(rel, recipe)
                 else:
                     out.link(rel, recipe, first.record.gt)
-            todo = [(it.record.lq, it.recipe("lq")), (it.record.mask, it.recipe("mask"))]
-            right = [out.is_right(rel, recipe) for rel, recipe in todo]
-            made = (None, None) if all(right) else self.render.lq_mask_png(it)
-            for (rel, recipe), ok, data in zip(todo, right, made):
+            todo = [(role, getattr(it.record, role), it.recipe(role)) for role in pair_roles(it)]
+            right = [out.is_right(rel, recipe) for _, rel, recipe in todo]
+            made = {} if all(right) else self.render.pair_pngs(it)
+            for (role, rel, recipe), ok in zip(todo, right):
                 if ok:
                     out.keep(rel, recipe)
                 else:
-                    out.stored(rel, recipe, durable_write(data, out.folder / rel))
+                    out.stored(rel, recipe, durable_write(made[role], out.folder / rel))
             out.advance(1)
 
         self.run(scene_gt, groups.values())
@@ -226,7 +238,7 @@ class ImageFolderWriter(FolderWriter):
 
 
 class ShardWriter(LayoutWriter):
-    """WebDataset tar shards, one sample (4 members) per pair; a shard still right is kept whole."""
+    """WebDataset tar shards, one sample (gt, lq, mask, reflection, json) per pair; a shard still right is kept whole."""
 
     def write(self) -> None:
         out = self.outputs
@@ -266,18 +278,17 @@ class ShardWriter(LayoutWriter):
     def recipe(group: list[Item]) -> str:
         return sha256_bytes(json.dumps([
             RECIPE_VERSION, "shard",
-            [[it.record.model_dump_json(), it.recipe("gt"), it.recipe("lq"), it.recipe("mask")] for it in group],
+            [[it.record.model_dump_json(), it.recipe("gt"), *(it.recipe(role) for role in pair_roles(it))] for it in group],
         ]).encode())
 
     def write_tar(self, shard: str, recipe: str, group: list[Item], gt_files: dict[str, Path]) -> None:
         with durable_stream(self.outputs.folder / shard) as f:
             with tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for it, (lq, mask) in zip(group, ordered_map(self.render.lq_mask_png, group, self.workers)):
+                for it, made in zip(group, ordered_map(self.render.pair_pngs, group, self.workers)):
                     r = it.record
                     for member, data in (
                         (f"{r.name}.gt.png", gt_files[r.scene].read_bytes()),
-                        (f"{r.name}.lq.png", lq),
-                        (f"{r.name}.mask.png", mask),
+                        *((f"{r.name}.{role}.png", made[role]) for role in pair_roles(it)),
                         (f"{r.name}.json", r.model_dump_json().encode()),
                     ):
                         info = tarfile.TarInfo(member)
