@@ -13,6 +13,7 @@ from rich.markup import escape
 from rdrf import context
 from rdrf.commands import (
     align,
+    benchmark,
     capture,
     demo,
     eval,
@@ -79,6 +80,7 @@ app.add_typer(show.app)
 app.add_typer(train.app)
 app.add_typer(restore.app)
 app.add_typer(eval.app)
+app.add_typer(benchmark.app)
 app.add_typer(info.app, name="info")
 app.add_typer(demo.app)
 

@@ -168,3 +168,92 @@ def test_a_sigkilled_run_resumes_at_the_right_step_and_learning_rate(export, tmp
         assert first_new["lr"] == pytest.approx(before[resume_step + 1]["lr"], rel=1e-9)
         assert first_new["loss"] == pytest.approx(before[resume_step + 1]["loss"], rel=1e-5)
     assert len(folder.checkpoints()) == 2 and folder.latest()[0] == 24
+
+
+def test_benchmark_prints_table_2_from_each_run_and_caches_the_restorations(cli, trained, export, tmp_path):
+    # a method restored outside rdrf: a folder with NAME.png per test pair (here: the GT blurred)
+    from rdrf_train.export_reader import read_manifest
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for r in read_manifest(export, "test"):
+        gt = cv2.imread(str(export / r.gt))
+        cv2.imwrite(str(outside / f"{r.name}.png"), cv2.GaussianBlur(gt, (0, 0), 1.5))
+    cache = tmp_path / "cache"
+    args = ["benchmark", "--data", export, "--run", f"DRSformer†={trained.path}", "--run", f"blurred GT={outside}", "--cache", cache]
+    r = cli(*args, "--format", "json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert [row["method"] for row in report["rows"]] == ["Degraded input", "DRSformer†", "blurred GT"]
+    assert [c["key"] for c in report["columns"]] == ["psnr", "ssim"] and report["convention"] == "pyiqa"
+    assert "LPIPS skipped" in r.stderr and "no-reference metrics" in r.stderr  # pyiqa cannot run with the CPU torch
+    # each row is computed from its own run: the run's row is `rdrf eval`'s in the same convention
+    ev = json.loads(cli("eval", "--data", export, "--checkpoint", trained.path, "--json").stdout)["rows"]
+    identity, run_row, blurred = report["rows"]
+    assert identity["scores"]["psnr"] == pytest.approx(ev[0]["psnr"]) and identity["scores"]["ssim"] == pytest.approx(ev[0]["ssim_pyiqa"])
+    assert run_row["scores"]["psnr"] == pytest.approx(ev[1]["psnr"]) and run_row["scores"]["ssim"] == pytest.approx(ev[1]["ssim_pyiqa"])
+    assert blurred["scores"]["psnr"] != run_row["scores"]["psnr"]
+    # the restorations are cached: a second table in another convention restores nothing
+    cached = sorted(p for p in cache.rglob("*.png"))
+    assert len(cached) == len(read_manifest(export, "test"))
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    y = cli(*args, "--convention", "y", "--format", "json")
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+    assert json.loads(y.stdout)["rows"][1]["scores"]["psnr"] == pytest.approx(ev[1]["psnr_y"])
+    cached[0].write_bytes(b"damaged")  # a damaged cache entry is restored again
+    assert cli(*args, "--format", "csv").exit_code == 0 and cv2.imread(str(cached[0])) is not None
+    # the markdown table: arrows, best bold and second underlined among the methods, identity unranked
+    md = cli(*args).stdout
+    assert md.splitlines()[0] == "| Method | PSNR ↑ | SSIM ↑ |"
+    ranked = [line for line in md.splitlines() if line.startswith("| DRSformer†") or line.startswith("| blurred GT")]
+    assert all(("**" in line) or ("<u>" in line) for line in ranked)
+    assert "**" not in next(line for line in md.splitlines() if line.startswith("| Degraded input"))
+    latex = cli(*args, "--format", "latex").stdout
+    assert r"\textbf{" in latex and r"\underline{" in latex and "PSNR$\\uparrow$" in latex
+    # a folder missing a pair's image, and a malformed --run, are clear errors
+    next(outside.iterdir()).unlink()
+    bad = cli(*args)
+    assert bad.exit_code == 1 and "has no image for pair" in bad.output
+    bad = cli("benchmark", "--data", export, "--run", str(trained.path))
+    assert bad.exit_code == 2 and "expected NAME=PATH" in bad.output
+
+
+def test_ablation_rows_are_checked_against_the_runs_they_name(tmp_path):
+    from rdrf_train.benchmark import ABLATIONS, Method, check_ablations
+    from schemas.errors import RdrfError
+
+    def run(name: str, stage: str, condition: str | None = None, control: Path | None = None) -> Method:
+        folder = tmp_path / name
+        folder.mkdir()
+        model = f'condition = "{condition}"\n' if condition else f'control = "{control}"\n'
+        (folder / "config.toml").write_text(f'stage = "{stage}"\n[model]\n{model}')
+        return Method(name=name, path=folder)
+
+    b1 = run("baseline1", "control", "lq")
+    mg = run("mg-control", "control", "modulate_gate")
+    full = run("full", "fidelity", control=mg.path)
+    rows, notices = check_ablations([full, b1])
+    assert [m.label for m in rows] == [ABLATIONS["baseline1"][0], ABLATIONS["full"][0]]  # the paper's order
+    assert len(notices) == 3 and all("rdrf_train/configs/ablations/" in n for n in notices)
+    for key in ABLATIONS:
+        assert (REPO / "rdrf_train" / "configs" / "ablations" / f"{key}.toml").exists()
+    wrong = run("baseline2", "control", "lq")  # Baseline 2 conditions on I_s, not I_lq
+    with pytest.raises(RdrfError, match="condition 's'"):
+        check_ablations([wrong])
+    with pytest.raises(RdrfError, match="unknown row"):
+        check_ablations([Method(name="mine", path=mg.path)])
+
+
+def test_the_shipped_ablation_configs_resolve_over_their_stage_default():
+    from rdrf_train.benchmark import ABLATIONS
+    from rdrf_train.config import resolve_dict, validate
+    from rdrf_train.stages import get_stage
+
+    for key, (_, stage, condition) in ABLATIONS.items():
+        path = REPO / "rdrf_train" / "configs" / "ablations" / f"{key}.toml"
+        train_stage = "control" if key == "no-modulate-gate" else stage  # its control run; the row is its fidelity run
+        data = resolve_dict(train_stage, path)
+        assert data["stage"] == train_stage
+        validate(get_stage(train_stage).config_class, data, str(path))
+        if train_stage == "control":
+            assert data["model"]["condition"] == condition, key
