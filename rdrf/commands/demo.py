@@ -102,7 +102,8 @@ def demo(
            "--set", f'model.control="{runs / "control"}"'])
     rdrf([*w, "restore", str(export / "test" / "lq"), "--checkpoint", str(runs / "fidelity"), "--out", str(ws / "restored")])
     rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "restore")])
-    rdrf([*w, "eval", "--data", str(export), "--checkpoint", str(runs / "fidelity")])
+    # Table 2: stage I alone (DRSformer†) restored by the benchmark, DiffUR3 from the images restored above
+    rdrf([*w, "benchmark", "--data", str(export), "--run", f"DRSformer†={runs / 'restore'}", "--run", f"DiffUR3={ws / 'restored'}"])
     rdrf([*w, "report"])
     rdrf([*w, "verify"])
     say(f"\n[bold green]demo finished[/] in {time.monotonic() - started:.0f} s. Workspace: {ws}\n"
