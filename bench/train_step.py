@@ -1,6 +1,7 @@
 """Seconds per stage I training step and peak memory, DRSformer's previous formulation against the
 current one (`rdrf_train.models.drsformer`: grouped convs with 2 input channels per group computed
-as depthwise + pairwise sum; the four sparse attention maps mixed before one product with v).
+as depthwise + pairwise sum; the four sparse attention maps mixed before one product with v;
+depthwise weight gradients computed as depthwise convolutions).
 
 The paper's configuration (C=16, blocks {2,4,4,8}, heads {1,2,4,8}), AdamW + L1 + gradient
 clipping - the same `RestoreStage.training_step` the loop runs - on random crops (256x256, batch 4

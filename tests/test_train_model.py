@@ -76,6 +76,26 @@ def test_shipped_default_is_the_paper_recipe_and_overrides_apply(tmp_path):
         parse_override("max_steps")
 
 
+@pytest.mark.parametrize("k, dilation, bias", [(3, 1, True), (5, 1, False), (3, 2, False)])
+def test_depthwise_conv_gradients_equal_the_library_kernels(k, dilation, bias):
+    """The depthwise convolution's hand-written weight gradient (a correlation computed as another
+    depthwise convolution) against autograd through F.conv2d, in fp64 so only the formula can differ."""
+    from rdrf_train.models.drsformer import depthwise_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 6, k, padding=dilation * (k // 2), dilation=dilation, groups=6, bias=bias).double()
+    x = torch.randn(3, 6, 11, 14, dtype=torch.float64, requires_grad=True)
+    up = torch.randn(3, 6, 11, 14, dtype=torch.float64)
+    (depthwise_conv(conv, x) * up).sum().backward()
+    mine = [x.grad.clone()] + [p.grad.clone() for p in conv.parameters()]
+    x.grad = None
+    conv.zero_grad()
+    (conv(x) * up).sum().backward()
+    theirs = [x.grad] + [p.grad for p in conv.parameters()]
+    for a, b in zip(mine, theirs):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
 def test_fast_formulation_equals_the_previous_one_to_fp32_rounding():
     from rdrf_train.models.drsformer import pairwise_grouped_conv
     from tests.drsformer_reference import previous_formulation
