@@ -38,6 +38,7 @@ def test_the_cli_and_core_commands_never_import_torch():
         (["train", "--data", "nowhere"], "train"),
         (["restore", "x.png", "--checkpoint", "run"], "restore"),
         (["eval", "--data", "nowhere", "--checkpoint", "run"], "eval"),
+        (["benchmark", "--data", "nowhere", "--run", "a=run"], "benchmark"),
         (["info", "model"], "info model"),
         (["demo", "--out", "nowhere"], "demo"),
     ],
