@@ -328,6 +328,18 @@ class GPhotoCamera:
             "settings": {name: read(name) for name in dict.fromkeys(wanted) if name in widgets},
         }
 
+    def body_report(self) -> dict:
+        """What `rdrf cameras --check` shows beyond `rig_state`: `battery`, `free_space_mb` and
+        `exposure_program`, each None where the body does not report it."""
+        from hardware.check import free_space_mb
+
+        widgets = _widgets(self._call("reading the status", self._cam.get_config))
+        return {
+            "battery": _value(widgets, "batterylevel") or None,
+            "free_space_mb": free_space_mb(self._cam),
+            "exposure_program": _value(widgets, "expprogram") or _value(widgets, "exposureprogram") or None,
+        }
+
     def _reopen(self, apply_profile: bool = False) -> None:
         """A fresh session on the same body (vusb's capture limit): the body keeps its settings and
         libgphoto2 keeps the host-side ones (capture target), so the profile is not applied again."""
