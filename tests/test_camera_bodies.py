@@ -28,9 +28,9 @@ def ready_sony(**kw) -> SonyBody:
     return SonyBody(**kw)
 
 
-def sony(body: SonyBody, *, version: str = "2.5.34", on_connect=None, **kw) -> GPhotoCamera:
+def sony(body: SonyBody, *, version: str = "2.5.34", on_connect=None, profile=None, **kw) -> GPhotoCamera:
     return GPhotoCamera(
-        profile_named("Sony ILCE-7RM4A"),
+        profile or profile_named("Sony ILCE-7RM4A"),
         model=SONY_MODEL,
         connect=body.connector(on_connect),
         sleep=body.clock.sleep,
@@ -217,3 +217,39 @@ def test_nikon_card_paths_second_file_by_events_and_busy_polled_inside_libgphoto
     shot = cam.capture()
     assert data(shot) == nikon_shots(2)[0] and shot.files[0].folder == "/store_00010001/DCIM/100D7100"
     assert shot.retries == 0 and not shot.notes
+
+
+def test_2_a_capture_session_retakes_the_step_whose_sony_shot_was_lost_and_keeps_strays(workspace):
+    from sqlalchemy import select
+    from tests.test_capture_session import Quiet, frames
+
+    from hardware.rig import ManualRig
+    from rdrf_capture.capture import CaptureOptions, run_session
+    from schemas.catalogue import File, Shot
+    from schemas.workspace import Catalogue, Workspace
+
+    shots = frames(5)
+    body = ready_sony(shots=shots[1:], fail={("file_get", 3): -7})  # file_get 1: the stray, 2: GT, 3: lq-1
+    body.ram.append(shots[0][0])  # an object an earlier session left in the body's memory
+    plugs = []
+
+    def replug(b: SonyBody) -> None:
+        plugs.append(1)
+        if len(plugs) >= 3:
+            b.plugged = True
+
+    op = Quiet()
+    cam = sony(body, on_connect=replug, profile=profile_named("Sony ILCE-7RM4A").model_copy(update={"files_per_shot": 1}), say=op.say)
+    cat = Catalogue(Workspace(workspace))
+    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="8", glass_mm=3.0, lq=2, reconnect_timeout_s=60), op)
+    assert summary.error is None, summary.stopped
+    text = "\n".join(op.messages)
+    assert "did not reach the computer" in text and "shot again" in text
+    with cat.session() as s:
+        stored = [(sh.role, sh.index, sh.original_name) for sh in s.scalars(select(Shot).order_by(Shot.id))]
+        assert all(s.scalars(select(File).where(File.shot_id == sh.id)).first() for sh in s.scalars(select(Shot)))
+    # DSC00003 (lq-1's first exposure) was lost with the link: lq-1 is the retake, DSC00004
+    assert stored == [("gt", 1, "DSC00002.JPG"), ("lq", 1, "DSC00004.JPG"), ("lq", 2, "DSC00005.JPG")]
+    kept = list((workspace / "strays" / "8").iterdir())
+    assert [p.name.split("-", 1)[1] for p in kept] == ["DSC00001.JPG"] and kept[0].read_bytes() == shots[0][0][1]
+    cat.close()
