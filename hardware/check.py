@@ -112,6 +112,6 @@ def check_camera(cam: Any, *, shot: bool = False) -> CameraCheck:
     )
 
 
-def not_ready(model: str, port: str, reason: str) -> CameraCheck:
+def not_ready(model: str, port: str, reason: str, libgphoto2: Optional[str] = None) -> CameraCheck:
     """The check of a body that could not even be opened (refused profile, old libgphoto2, no body)."""
-    return CameraCheck(model=model, port=port, profile=NOT_REPORTED, ready=False, reasons=[reason])
+    return CameraCheck(model=model, port=port, profile=NOT_REPORTED, libgphoto2=libgphoto2, ready=False, reasons=[reason])

@@ -128,7 +128,7 @@ def choose(detected: list[DetectedCamera], wanted: str = "auto") -> DetectedCame
     return hits[0]
 
 
-def _library_version() -> Optional[str]:
+def library_version() -> Optional[str]:
     """libgphoto2's version string (e.g. "2.5.34"), as the loaded library reports it."""
     try:
         import gphoto2 as gp  # already imported (and its drivers chosen) by `use_backend`
@@ -226,7 +226,7 @@ class GPhotoCamera:
         say: Callable[[str], None] = lambda _m: None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        library_version: Callable[[], Optional[str]] = _library_version,
+        library_version: Callable[[], Optional[str]] = library_version,
         reset_port: Optional[Callable[[], None]] = None,
         allow_ram_only: Optional[bool] = None,
     ):
@@ -305,7 +305,7 @@ class GPhotoCamera:
 
     def rig_state(self) -> dict:
         """See `Camera.rig_state`: read back from the body now, not what the profile asked for."""
-        version = _library_version()
+        version = library_version()
         cfg = self._call("reading the settings", self._cam.get_config)
         widgets = _widgets(cfg)
 

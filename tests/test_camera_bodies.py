@@ -175,6 +175,11 @@ def test_6_error_codes_say_what_happened_and_what_to_do():
     assert isinstance(generic, NoFile) and generic.recoverable  # the step is shot again, the session goes on
     assert "full card" in str(generic) and "Still Img. Save Dest." in str(generic)
     assert "libgphoto2 error -1" not in str(generic)
+    flipped = ready_sony(shots=sony_shots(1))
+    cam = sony(flipped)
+    flipped.dest = 0x10  # someone set "Camera Only" on the body mid-session: capture polls 35 s, then -1
+    with pytest.raises(NoFile, match=r"\[-1: a generic failure\].*within 35 s"):
+        cam.capture()
     busy = ready_sony(shots=sony_shots(3), fail={("capture", i): -110 for i in range(1, 50)})
     cam = sony(busy)
     with pytest.raises(CameraBusy, match=r"busy during capture \[-110\].*No file arrived after \d+ press"):

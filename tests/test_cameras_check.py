@@ -61,6 +61,7 @@ def test_a_body_that_is_not_ready_exits_1_with_the_reason(cli, ws, monkeypatch):
     assert r.exit_code == 1
     got = json.loads(r.stdout)
     assert got["ready"] is False and "Still Img. Save Dest." in got["reasons"][0]
+    assert got["libgphoto2"] == gphoto2.gp_library_version(gphoto2.GP_VERSION_SHORT)[0]  # still said
     assert "not ready:" in r.stderr and "Traceback" not in r.output
 
 

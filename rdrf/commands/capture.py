@@ -145,7 +145,9 @@ def _check(spec: str, shot: bool, as_json: bool) -> None:
     try:
         cam, rig = open_camera_and_rig(spec, virtual, 5.0, say)
     except CameraError as exc:
-        result = not_ready(spec, "", str(exc))
+        from hardware.gphoto import library_version
+
+        result = not_ready(spec, "", str(exc), library_version())
     else:
         try:
             result = check_camera(cam, shot=shot)
