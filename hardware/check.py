@@ -21,7 +21,7 @@ NOT_REPORTED = "not reported"
 FREE_SPACE_FIELD = 128  # GP_STORAGEINFO_FREESPACEKBYTES (gphoto2-filesys.h)
 
 
-class TestShot(BaseModel):
+class TrialShot(BaseModel):
     files: list[str]
     sizes: list[int]
     seconds: float = Field(description="end to end: drain, press, events, downloads (the virtual rig's rendering excluded)")
@@ -46,7 +46,7 @@ class CameraCheck(BaseModel):
     exposure_program: Optional[str] = None
     settings: dict[str, Optional[str]] = Field(default_factory=dict, description="each profile setting and check, read back")
     warnings: list[str] = Field(default_factory=list)
-    test_shot: Optional[TestShot] = None
+    test_shot: Optional[TrialShot] = None
     ready: bool
     reasons: list[str] = Field(default_factory=list, description="why the rig is not ready")
 
@@ -88,7 +88,7 @@ def check_camera(cam: Any, *, shot: bool = False) -> CameraCheck:
     state = cam.rig_state()
     report = cam.body_report()
     reasons = list(cam.warnings)
-    test: Optional[TestShot] = None
+    test: Optional[TrialShot] = None
     if shot:
         t0 = time.perf_counter()
         try:
@@ -96,7 +96,7 @@ def check_camera(cam: Any, *, shot: bool = False) -> CameraCheck:
         except CameraError as exc:
             reasons.append(f"test shot failed: {exc}")
         else:
-            test = TestShot(
+            test = TrialShot(
                 files=got.names, sizes=[len(f.data) for f in got.files],
                 seconds=round(time.perf_counter() - t0 - getattr(cam, "render_s", 0.0), 3),
                 camera_s=round(got.camera_s, 3), retries=got.retries, notes=got.notes,

@@ -51,7 +51,7 @@ def test_check_on_the_virtual_camera_reads_the_body_and_times_a_test_shot(cli, w
 
 
 def test_a_body_that_is_not_ready_exits_1_with_the_reason(cli, ws, monkeypatch):
-    import rdrf_capture.capture as capture
+    from rdrf_capture import capture
 
     def refuse(*_a, **_k):
         raise SettingRefused("Sony ILCE-7RM4A (PC Control): 'capturetarget' reads back 'sdram'; on the body set Still Img. Save Dest.")
