@@ -258,3 +258,38 @@ def test_2_a_capture_session_retakes_the_step_whose_sony_shot_was_lost_and_keeps
     kept = list((workspace / "strays" / "8").iterdir())
     assert [p.name.split("-", 1)[1] for p in kept] == ["DSC00001.JPG"] and kept[0].read_bytes() == shots[0][0][1]
     cat.close()
+
+
+def test_7_the_usb_port_reset_uses_python_gphoto2s_port_api_on_the_bodys_port(monkeypatch):
+    from types import SimpleNamespace
+
+    from hardware import gphoto
+
+    calls = []
+
+    class PortInfoList(list):
+        def load(self):
+            self.extend(["usb:001,007 info"])
+
+        def lookup_path(self, path):
+            calls.append(("lookup", path))
+            return 0
+
+    class GPPort:
+        def set_info(self, info):
+            calls.append(("set_info", info))
+
+        def open(self):
+            calls.append(("open",))
+
+        def reset(self):
+            calls.append(("reset",))
+
+        def close(self):
+            calls.append(("close",))
+
+    fake = SimpleNamespace(PortInfoList=PortInfoList, GPPort=GPPort, GPhoto2Error=Exception)
+    monkeypatch.setattr(gphoto, "use_backend", lambda *_a, **_k: fake)
+    cam = GPhotoCamera(profile_named("Sony ILCE-7RM4A"), model=SONY_MODEL, port="usb:001,007")
+    cam._reset_usb_port()  # what `reconnect` calls after -7/-10 on a real body (gp_port_reset, libusb1.c:703-710)
+    assert calls == [("lookup", "usb:001,007"), ("set_info", "usb:001,007 info"), ("open",), ("reset",), ("close",)]
