@@ -33,6 +33,8 @@ class CapturedShot:
     camera_s: float = 0.0  # seconds spent inside libgphoto2 (capture, events, downloads)
     retries: int = 0  # busy (-110) retries this shot needed
     notes: list[str] = field(default_factory=list)
+    # files of an earlier shot that arrived before this one was fired (drained, downloaded, kept apart)
+    strays: list[CapturedFile] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -84,6 +86,7 @@ class Camera(Protocol):
 # --- errors ---------------------------------------------------------------------------------------
 # libgphoto2 result codes (gphoto2-port-result.h / gphoto2-result.h); kept here so the fake camera
 # in the tests and the messages do not need libgphoto2 itself.
+GP_ERROR = -1
 GP_ERROR_IO = -7
 GP_ERROR_TIMEOUT = -10
 GP_ERROR_IO_USB_CLAIM = -53
@@ -120,6 +123,14 @@ class CameraGone(CameraError):
     recoverable = True
 
 
+class ShotLost(CameraGone):
+    """The link failed while the shot existed only in memory (a Sony in PC control keeps its files in
+    libgphoto2's in-memory "/" of the session that received them, gone after a re-open): the step must
+    be retaken once the body is back. Never a shot without its files."""
+
+    recoverable = True
+
+
 class CameraClaimed(CameraError):
     code = GP_ERROR_IO_USB_CLAIM
 
@@ -133,6 +144,14 @@ class NoFile(CameraError):
     """The shutter fired (or was meant to) but no file reached the host."""
 
     recoverable = True
+
+
+class SettingRefused(CameraError):
+    """A required profile setting did not read back as set: the operator changes it on the body."""
+
+
+class LibraryTooOld(CameraError):
+    """libgphoto2 older than the version whose behaviour the driver was checked against."""
 
 
 GVFS_REMEDY = (
@@ -167,8 +186,9 @@ def camera_error(code: int, what: str, body: str) -> CameraError:
         return CameraClaimed(f"{body}: could not claim the USB device during {what} [-53]: {GVFS_REMEDY}", code)
     if code == GP_ERROR_IO:
         return CameraIOError(
-            f"{body}: USB input/output error during {what} [-7]; try another cable or port (avoid unpowered "
-            "hubs); the session re-opens the camera and goes on",
+            f"{body}: USB input/output error during {what} [-7]: the link failed (cable pulled or loose, an unpowered "
+            "hub, or a link gone stale in a long session); check the cable and use a port on the computer - the "
+            "session resets the USB port, re-opens the camera and goes on",
             code,
         )
     if code == GP_ERROR_FILE_NOT_FOUND:
@@ -179,6 +199,13 @@ def camera_error(code: int, what: str, body: str) -> CameraError:
         )
     if code == GP_ERROR_TIMEOUT:
         return CameraIOError(f"{body}: the camera did not answer in time during {what} [-10]", code)
+    if code == GP_ERROR:
+        return NoFile(
+            f"{body}: libgphoto2 gave up during {what} [-1: a generic failure]: a USB write error, a full card, or "
+            "(Sony) no picture reached the computer within 35 s - the capture target is not PC+Camera, or autofocus "
+            "found nothing; check the card and the body's Still Img. Save Dest., then the step is shot again",
+            code,
+        )
     return CameraError(f"{body}: libgphoto2 error {code} during {what}", code)
 
 

@@ -34,6 +34,7 @@ from schemas.errors import RdrfError
 from schemas.imageio import is_raw
 from schemas.records import CATEGORIES
 from schemas.settings import VirtualSettings
+from schemas.storage import durable_write
 from schemas.vocabulary import CaptureTrigger
 
 
@@ -133,6 +134,7 @@ class Session:
             t_cam = time.perf_counter() - t0
             for note in shot.notes:
                 self.op.say(f"  note: {note}")
+            self._keep_strays(shot)
             c0 = time.thread_time()
             qa = self._check(step, shot)
             t_qa, c_qa = time.perf_counter() - t0 - t_cam, time.thread_time() - c0
@@ -158,6 +160,15 @@ class Session:
             self.summary.shots.append(report)  # before a held-back Ctrl-C is honoured
             self._show(report)
         return report
+
+    def _keep_strays(self, shot: CapturedShot) -> None:
+        """Files of an earlier shot the camera delivered late (drained before this press): never part
+        of this shot, never thrown away - kept under strays/<scene>/ for the operator to look at."""
+        for f in shot.strays:
+            folder = self.catalogue.workspace.root / "strays" / self.opts.scene
+            dest = folder / f"{shot.captured_at:%Y%m%dT%H%M%S}-{f.name}"
+            durable_write(f.data, dest)
+            self.op.say(f"  kept {f.name} of an earlier shot as {self.catalogue.workspace.rel(dest)}")
 
     def _take(self, step: Step) -> Optional[ShotReport]:
         """`_shoot`, retried on a busy body or a shot without files, waiting for a body that went away."""

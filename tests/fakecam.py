@@ -1,5 +1,10 @@
 """A scripted stand-in for python-gphoto2's Camera: the driver's retries, events, downloads and
-reconnection are tested against libgphoto2's behaviour without a body (failures at chosen moments)."""
+reconnection are tested against libgphoto2's behaviour without a body (failures at chosen moments).
+
+It behaves like a body that keeps its files on a card and takes every setting (a Nikon over PTP:
+`/store_00010001/DCIM/...` paths, the widgets and values of libgphoto2 2.5.34's
+camlibs/ptp2/cameras/nikon-d7100.txt). How each real body differs - a Sony in PC control keeps its
+files in libgphoto2's memory and ignores some sets - is modelled in tests/bodies.py."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ class Path_:
 class Widget:
     def __init__(self, name: str, value: str = "", choices: Optional[list[str]] = None, children=()):
         self.name, self.value, self.choices, self.children = name, value, choices, list(children)
+        self._changed = False
 
     def get_name(self):
         return self.name
@@ -35,6 +41,13 @@ class Widget:
 
     def set_value(self, v):
         self.value = v
+        self._changed = True
+
+    def changed(self):
+        return self._changed
+
+    def set_changed(self, flag):
+        self._changed = bool(flag)
 
     def get_children(self):
         return self.children
@@ -71,7 +84,7 @@ class Body:
     """The body's state, shared by every FakeCamera session on it (a reconnect opens a new session)."""
 
     shots: list[list[tuple[str, bytes]]]  # per shutter press: (name, bytes) of its files, in arrival order
-    folder: str = "/store_00010001/DCIM/100MSDCF"
+    folder: str = "/store_00010001/DCIM/100D7100"
     card: dict = field(default_factory=dict)  # name -> bytes: what has been written so far
     fired: int = 0
     # failures: (method, call number within this body's life) -> error code
@@ -80,9 +93,10 @@ class Body:
     plugged: bool = True
     config: Widget = field(default_factory=lambda: Widget("main", children=[
         Widget("settings", children=[
-            Widget("capturetarget", "sdram", ["sdram", "card+sdram", "card"]),
-            Widget("imagequality", "JPEG", ["Standard", "Fine", "RAW", "RAW+JPEG (Fine)"]),
-            Widget("focusmode", "AF-S", ["AF-S", "AF-C", "Manual"]),
+            Widget("capturetarget", "Internal RAM", ["Internal RAM", "Memory card"]),
+            Widget("imagequality", "JPEG Normal", ["JPEG Basic", "JPEG Normal", "JPEG Fine", "NEF (Raw)", "NEF+Basic", "NEF+Normal", "NEF+Fine"]),
+            Widget("focusmode", "AF-S", ["Manual", "AF-S", "AF-C", "AF-A"]),
+            Widget("expprogram", "M", ["M", "P", "A", "S", "Auto"]),
             Widget("serialnumber", "00042"),
         ]),
     ]))

@@ -1,4 +1,5 @@
-"""The libgphoto2 driver against a scripted body: retries, events, RAW+JPEG, errors, reconnection."""
+"""The libgphoto2 driver against a scripted card-keeping body (tests/fakecam.py, a Nikon D7100 over
+PTP): retries, events, RAW+JPEG, errors, reconnection. Per-body behaviour: tests/test_camera_bodies.py."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from hardware.profiles import profile_named
 
 
 def raw_jpeg_shots(n: int) -> list[list[tuple[str, bytes]]]:
-    return [[(f"DSC{i:05d}.ARW", b"RAW" + bytes([i]) * 100), (f"DSC{i:05d}.JPG", b"JPG" + bytes([i]) * 50)] for i in range(1, n + 1)]
+    return [[(f"DSC_{i:04d}.NEF", b"RAW" + bytes([i]) * 100), (f"DSC_{i:04d}.JPG", b"JPG" + bytes([i]) * 50)] for i in range(1, n + 1)]
 
 
-def sony(body: Body, clock: FakeClock | None = None, on_connect=None) -> GPhotoCamera:
+def nikon(body: Body, clock: FakeClock | None = None, on_connect=None) -> GPhotoCamera:
     clock = clock or FakeClock()
     return GPhotoCamera(
-        profile_named("Sony ILCE-7RM4A"),
-        model="Sony ILCE-7RM4A (PC Control)",
+        profile_named("Nikon D7100"),
+        model="Nikon DSC D7100",
         connect=connector(body, on_connect),
         sleep=clock.sleep,
         clock=clock,
@@ -27,8 +28,8 @@ def sony(body: Body, clock: FakeClock | None = None, on_connect=None) -> GPhotoC
 
 def test_profile_applied_first_offered_value_and_af_warning():
     body = Body(raw_jpeg_shots(1))
-    cam = sony(body)
-    assert cam.applied == {"capturetarget": "card+sdram", "imagequality": "RAW+JPEG (Fine)"}
+    cam = nikon(body)
+    assert cam.applied == {"capturetarget": "Memory card", "imagequality": "NEF+Fine"}
     assert body.set_configs == 1
     assert cam.serial == "00042"
     assert any("autofocus is on" in w for w in cam.warnings)
@@ -36,19 +37,20 @@ def test_profile_applied_first_offered_value_and_af_warning():
 
 def test_usb_capture_collects_raw_and_jpeg_through_events():
     body = Body(raw_jpeg_shots(2))
-    cam = sony(body)
+    cam = nikon(body)
     shot = cam.capture()
     assert [(f.name, f.data) for f in shot.files] == body.shots[0]
     assert shot.trigger == "usb" and not shot.notes
-    assert cam.capture().names == ["DSC00002.ARW", "DSC00002.JPG"]
+    assert cam.capture().names == ["DSC_0002.NEF", "DSC_0002.JPG"]
 
 
 def test_busy_is_retried_with_growing_back_off():
-    body = Body(raw_jpeg_shots(1), fail={("capture", 1): -110, ("capture", 2): -110, ("file_get", 1): -110})
+    # a busy press that brought no file is pressed again; busy downloads are retried with back-off
+    body = Body(raw_jpeg_shots(1), fail={("capture", 1): -110, ("file_get", 1): -110, ("file_get", 2): -110})
     clock = FakeClock()
-    cam = sony(body, clock)
+    cam = nikon(body, clock)
     shot = cam.capture()
-    assert shot.names == ["DSC00001.ARW", "DSC00001.JPG"]
+    assert shot.names == ["DSC_0001.NEF", "DSC_0001.JPG"]
     assert shot.retries == 3
     busy_sleeps = [s for s in clock.sleeps if s >= 0.05]
     assert busy_sleeps[:2] == [0.05, 0.1]  # exponential back-off
@@ -57,7 +59,7 @@ def test_busy_is_retried_with_growing_back_off():
 
 def test_busy_for_too_long_gives_up_with_a_clear_message():
     body = Body(raw_jpeg_shots(1), fail={("capture", i): -110 for i in range(1, 200)})
-    cam = sony(body)
+    cam = nikon(body)
     with pytest.raises(CameraBusy, match=r"busy during capture \[-110\]"):
         cam.capture()
     assert body.fired == 0
@@ -66,20 +68,20 @@ def test_busy_for_too_long_gives_up_with_a_clear_message():
 def test_remote_shot_arrives_by_events_and_the_wait_has_its_own_deadline():
     body = Body(raw_jpeg_shots(1))
     clock = FakeClock()
-    cam = sony(body, clock)
+    cam = nikon(body, clock)
     assert cam.wait_for_shot(2.0) is None  # TIMEOUT comes back at once: the driver must not spin
     assert 1.9 < clock.t < 3.0 and len(clock.sleeps) > 10
     cam._cam.remote_press()
     shot = cam.wait_for_shot(2.0)
-    assert shot.trigger == "remote" and shot.names == ["DSC00001.ARW", "DSC00001.JPG"]
+    assert shot.trigger == "remote" and shot.names == ["DSC_0001.NEF", "DSC_0001.JPG"]
 
 
 def test_missing_second_file_is_noted_after_the_event_window():
-    body = Body([[("DSC00001.ARW", b"RAW")]])
-    cam = sony(body)
+    body = Body([[("DSC_0001.NEF", b"RAW")]])
+    cam = nikon(body)
     shot = cam.capture()
-    assert shot.names == ["DSC00001.ARW"]
-    assert shot.notes == ["only 1 of 2 files arrived (DSC00001.ARW)"]
+    assert shot.names == ["DSC_0001.NEF"]
+    assert shot.notes == ["only 1 of 2 files arrived (DSC_0001.NEF)"]
 
 
 def test_unplugged_mid_download_keeps_the_shot_and_fetches_it_after_reconnect():
@@ -92,20 +94,20 @@ def test_unplugged_mid_download_keeps_the_shot_and_fetches_it_after_reconnect():
         if len(attempts) >= 4:  # the first is the initial open
             b.plugged = True
 
-    cam = sony(body, on_connect=replug)
+    cam = nikon(body, on_connect=replug)
     with pytest.raises(CameraGone, match=r"disappeared .*\[-52\].*plug it back in"):
         cam.capture()
-    assert cam.pending == [(body.folder, "DSC00001.ARW"), (body.folder, "DSC00001.JPG")]
+    assert cam.pending == [(body.folder, "DSC_0001.NEF"), (body.folder, "DSC_0001.JPG")]
     cam.reconnect(timeout_s=30)
     shot = cam.capture()  # delivers the pending shot, does not fire again
     assert [(f.name, f.data) for f in shot.files] == body.shots[0]
     assert body.fired == 1
-    assert cam.capture().names == ["DSC00002.ARW", "DSC00002.JPG"]
+    assert cam.capture().names == ["DSC_0002.NEF", "DSC_0002.JPG"]
 
 
 def test_reconnect_gives_up_after_its_timeout():
     body = Body(raw_jpeg_shots(1), fail={("capture", 1): -52})
-    cam = sony(body)
+    cam = nikon(body)
     with pytest.raises(CameraGone):
         cam.capture()
     with pytest.raises(CameraGone, match="did not come back within 5 s"):
@@ -114,9 +116,9 @@ def test_reconnect_gives_up_after_its_timeout():
 
 def test_no_camera_and_claimed_usb_at_open():
     with pytest.raises(NoCamera, match=r"no camera found .*\[-105\].*switched on"):
-        sony(Body([], fail={("connect", 1): -105}))
+        nikon(Body([], fail={("connect", 1): -105}))
     with pytest.raises(CameraClaimed, match=r"\[-53\].*gvfs"):
-        sony(Body([], fail={("connect", 1): -53}))
+        nikon(Body([], fail={("connect", 1): -53}))
 
 
 def test_every_error_code_has_an_actionable_message():
@@ -128,21 +130,22 @@ def test_every_error_code_has_an_actionable_message():
 
 def test_a_late_file_of_an_earlier_shot_is_not_mixed_into_the_next():
     body = Body(raw_jpeg_shots(2))
-    cam = sony(body)
+    cam = nikon(body)
     from tests.fakecam import Path_
 
     from hardware.gphoto import EVENT_FILE_ADDED
 
-    body.card["DSC00000.JPG"] = b"late"
-    cam._cam.events.append((EVENT_FILE_ADDED, Path_(body.folder, "DSC00000.JPG")))  # queued before the shutter
+    body.card["DSC_0000.JPG"] = b"late"
+    cam._cam.events.append((EVENT_FILE_ADDED, Path_(body.folder, "DSC_0000.JPG")))  # queued before the shutter
     shot = cam.capture()
-    assert shot.names == ["DSC00001.ARW", "DSC00001.JPG"]
-    assert shot.notes == [f"{body.folder}/DSC00000.JPG arrived after its shot was stored; it stays on the card"]
+    assert shot.names == ["DSC_0001.NEF", "DSC_0001.JPG"]
+    assert shot.notes == [f"{body.folder}/DSC_0000.JPG of an earlier shot arrived before this press; downloaded and kept apart as a stray"]
+    assert [(f.name, f.data) for f in shot.strays] == [("DSC_0000.JPG", b"late")]
 
 
 def test_capture_complete_does_not_cut_the_wait_for_the_announced_second_file():
     body = Body(raw_jpeg_shots(1))
-    cam = sony(body)
+    cam = nikon(body)
     real = cam._cam.capture
 
     def complete_first(kind):
@@ -152,15 +155,15 @@ def test_capture_complete_does_not_cut_the_wait_for_the_announced_second_file():
         return path
 
     cam._cam.capture = complete_first
-    assert cam.capture().names == ["DSC00001.ARW", "DSC00001.JPG"]
+    assert cam.capture().names == ["DSC_0001.NEF", "DSC_0001.JPG"]
 
 
 def test_announced_file_missing_on_the_body_is_retryable_and_forgotten():
     from hardware.camera import NoFile
 
     body = Body(raw_jpeg_shots(2), fail={("file_get", 1): -108})
-    cam = sony(body)
+    cam = nikon(body)
     with pytest.raises(NoFile, match=r"\[-108\]"):
         cam.capture()
     assert cam.pending == []
-    assert cam.capture().names == ["DSC00002.ARW", "DSC00002.JPG"]  # the retry fires a new shot
+    assert cam.capture().names == ["DSC_0002.NEF", "DSC_0002.JPG"]  # the retry fires a new shot

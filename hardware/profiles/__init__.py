@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.errors import RdrfError
 
@@ -22,10 +22,26 @@ HERE = Path(__file__).parent
 
 
 class Setting(BaseModel):
+    """One widget to set. Every setting is read back after it is applied: libgphoto2 skips a property
+    that fails to set without an error (config.c:12762 in 2.5.34), and some Sony sets return OK
+    while the body keeps its value. A `required` setting that does not read back stops the session
+    with `menu`, the body menu entry the operator sets by hand."""
+
     model_config = ConfigDict(extra="forbid")
     widget: str
     values: list[str] = Field(min_length=1, description="candidates in order of preference")
     why: str = ""
+    required: bool = Field(False, description="refuse to start when it does not read back as set")
+    menu: str = Field("", description="the body menu entry that sets it when the host cannot")
+    fallback_widget: Optional[str] = Field(None, description="a second widget for the same property (libgphoto2's generic one, e.g. 'd222')")
+    fallback_values: list[str] = Field(default_factory=list, description="the fallback widget's value for each of `values`")
+    ram_only: list[str] = Field(default_factory=list, description="values that keep a shot only in RAM: accepted only with allow_ram_only")
+
+    @model_validator(mode="after")
+    def _fallback_matches(self) -> "Setting":
+        if self.fallback_widget and len(self.fallback_values) != len(self.values):
+            raise ValueError(f"'{self.widget}': fallback_values needs one value per entry of values ({len(self.values)})")
+        return self
 
 
 class Check(BaseModel):
@@ -46,9 +62,16 @@ class Profile(BaseModel):
     native_height: Optional[int] = None
     files_per_shot: int = Field(0, ge=0, description="0: unknown, collect for the whole event window")
     event_window_s: float = Field(3.0, gt=0, description="how long to wait for the next file of a shot")
-    same_stem: bool = Field(False, description="RAW and JPEG of one shot share a file stem (DSC01234.ARW/.JPG)")
+    same_stem: bool = Field(
+        False,
+        description="RAW and JPEG of one shot share a file stem (DSC_1234.NEF/.JPG); false: a shot is the next "
+        "files_per_shot files in arrival order (names like capt0000.arw/capt0001.jpg share nothing)",
+    )
     max_captures_per_init: int = Field(0, ge=0, description="re-open the session after this many (0: never)")
-    busy_retry_s: float = Field(10.0, gt=0, description="how long a busy (-110) body is retried")
+    busy_retry_s: float = Field(10.0, gt=0, description="how long a busy (-110) body is retried (never the shutter press)")
+    startup_wait_s: float = Field(0.0, ge=0, description="wait after opening before the first capture")
+    min_interval_s: float = Field(0.0, ge=0, description="shortest time from one capture to the next")
+    allow_ram_only: bool = Field(False, description="accept a capture target that keeps shots only in RAM (a pulled cable loses the shot)")
     settings: list[Setting] = Field(default_factory=list)
     checks: list[Check] = Field(default_factory=list)
     known: bool = True  # False for the safe defaults given to an unknown body

@@ -10,6 +10,7 @@ import typer
 
 from rdrf import context
 from rdrf.console import err_console, print_json, say
+from schemas.errors import RdrfError
 from schemas.vocabulary import CaptureTrigger
 
 
@@ -94,11 +95,22 @@ def capture(
         raise KeyboardInterrupt
 
 @app.command()
-def cameras(json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False) -> None:
-    """List the cameras libgphoto2 detects, with the body profile each one gets.
+def cameras(
+    json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Self-test one body before a session: libgphoto2, firmware, serial, battery, free space, every profile setting read back, focus and exposure mode; exit 1 when the rig is not ready.")] = False,
+    shot: Annotated[bool, typer.Option("--shot", help="With --check: one test capture, timed end to end (not stored).")] = False,
+    camera: Annotated[str, typer.Option("--camera", help="With --check: auto, a model name, a port (usb:001,007) or virtual.")] = "auto",
+) -> None:
+    """List the cameras libgphoto2 detects, with the body profile each one gets; or self-test one.
 
     Example: rdrf cameras --json
+    Example: rdrf cameras --check --shot --camera virtual
     """
+    if check:
+        _check(camera, shot, json)
+        return
+    if shot or camera != "auto":
+        raise RdrfError("--shot and --camera go with --check (e.g. rdrf cameras --check --shot --camera virtual)", exit_code=2)
     from hardware.camera import listing
     from hardware.gphoto import detect
 
@@ -112,3 +124,44 @@ def cameras(json: Annotated[bool, typer.Option("--json", help="Print records as 
         print(f"{c.model}\t{c.port}\t{c.profile or 'unknown body (safe defaults)'}")
         if c.warning:
             say(f"[yellow]warning:[/] {c.warning}")
+
+
+def _check(spec: str, shot: bool, as_json: bool) -> None:
+    """`cameras --check`: open the body as `rdrf capture` would, read it, optionally shoot once."""
+    from rich.table import Table
+
+    from hardware.camera import CameraError
+    from hardware.check import check_camera, not_ready
+    from rdrf.console import console
+    from rdrf_capture.capture import open_camera_and_rig
+    from schemas.settings import VirtualSettings
+
+    virtual = VirtualSettings()
+    if spec == "virtual":
+        try:  # a workspace's [virtual] section when there is one; the defaults otherwise
+            virtual = context.find_workspace().settings.virtual
+        except RdrfError:
+            pass
+    try:
+        cam, rig = open_camera_and_rig(spec, virtual, 5.0, say)
+    except CameraError as exc:
+        from hardware.gphoto import library_version
+
+        result = not_ready(spec, "", str(exc), library_version())
+    else:
+        try:
+            result = check_camera(cam, shot=shot)
+        finally:
+            cam.close()
+            rig.close()
+    if as_json:
+        print_json(result)
+    else:
+        table = Table("what", "value", title=f"{result.model}: self-test")
+        for what, value in result.rows():
+            table.add_row(what, value)
+        console.print(table)
+    for reason in result.reasons:
+        say(f"[red]not ready:[/] {reason}")
+    if not result.ready:
+        raise typer.Exit(1)
