@@ -201,20 +201,24 @@ def ingest_shots(
     *,
     develop_raw: bool = True,
 ) -> list[IngestResult]:
-    """Store and register a batch of shots of one scene in one transaction (see module docstring)."""
+    """Store and register a batch of shots of one scene in one transaction (see module docstring).
+
+    The scene is locked for the call (schemas/locks.py): shot numbers and file names are chosen from
+    what the catalogue holds, which only stays true while no other process adds to the scene."""
     check_label(scene_label)
     # 1. check everything before writing anything
     plan = [_Planned(info, _check_files(files)) for files, info in shots]
-    _number(catalogue, scene_label, plan)
-    todo = [p for p in plan if not p.known]
-    # 2. journal, then write durably; 3. register
-    if todo:
-        paths = [_dest(scene_label, p, c.incoming.name) for p in todo for c in p.files]
-        _journal(catalogue, scene_label, paths)
-        _write(catalogue, scene_label, todo, paths)
-        _register(catalogue, scene_label, todo, paths)
-    if develop_raw:
-        _develop_scene(catalogue, scene_label)
+    with catalogue.scene_lock(scene_label, "rdrf import"):
+        _number(catalogue, scene_label, plan)
+        todo = [p for p in plan if not p.known]
+        # 2. journal, then write durably; 3. register
+        if todo:
+            paths = [_dest(scene_label, p, c.incoming.name) for p in todo for c in p.files]
+            _journal(catalogue, scene_label, paths)
+            _write(catalogue, scene_label, todo, paths)
+            _register(catalogue, scene_label, todo, paths)
+        if develop_raw:
+            _develop_scene(catalogue, scene_label)
     with catalogue.session() as s:
         shot_of = _catalogued(s, scene_label, plan)
     return [IngestResult(shot_of[p.files[0].sha256], not p.known, p.index) for p in plan]

@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.errors import RdrfError, WorkspaceError
+from schemas.locks import migration_lock, scene_lock
 from schemas.settings import Settings, load_settings
 from schemas.storage import free_bytes, no_space_message
 
@@ -233,7 +234,9 @@ class Catalogue:
         from schemas.migrate import current_revision, head_revision, upgrade
 
         if not self.read_only:
-            upgrade(self.engine)
+            if current_revision(self.engine) != head_revision():
+                with migration_lock(self.workspace.root):
+                    upgrade(self.engine)
             return
         current = current_revision(self.engine)
         if current != head_revision():
@@ -270,6 +273,10 @@ class Catalogue:
                 yield session
         except OperationalError as exc:
             raise self.explain(exc) from exc
+
+    def scene_lock(self, scene: str, doing: str):
+        """Hold the scene against other processes adding shots to it (schemas/locks.py)."""
+        return scene_lock(self.workspace.root, self.engine, scene, doing)
 
     def close(self) -> None:
         self.engine.dispose()
