@@ -7,7 +7,8 @@ session, `rdrf import` per scene) holds the scene's lock, and a second one is re
 the holder's pid and host, instead of waiting for a session that may last an hour.
 
 The lock is an flock on locks/scene-<label>.lock in the workspace (the kernel drops it when its
-holder dies, even by SIGKILL, so no stale lock survives a crash; the file only tells who holds it).
+holder dies, even by SIGKILL, so no stale lock survives a crash; the file only tells who holds it,
+and is removed on release).
 With the catalogue on PostgreSQL the scene is also locked in the database (a session advisory lock,
 dropped when its connection ends), so rigs on two machines sharing the catalogue exclude each other
 as well. Re-entrant within a process: capture holds the scene and ingestion takes it again per shot.
@@ -62,21 +63,46 @@ def _refusal(scene: str, who: str, doing: str) -> SceneLocked:
     )
 
 
-def _take_file(path: Path, scene: str, doing: str) -> int:
+def _flock(path: Path, blocking: bool) -> int:
+    """An flock on `path`, which exists and is that file when this returns. Released files are removed
+    (a workspace keeps no trace of a lock), so a lock taken on a file another process removed in the
+    meantime is not the lock: then try again on the new file."""
     path.parent.mkdir(exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            who = os.pread(fd, 512, 0).decode(errors="replace").strip() or "holder not yet recorded"
-        finally:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd
+        except FileNotFoundError:
+            pass  # removed by its holder between our lock and our check
+        except BaseException:
             os.close(fd)
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            raise _refusal(scene, who, doing) from exc
-        raise RdrfError(f"{path}: cannot lock scene {scene} ({exc.strerror})") from exc
+            raise
+        os.close(fd)
+
+
+def _unlock(path: Path, fd: int) -> None:
+    """Remove the file while still holding it (see _flock), then let go."""
+    try:
+        path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def _take_file(path: Path, scene: str, doing: str) -> int:
+    try:
+        fd = _flock(path, blocking=False)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES):
+            raise RdrfError(f"{path}: cannot lock scene {scene} ({exc.strerror})") from exc
+        try:
+            who = path.read_text(errors="replace").strip()
+        except OSError:
+            who = ""
+        raise _refusal(scene, who or "holder not yet recorded", doing) from exc
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-    os.ftruncate(fd, 0)
+    os.ftruncate(fd, 0)  # a holder killed before removing its file left its line
     os.pwrite(fd, f"{holder_text()}, {doing}, since {stamp}\n".encode(), 0)
     return fd
 
@@ -152,8 +178,7 @@ def scene_lock(root: Path, engine: Optional[Engine], scene: str, doing: str) -> 
     finally:
         if conn is not None:
             _release_advisory(conn, scene)
-        os.ftruncate(fd, 0)
-        os.close(fd)
+        _unlock(_lock_file(root, scene), fd)
 
 
 @contextmanager
@@ -164,13 +189,11 @@ def migration_lock(root: Path) -> Iterator[None]:
     upgraders in the database: schemas/migrations/env.py.)"""
     path = root / LOCKS / "catalogue.lock"
     try:
-        path.parent.mkdir(exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _flock(path, blocking=True)
     except OSError:  # a catalogue elsewhere (PostgreSQL) beside a read-only folder: the database's lock remains
         yield
         return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)
+        _unlock(path, fd)

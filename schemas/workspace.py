@@ -94,8 +94,36 @@ def _sqlite_read_only_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+# The catalogue on a database server: rdrf talks to PostgreSQL through psycopg 3 (the 'postgres' extra).
+POSTGRES_DRIVER = "psycopg"
+
+
+def database_url(url: str | URL) -> URL:
+    """The URL as rdrf opens it: `postgresql://...` means psycopg 3 (SQLAlchemy's own default is
+    psycopg2, which rdrf does not install); an explicit `postgresql+driver://` is kept."""
+    u = make_url(url)
+    if u.drivername == "postgresql":
+        u = u.set(drivername=f"postgresql+{POSTGRES_DRIVER}")
+    return u
+
+
+def _missing_driver(url: URL, exc: ImportError) -> RdrfError:
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() == POSTGRES_DRIVER:
+        return RdrfError(
+            f"{DATABASE_ENV}={shown} names a PostgreSQL catalogue, which needs the 'postgres' extra (psycopg not "
+            "installed): pip install 'rdrf[postgres]'",
+            exit_code=2,
+        )
+    return RdrfError(f"{DATABASE_ENV}={shown}: its database driver is not installed ({exc}); rdrf supports SQLite and PostgreSQL", exit_code=2)
+
+
 def make_engine(url: str | URL, *, read_only: bool = False) -> Engine:
-    engine = create_engine(url)
+    url = database_url(url)
+    try:
+        engine = create_engine(url)
+    except ImportError as exc:
+        raise _missing_driver(url, exc) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_read_only_pragmas if read_only else _sqlite_pragmas)
     return engine
@@ -146,6 +174,7 @@ class Catalogue:
 
     def __init__(self, workspace: Workspace, mode: OpenMode = "write"):
         self.workspace = workspace
+        self.mode = mode
         self.path = sqlite_file(workspace.database_url)
         self.read_only = False
         url: str | URL = workspace.database_url
@@ -233,6 +262,11 @@ class Catalogue:
     def _upgrade(self) -> None:
         from schemas.migrate import current_revision, head_revision, upgrade
 
+        if self.path is None and self.mode != "create" and current_revision(self.engine) is None:
+            raise WorkspaceError(
+                f"{self.name} holds no rdrf catalogue; make one there with `rdrf init {self.workspace.root}` "
+                f"({DATABASE_ENV} set as now), or point {DATABASE_ENV} at the database that holds the workspace's catalogue"
+            )
         if not self.read_only:
             if current_revision(self.engine) != head_revision():
                 with migration_lock(self.workspace.root):
@@ -246,8 +280,10 @@ class Catalogue:
             )
 
     def explain(self, exc: DBAPIError) -> WorkspaceError:
-        """SQLite's failure as one line naming the catalogue and what to do."""
+        """The database's failure as one line naming the catalogue and what to do."""
         detail = str(exc.orig) if exc.orig is not None else str(exc)
+        if self.path is None:
+            return self._explain_server(detail)
         low = detail.lower()
         if "not a database" in low or "malformed" in low:
             return self._corrupt(detail)
@@ -264,6 +300,24 @@ class Catalogue:
         if "locked" in low or "busy" in low:
             return WorkspaceError(f"{self.name}: busy (SQLite: {detail}); another rdrf command is writing it - wait for it to finish")
         return WorkspaceError(f"{self.name}: the catalogue cannot be used (SQLite: {detail})")
+
+    def _explain_server(self, detail: str) -> WorkspaceError:
+        """A catalogue on a server (PostgreSQL): its own message, first line, naming the URL (no password)."""
+        first = " ".join(detail.strip().splitlines()[:1]) or "no detail"
+        low = detail.lower()
+        if "connection" in low and ("refused" in low or "failed" in low or "timeout" in low):
+            hint = f"is the database server running and {DATABASE_ENV} right?"
+        elif "does not exist" in low and "database" in low:
+            hint = "create the database (createdb), then `rdrf init`"
+        elif "authentication" in low or "password" in low:
+            hint = f"check the user and password in {DATABASE_ENV}"
+        else:
+            hint = "nothing was changed by this command's failed transaction"
+        return WorkspaceError(f"{self.name}: the catalogue cannot be used ({self.engine_name}: {first}); {hint}")
+
+    @property
+    def engine_name(self) -> str:
+        return "PostgreSQL" if make_url(self.workspace.database_url).get_backend_name() == "postgresql" else "database"
 
     @contextmanager
     def session(self) -> Iterator[Session]:

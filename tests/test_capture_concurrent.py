@@ -76,6 +76,7 @@ def test_two_captures_at_once_on_two_scenes_keep_every_shot(ws, cli, tmp_path):
     r = cli("--workspace", ws, "verify")
     assert r.exit_code == 0, r.output
     assert "0 missing, 0 changed, 0 unknown, 0 interrupted" in r.output
+    assert not any((ws / "locks").iterdir())  # both sessions let go of their scenes
 
 
 HOLD = """
@@ -133,5 +134,8 @@ def test_the_lock_goes_with_its_holder_even_when_killed(ws, tmp_path):
     assert p.stdout.readline().strip() == "held"
     p.kill()
     p.wait(timeout=60)
-    with scene_lock(ws, None, "A", "rdrf capture"):  # taken at once: no stale lock to clear by hand
-        assert "rdrf capture" in (ws / "locks" / "scene-a.lock").read_text()
+    lock = ws / "locks" / "scene-a.lock"
+    assert lock.exists()  # the killed holder could not remove it
+    with scene_lock(ws, None, "A", "rdrf import"):  # taken at once: no stale lock to clear by hand
+        assert lock.read_text().startswith(f"pid {os.getpid()} on {socket.gethostname()}, rdrf import, since ")
+    assert not lock.exists()  # a released lock leaves nothing in the workspace
