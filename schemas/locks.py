@@ -111,7 +111,7 @@ def _take_advisory(engine: Engine, scene: str, doing: str) -> Connection:
     """PostgreSQL: a session-level advisory lock on a connection of its own, held until released."""
     conn = engine.connect()
     try:
-        conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": f"rdrf {doing} ({holder_text()})"[:63]})
+        conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": f"{holder_text()}, {doing}"[:63]})
         got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(scene)}).scalar()
         conn.commit()
         if got:

@@ -47,6 +47,11 @@ def finish(p: subprocess.Popen) -> tuple[int, str]:
 
 
 def test_two_captures_at_once_on_two_scenes_keep_every_shot(ws, cli, tmp_path):
+    two_rigs(ws, cli, tmp_path)
+
+
+def two_rigs(ws: Path, cli, tmp_path: Path) -> None:
+    """Scenes A and B captured by two processes at once: every shot there once, `rdrf verify` passes."""
     a, b = capture(ws, "A", tmp_path / "a"), capture(ws, "B", tmp_path / "b")
     (rc_a, out_a), (rc_b, out_b) = finish(a), finish(b)
     assert rc_a == 0, out_a
