@@ -107,8 +107,8 @@ def database_url(url: str | URL) -> URL:
     return u
 
 
-def _missing_driver(url: URL, exc: ImportError) -> RdrfError:
-    shown = url.render_as_string(hide_password=True)
+def _missing_driver(given: str | URL, url: URL, exc: ImportError) -> RdrfError:
+    shown = make_url(given).render_as_string(hide_password=True)
     if url.get_backend_name() == "postgresql" and url.get_driver_name() == POSTGRES_DRIVER:
         return RdrfError(
             f"{DATABASE_ENV}={shown} names a PostgreSQL catalogue, which needs the 'postgres' extra (psycopg not "
@@ -119,11 +119,11 @@ def _missing_driver(url: URL, exc: ImportError) -> RdrfError:
 
 
 def make_engine(url: str | URL, *, read_only: bool = False) -> Engine:
-    url = database_url(url)
+    given, url = url, database_url(url)
     try:
         engine = create_engine(url)
     except ImportError as exc:
-        raise _missing_driver(url, exc) from exc
+        raise _missing_driver(given, url, exc) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_read_only_pragmas if read_only else _sqlite_pragmas)
     return engine
