@@ -327,6 +327,11 @@ class Catalogue:
                 yield session
         except OperationalError as exc:
             raise self.explain(exc) from exc
+        except DBAPIError as exc:
+            # a server enforces what SQLite lets pass (VARCHAR lengths): one line, the transaction rolled back
+            if self.path is None:
+                raise self.explain(exc) from exc
+            raise
 
     def scene_lock(self, scene: str, doing: str):
         """Hold the scene against other processes adding shots to it (schemas/locks.py)."""
