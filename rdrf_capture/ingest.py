@@ -168,6 +168,8 @@ def _setup_for(s: Session, scene: Scene, info: Optional[SetupInfo], exposure: Ex
     wanted.camera_serial = wanted.camera_serial or exposure.camera_serial
     wanted.lens = wanted.lens or exposure.lens
     wanted.focal_length_mm = wanted.focal_length_mm or exposure.focal_length_mm
+    for name in ("camera_model", "camera_serial", "lens"):
+        setattr(wanted, name, _fit(getattr(wanted, name), name))
     if not any(v is not None for v in vars(wanted).values()):
         return None
     for setup in scene.setups:
@@ -176,6 +178,14 @@ def _setup_for(s: Session, scene: Scene, info: Optional[SetupInfo], exposure: Ex
     setup = Setup(scene=scene, **vars(wanted))
     s.add(setup)
     return setup
+
+
+def _fit(value: Optional[str], column: str) -> Optional[str]:
+    """An EXIF text cut to its Setup column's length. PostgreSQL refuses a longer value where SQLite
+    stores it whole, so the same file would import on one and not the other; cut the same way on both,
+    equal bodies stay equal (alignment compares them)."""
+    limit = Setup.__table__.c[column].type.length
+    return value[:limit] if value is not None and limit is not None else value
 
 
 def ensure_pairs(s: Session, scene: Scene) -> int:

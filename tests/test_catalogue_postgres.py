@@ -216,3 +216,27 @@ def test_two_hosts_sharing_the_catalogue_cannot_write_one_scene(database, tmp_pa
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_an_exif_text_longer_than_its_column_imports_as_on_sqlite(database, cli, tmp_path, monkeypatch):
+    """PostgreSQL enforces VARCHAR lengths that SQLite ignores: a body reporting a 200-character model
+    must not make a shot importable on one catalogue and refused on the other."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.images import textured
+
+    scene = tmp_path / "shoot" / "1"
+    (scene / "lq").mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0110] = "M" * 200  # Model
+    gt = textured(96, 128, 0)
+    Image.fromarray(gt).save(scene / "gt.jpg", exif=exif)
+    Image.fromarray(np.roll(gt, 1, axis=1)).save(scene / "lq" / "0001.jpg", exif=exif)
+    monkeypatch.setenv("RDRF_DATABASE_URL", database)
+    ws = tmp_path / "ws"
+    assert cli("init", ws).exit_code == 0
+    r = cli("-w", ws, "import", tmp_path / "shoot")
+    assert r.exit_code == 0, r.output
+    assert rows(database, "SELECT camera_model FROM setups") == [("M" * 128,)]  # one setup: both shots' body is equal
+    assert cli("-w", ws, "verify").exit_code == 0
