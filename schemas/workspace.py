@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -312,7 +312,7 @@ class Catalogue:
         elif "authentication" in low or "password" in low:
             hint = f"check the user and password in {DATABASE_ENV}"
         else:
-            hint = "nothing was changed by this command's failed transaction"
+            hint = "the command's transaction was rolled back"
         return WorkspaceError(f"{self.name}: the catalogue cannot be used ({self.engine_name}: {first}); {hint}")
 
     @property
@@ -333,7 +333,7 @@ class Catalogue:
                 raise self.explain(exc) from exc
             raise
 
-    def scene_lock(self, scene: str, doing: str):
+    def scene_lock(self, scene: str, doing: str) -> AbstractContextManager[None]:
         """Hold the scene against other processes adding shots to it (schemas/locks.py)."""
         return scene_lock(self.workspace.root, self.engine, scene, doing)
 
