@@ -148,7 +148,9 @@ def test_two_rigs_at_once_into_one_postgresql_catalogue(database, cli, tmp_path,
     with open(ws / "rdrf.toml", "a") as f:
         f.write(VIRTUAL)
     two_rigs(ws, cli, tmp_path)
-    assert rows(database, "SELECT count(*) FROM shots") == [(14,)]
+    from tests.test_capture_concurrent import LQ
+
+    assert rows(database, "SELECT count(*) FROM shots") == [(2 * (1 + LQ),)]
 
 
 def test_migrations_on_postgresql_match_the_orm_models(database):
