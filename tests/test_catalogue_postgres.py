@@ -139,6 +139,7 @@ def test_the_whole_pipeline_on_postgresql(database, cli, tmp_path, monkeypatch):
     assert r.exit_code == 0 and json.loads(r.stdout)["scenes"] == 3
 
 
+@pytest.mark.slow  # ~8 s; the SQLite twin (test_capture_concurrent.py) runs by default, CI runs this with -m slow
 def test_two_rigs_at_once_into_one_postgresql_catalogue(database, cli, tmp_path, monkeypatch):
     from tests.test_capture_concurrent import two_rigs
 
