@@ -10,7 +10,7 @@ install: $(BIN)/rdrf
 $(BIN)/rdrf: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade --quiet pip
-	$(PIP) install --quiet -c constraints.txt -e '.[train,dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[train,dev,postgres]'
 	touch $(BIN)/rdrf
 
 demo: install

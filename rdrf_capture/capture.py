@@ -287,7 +287,9 @@ class Session:
 
 
 def run_session(catalogue, camera: Camera, rig: Rig, opts: CaptureOptions, operator: Operator) -> SessionSummary:
-    return Session(catalogue, camera, rig, opts, operator).run()
+    check_label(opts.scene)
+    with catalogue.scene_lock(opts.scene, "rdrf capture"):  # a second rig on this scene is refused (schemas/locks.py)
+        return Session(catalogue, camera, rig, opts, operator).run()
 
 
 def open_camera_and_rig(spec: str, virtual: VirtualSettings, glass_mm: float, say: Callable[[str], None]) -> tuple[Camera, Rig]:

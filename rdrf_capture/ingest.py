@@ -168,6 +168,8 @@ def _setup_for(s: Session, scene: Scene, info: Optional[SetupInfo], exposure: Ex
     wanted.camera_serial = wanted.camera_serial or exposure.camera_serial
     wanted.lens = wanted.lens or exposure.lens
     wanted.focal_length_mm = wanted.focal_length_mm or exposure.focal_length_mm
+    for name in ("camera_model", "camera_serial", "lens"):
+        setattr(wanted, name, _fit(getattr(wanted, name), name))
     if not any(v is not None for v in vars(wanted).values()):
         return None
     for setup in scene.setups:
@@ -176,6 +178,14 @@ def _setup_for(s: Session, scene: Scene, info: Optional[SetupInfo], exposure: Ex
     setup = Setup(scene=scene, **vars(wanted))
     s.add(setup)
     return setup
+
+
+def _fit(value: Optional[str], column: str) -> Optional[str]:
+    """An EXIF text cut to its Setup column's length. PostgreSQL refuses a longer value where SQLite
+    stores it whole, so the same file would import on one and not the other; cut the same way on both,
+    equal bodies stay equal (alignment compares them)."""
+    limit = Setup.__table__.c[column].type.length
+    return value[:limit] if value is not None and limit is not None else value
 
 
 def ensure_pairs(s: Session, scene: Scene) -> int:
@@ -201,20 +211,24 @@ def ingest_shots(
     *,
     develop_raw: bool = True,
 ) -> list[IngestResult]:
-    """Store and register a batch of shots of one scene in one transaction (see module docstring)."""
+    """Store and register a batch of shots of one scene in one transaction (see module docstring).
+
+    The scene is locked for the call (schemas/locks.py): shot numbers and file names are chosen from
+    what the catalogue holds, which only stays true while no other process adds to the scene."""
     check_label(scene_label)
     # 1. check everything before writing anything
     plan = [_Planned(info, _check_files(files)) for files, info in shots]
-    _number(catalogue, scene_label, plan)
-    todo = [p for p in plan if not p.known]
-    # 2. journal, then write durably; 3. register
-    if todo:
-        paths = [_dest(scene_label, p, c.incoming.name) for p in todo for c in p.files]
-        _journal(catalogue, scene_label, paths)
-        _write(catalogue, scene_label, todo, paths)
-        _register(catalogue, scene_label, todo, paths)
-    if develop_raw:
-        _develop_scene(catalogue, scene_label)
+    with catalogue.scene_lock(scene_label, "rdrf import"):
+        _number(catalogue, scene_label, plan)
+        todo = [p for p in plan if not p.known]
+        # 2. journal, then write durably; 3. register
+        if todo:
+            paths = [_dest(scene_label, p, c.incoming.name) for p in todo for c in p.files]
+            _journal(catalogue, scene_label, paths)
+            _write(catalogue, scene_label, todo, paths)
+            _register(catalogue, scene_label, todo, paths)
+        if develop_raw:
+            _develop_scene(catalogue, scene_label)
     with catalogue.session() as s:
         shot_of = _catalogued(s, scene_label, plan)
     return [IngestResult(shot_of[p.files[0].sha256], not p.known, p.index) for p in plan]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.errors import RdrfError, WorkspaceError
+from schemas.locks import migration_lock, scene_lock
 from schemas.settings import Settings, load_settings
 from schemas.storage import free_bytes, no_space_message
 
@@ -93,8 +94,36 @@ def _sqlite_read_only_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+# The catalogue on a database server: rdrf talks to PostgreSQL through psycopg 3 (the 'postgres' extra).
+POSTGRES_DRIVER = "psycopg"
+
+
+def database_url(url: str | URL) -> URL:
+    """The URL as rdrf opens it: `postgresql://...` means psycopg 3 (SQLAlchemy's own default is
+    psycopg2, which rdrf does not install); an explicit `postgresql+driver://` is kept."""
+    u = make_url(url)
+    if u.drivername == "postgresql":
+        u = u.set(drivername=f"postgresql+{POSTGRES_DRIVER}")
+    return u
+
+
+def _missing_driver(given: str | URL, url: URL, exc: ImportError) -> RdrfError:
+    shown = make_url(given).render_as_string(hide_password=True)
+    if url.get_backend_name() == "postgresql" and url.get_driver_name() == POSTGRES_DRIVER:
+        return RdrfError(
+            f"{DATABASE_ENV}={shown} names a PostgreSQL catalogue, which needs the 'postgres' extra (psycopg not "
+            "installed): pip install 'rdrf[postgres]'",
+            exit_code=2,
+        )
+    return RdrfError(f"{DATABASE_ENV}={shown}: its database driver is not installed ({exc}); rdrf supports SQLite and PostgreSQL", exit_code=2)
+
+
 def make_engine(url: str | URL, *, read_only: bool = False) -> Engine:
-    engine = create_engine(url)
+    given, url = url, database_url(url)
+    try:
+        engine = create_engine(url)
+    except ImportError as exc:
+        raise _missing_driver(given, url, exc) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_read_only_pragmas if read_only else _sqlite_pragmas)
     return engine
@@ -145,6 +174,7 @@ class Catalogue:
 
     def __init__(self, workspace: Workspace, mode: OpenMode = "write"):
         self.workspace = workspace
+        self.mode = mode
         self.path = sqlite_file(workspace.database_url)
         self.read_only = False
         url: str | URL = workspace.database_url
@@ -232,8 +262,15 @@ class Catalogue:
     def _upgrade(self) -> None:
         from schemas.migrate import current_revision, head_revision, upgrade
 
+        if self.path is None and self.mode != "create" and current_revision(self.engine) is None:
+            raise WorkspaceError(
+                f"{self.name} holds no rdrf catalogue; make one there with `rdrf init {self.workspace.root}` "
+                f"({DATABASE_ENV} set as now), or point {DATABASE_ENV} at the database that holds the workspace's catalogue"
+            )
         if not self.read_only:
-            upgrade(self.engine)
+            if current_revision(self.engine) != head_revision():
+                with migration_lock(self.workspace.root):
+                    upgrade(self.engine)
             return
         current = current_revision(self.engine)
         if current != head_revision():
@@ -243,8 +280,10 @@ class Catalogue:
             )
 
     def explain(self, exc: DBAPIError) -> WorkspaceError:
-        """SQLite's failure as one line naming the catalogue and what to do."""
+        """The database's failure as one line naming the catalogue and what to do."""
         detail = str(exc.orig) if exc.orig is not None else str(exc)
+        if self.path is None:
+            return self._explain_server(detail)
         low = detail.lower()
         if "not a database" in low or "malformed" in low:
             return self._corrupt(detail)
@@ -262,6 +301,24 @@ class Catalogue:
             return WorkspaceError(f"{self.name}: busy (SQLite: {detail}); another rdrf command is writing it - wait for it to finish")
         return WorkspaceError(f"{self.name}: the catalogue cannot be used (SQLite: {detail})")
 
+    def _explain_server(self, detail: str) -> WorkspaceError:
+        """A catalogue on a server (PostgreSQL): its own message, first line, naming the URL (no password)."""
+        first = " ".join(detail.strip().splitlines()[:1]) or "no detail"
+        low = detail.lower()
+        if "connection" in low and ("refused" in low or "failed" in low or "timeout" in low):
+            hint = f"is the database server running and {DATABASE_ENV} right?"
+        elif "does not exist" in low and "database" in low:
+            hint = "create the database (createdb), then `rdrf init`"
+        elif "authentication" in low or "password" in low:
+            hint = f"check the user and password in {DATABASE_ENV}"
+        else:
+            hint = "the command's transaction was rolled back"
+        return WorkspaceError(f"{self.name}: the catalogue cannot be used ({self.engine_name}: {first}); {hint}")
+
+    @property
+    def engine_name(self) -> str:
+        return "PostgreSQL" if make_url(self.workspace.database_url).get_backend_name() == "postgresql" else "database"
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One explicit transaction: committed when the block ends, rolled back on any error."""
@@ -270,6 +327,15 @@ class Catalogue:
                 yield session
         except OperationalError as exc:
             raise self.explain(exc) from exc
+        except DBAPIError as exc:
+            # a server enforces what SQLite lets pass (VARCHAR lengths): one line, the transaction rolled back
+            if self.path is None:
+                raise self.explain(exc) from exc
+            raise
+
+    def scene_lock(self, scene: str, doing: str) -> AbstractContextManager[None]:
+        """Hold the scene against other processes adding shots to it (schemas/locks.py)."""
+        return scene_lock(self.workspace.root, self.engine, scene, doing)
 
     def close(self) -> None:
         self.engine.dispose()
