@@ -48,8 +48,10 @@ def _encode(lin: np.ndarray) -> np.ndarray:
     return np.where(lin <= 0.0031308, lin * 12.92, 1.055 * np.power(lin, 1 / 2.4, dtype=np.float32) - 0.055).astype(np.float32)
 
 
-def measure(opening: np.ndarray, closing: np.ndarray) -> dict:
-    """The drift from the opening GT to the closing GT (BGR, 8 or 16 bit, same size), as a JSON record:
+def measure(opening: np.ndarray, closing: np.ndarray, full_width: int | None = None) -> dict:
+    """The drift from the opening GT to the closing GT (BGR, 8 or 16 bit, same size), as a JSON record
+    (`full_width`: the originals' width when the images are reduced copies, e.g. RAWs developed at half
+    size; pixel figures are given at that width):
 
     - `motion_px`: the largest corner displacement of the homography closing -> opening, full-size
       px, and `motion_ref_px` the same at the 4752 px RDRF width;
@@ -67,6 +69,7 @@ def measure(opening: np.ndarray, closing: np.ndarray) -> dict:
             "reason": f"the closing GT is {closing.shape[1]}x{closing.shape[0]}, the opening GT {opening.shape[1]}x{opening.shape[0]}",
         }
     h, w = opening.shape[:2]
+    scale = (full_width or w) / w
     try:
         reg = register(prepare_reference(opening), closing)
     except RegistrationFailed as exc:
@@ -96,9 +99,8 @@ def measure(opening: np.ndarray, closing: np.ndarray) -> dict:
     return {
         "version": VERSION,
         "registered": True,
-        "width": w,
-        "height": h,
-        "motion_px": round(motion, 3),
+        "width": round(w * scale),
+        "motion_px": round(motion * scale, 3),
         "motion_ref_px": round(motion * REFERENCE_WIDTH / w, 3),
         "inliers": reg.n_inliers,
         "reproj_error": round(float(reg.reproj_error), 4),
