@@ -22,6 +22,7 @@ from rdrf_align.registration import exposure_focus
 from rdrf_align.registration.homography import RegistrationFailed, corner_error, prepare_reference, register
 from schemas.imageio import to_float
 from schemas.settings import BracketSettings
+from schemas.vocabulary import AlignStatus
 
 VERSION = 1
 REFERENCE_WIDTH = 4752  # motion limits are given at the RDRF frame width, like live QA's
@@ -149,3 +150,13 @@ def scene_reason(scene: str, drifts: list[dict] | None, limits: BracketSettings)
             if p not in found:
                 found.append(p)
     return f"scene {scene}: {'; '.join(found)}" if found else ""
+
+
+def with_scene_reason(status: AlignStatus, reason: str, scene_reason: str) -> tuple[AlignStatus, str]:
+    """A pair's QC verdict with its scene's bracket reason: an `ok` pair of a drifted scene is
+    rejected, a rejected or failed one keeps its own reason first."""
+    if not scene_reason:
+        return status, reason
+    if status == "ok":
+        return "rejected", scene_reason
+    return status, f"{reason}; {scene_reason}" if reason else scene_reason
