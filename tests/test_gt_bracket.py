@@ -1,0 +1,299 @@
+"""The GT bracket and the rig record (issue 13): a series ends with a closing GT, the drift between
+the two GTs is measured and stored, live QA and `rdrf align` flag a scene whose camera moved or whose
+light changed, and every captured shot records the rig (libgphoto2 version, body, settings read back).
+
+Faults are rendered with the virtual rig's optics (hardware/sim), with their truth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from hardware.sim import CATEGORIES, render_scene
+from hardware.sim.faults import FAULT_EV, moved_object
+from hardware.sim.params import sample_params
+from hardware.sim.render import render_degraded
+from hardware.virtual import VirtualCamera, VirtualRig, closing_gt_drift
+from rdrf_align.registration import drift
+from rdrf_align.registration.homography import corner_error
+from rdrf_capture.bracket import DriftCheck
+from rdrf_capture.capture import CaptureOptions, run_session
+from schemas.catalogue import Scene, Shot
+from schemas.settings import BracketSettings
+from schemas.workspace import Catalogue, Workspace
+
+W, H = 480, 320
+LIMITS = BracketSettings()
+
+
+def _gt(scene: np.ndarray, seed: int, **update) -> tuple[np.ndarray, np.ndarray]:
+    """A GT photograph of `scene` (BGR) and its truth homography (this shot's px -> the scene's px)."""
+    params = sample_params(np.random.default_rng(seed), reflections=False).model_copy(
+        update={"drops": False, "reflection": False, "motion_px": 0.0, "exposure_ev": 0.0, "wb_gains": (1.0, 1.0, 1.0), **update}
+    )
+    shot = render_degraded(scene, params, seed)
+    return np.ascontiguousarray(shot.image[..., ::-1]), shot.homography
+
+
+def _bracket(seed: int, **fault):
+    """(opening GT, closing GT with the rig's normal drift and `fault`, truth homography closing -> opening)."""
+    scene = render_scene(CATEGORIES[seed % len(CATEGORIES)], W, H, 50 + seed)
+    opening, _ = _gt(scene, 100 + seed)
+    normal = closing_gt_drift(np.random.default_rng(seed), 2.0)
+    closing, truth = _gt(scene, 200 + seed, **{**normal, **fault})
+    return opening, closing, truth
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_an_untouched_rig_drifts_by_its_noise_floor_and_is_not_flagged(seed):
+    opening, closing, truth = _bracket(seed)
+    d = drift.measure(opening, closing)
+    assert d["registered"]
+    # the measured motion is the rendered one (a few hundredths of a px at this size)
+    true_motion = corner_error(truth, np.eye(3), W, H).max()
+    assert abs(d["motion_px"] - true_motion) < 0.1
+    assert d["motion_ref_px"] < LIMITS.max_motion_px and abs(d["exposure_ev"]) < 0.1
+    assert max(abs(v) for v in d["colour_shift"]) < 0.025 and d["changed_fraction"] < 0.01
+    assert 0 < d["mean_abs_diff"] < 8 and d["p99_abs_diff"] >= d["mean_abs_diff"]
+    assert drift.problems(d, LIMITS) == []
+
+
+def test_a_moved_camera_is_flagged_with_its_motion():
+    opening, closing, truth = _bracket(1, motion_px=20.0)
+    d = drift.measure(opening, closing)
+    true_motion = corner_error(truth, np.eye(3), W, H).max()
+    assert abs(d["motion_px"] - true_motion) < 0.1 and d["motion_ref_px"] > LIMITS.max_motion_px
+    found = drift.problems(d, LIMITS)
+    assert found and found[0].startswith(f"camera moved between the opening and closing GT ({d['motion_px']:.1f} px")
+    assert drift.scene_reason("17", [d], LIMITS).startswith("scene 17: camera moved between the opening and closing GT (")
+
+
+@pytest.mark.parametrize("ev", [FAULT_EV[0], -FAULT_EV[0]])
+def test_a_light_change_is_flagged_in_stops(ev):
+    opening, closing, _ = _bracket(2, exposure_ev=ev)
+    d = drift.measure(opening, closing)
+    assert abs(d["exposure_ev"] - ev) < 0.12
+    assert any(p.startswith("the light changed between the opening and closing GT") for p in drift.problems(d, LIMITS))
+
+
+def test_a_colour_change_and_a_moved_object_are_flagged():
+    opening, closing, _ = _bracket(4, wb_gains=(1.08, 1.0, 0.93))
+    d = drift.measure(opening, closing)
+    assert d["colour_shift"][0] > 0.05 and d["colour_shift"][1] < -0.05
+    assert any("light's colour changed" in p for p in drift.problems(d, LIMITS))
+
+    rng = np.random.default_rng(5)
+    scene = render_scene(CATEGORIES[5], W, H, 55)
+    before, after, changed, _kind = moved_object(scene, rng)
+    opening, _ = _gt(before, 105)
+    closing, _ = _gt(after, 205, **closing_gt_drift(rng, 2.0))
+    d = drift.measure(opening, closing)
+    assert d["changed_fraction"] > LIMITS.max_changed_fraction
+    assert any(p.startswith("something in the scene changed between the opening and closing GT") for p in drift.problems(d, LIMITS))
+
+
+def test_gts_that_cannot_be_compared_are_flagged_never_taken_as_zero_drift():
+    opening, _, _ = _bracket(6)
+    d = drift.measure(opening, np.full_like(opening, 128))  # a flat grey frame: nothing to register
+    assert d["registered"] is False and d["reason"]
+    assert drift.problems(d, LIMITS)[0].startswith("the closing GT does not register onto the opening GT")
+    d = drift.measure(opening, opening[: H // 2])
+    assert d["registered"] is False and "480x160" in d["reason"]
+
+
+def test_the_bracket_reason_rejects_ok_pairs_and_joins_other_reasons():
+    assert drift.with_scene_reason("ok", "", "") == ("ok", "")
+    assert drift.with_scene_reason("ok", "", "scene 3: x") == ("rejected", "scene 3: x")
+    assert drift.with_scene_reason("rejected", "blurred", "scene 3: x") == ("rejected", "blurred; scene 3: x")
+    assert drift.scene_reason("3", None, LIMITS) == "" and drift.scene_reason("3", [], LIMITS) == ""
+
+
+# --- the capture session and the commands, on the virtual camera ------------------------------------
+
+SMALL = "\n[virtual]\nwidth = 320\nheight = 213\nraw = false\n"
+
+
+class Quiet:
+    interactive = False
+
+    def __init__(self):
+        self.messages: list[str] = []
+
+    def say(self, m: str) -> None:
+        self.messages.append(m)
+
+    def ready(self, prompt: str) -> bool:
+        return True
+
+    def quit_requested(self) -> bool:
+        return False
+
+
+class FaultyRig(VirtualRig):
+    """The virtual rig with a fault between the degraded series and the closing GT."""
+
+    def __init__(self, fault: dict, **kw):
+        super().__init__(**kw)
+        self.fault = fault
+
+    def prepare(self, role, index, *, bracket=False):
+        super().prepare(role, index, bracket=bracket)
+        if bracket:
+            self.overrides = dict(self.fault)
+
+
+@pytest.fixture
+def ws(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    with open(workspace / "rdrf.toml", "a") as f:
+        f.write(SMALL)
+    return workspace
+
+
+def _capture(ws, scene: str, fault: dict | None = None, **opts):
+    cat = Catalogue(Workspace(ws))
+    rig = FaultyRig(fault or {}, width=320, height=213, raw=False, motion_px=2.0)
+    cam = VirtualCamera(rig).open()
+    op = Quiet()
+    try:
+        summary = run_session(cat, cam, rig, CaptureOptions(scene=scene, glass_mm=5.0, **opts), op, DriftCheck(drift.measure, drift.problems))
+    finally:
+        cam.close()
+        rig.close()
+        cat.close()
+    return summary, op
+
+
+def _json(cli, ws, *args):
+    r = cli("--workspace", ws, *args, "--json")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_capture_records_the_rig_on_every_shot_and_ends_with_the_closing_gt(cli, ws):
+    import gphoto2 as gp
+
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "17", "--glass", "5mm", "--lq", "2", "--yes")
+    assert r.exit_code == 0, r.output
+    assert "closing GT: put the light-blocking box back ON and dry the glass" in r.stderr
+    assert "drift since the opening GT: camera" in r.stderr and "closing GT gt-002: drift within limits" in r.stderr
+    shots = _json(cli, ws, "shots", "--scene", "17")
+    assert [(s["role"], s["index"], s["bracket"]) for s in shots] == [("gt", 1, False), ("gt", 2, True), ("lq", 1, False), ("lq", 2, False)]
+    version = gp.gp_library_version(gp.GP_VERSION_SHORT)[0]
+    for s in shots:
+        rig = s["rig"]
+        assert rig["libgphoto2"] == version and rig["model"] == "virtual" and rig["firmware"]
+        assert rig["settings"] and all(rig["settings"].values())  # read back from the body, not the profile
+    # the pairs keep the opening GT as their target
+    opening = shots[0]["shot_id"]
+    assert {p["gt_shot"] for p in _json(cli, ws, "pairs")} == {opening}
+    (scene,) = _json(cli, ws, "scenes")
+    assert scene["bracket"] == "ok" and len(scene["gt_drift"]) == 1
+    d = scene["gt_drift"][0]
+    assert d["opening_gt"] == 1 and d["closing_gt"] == 2 and d["registered"] and d["flags"] == []
+    assert d["motion_ref_px"] < LIMITS.max_motion_px and abs(d["exposure_ev"]) < LIMITS.max_exposure_ev
+    assert _json(cli, ws, "status")["brackets"] == {"ok": 1}
+    assert cli("--workspace", ws, "verify").exit_code == 0
+
+
+def test_no_gt_bracket_opts_out_on_the_command_line_and_in_rdrf_toml(cli, ws):
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "5", "--glass", "5mm", "--lq", "1", "--yes", "--no-gt-bracket")
+    assert r.exit_code == 0, r.output
+    assert "no closing GT (--no-gt-bracket)" in r.stderr
+    assert [(s["role"], s["bracket"]) for s in _json(cli, ws, "shots", "--scene", "5")] == [("gt", False), ("lq", False)]
+    with open(ws / "rdrf.toml", "a") as f:
+        f.write("\n[capture]\ngt_bracket = false\n")
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "6", "--glass", "5mm", "--lq", "1", "--yes")
+    assert r.exit_code == 0, r.output
+    assert [s["role"] for s in _json(cli, ws, "shots", "--scene", "6")] == ["gt", "lq"]
+    assert {s["scene"]: s["bracket"] for s in _json(cli, ws, "scenes")} == {"5": "no bracket", "6": "no bracket"}
+    # ...and --gt-bracket brings it back for one session
+    r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "6", "--glass", "5mm", "--lq", "1", "--yes", "--gt-bracket")
+    assert r.exit_code == 0, r.output
+    assert [(s["role"], s["index"], s["bracket"]) for s in _json(cli, ws, "shots", "--scene", "6") if s["role"] == "gt"] == [("gt", 1, False), ("gt", 2, True)]
+
+
+@pytest.mark.parametrize(
+    "fault,flag",
+    [
+        ({"motion_px": 25.0}, "camera moved between the opening and closing GT ("),
+        ({"exposure_ev": 0.7}, "the light changed between the opening and closing GT (+0."),
+    ],
+)
+def test_live_qa_and_align_flag_a_scene_that_moved_or_whose_light_changed(cli, ws, fault, flag):
+    summary, op = _capture(ws, "8", fault, lq=2)
+    assert summary.error is None, summary.stopped
+    closing = summary.shots[-1]
+    assert closing.step.bracket and closing.qa["ok"] is False and any(f.startswith(flag) for f in closing.qa["flags"])
+    assert any(flag in m for m in op.messages)  # the operator is told at once
+    assert any("drift over the limits" in line for line in summary.lines())
+    # an untouched scene in the same workspace stays clean
+    summary, _ = _capture(ws, "9", None, lq=1)
+    assert summary.shots[-1].qa["ok"] is True
+    assert {s["scene"]: s["bracket"] for s in _json(cli, ws, "scenes")} == {"8": "drifted", "9": "ok"}
+    assert flag in " ".join(_json(cli, ws, "status")["drifted"]["8"])
+
+    r = cli("--workspace", ws, "align", "--all")
+    assert r.exit_code == 0, r.output
+    pairs = _json(cli, ws, "pairs")
+    for p in pairs:
+        if p["scene"] == "8":
+            assert p["status"] == "rejected" and f"scene 8: {flag}" in p["reason"], p["reason"]
+        else:
+            assert "opening and closing GT" not in p["reason"]
+
+
+def test_an_imported_scene_has_no_bracket_and_no_rig_record(cli, ws, tmp_path):
+    from tests.images import textured, write_jpeg
+
+    scene = textured(160, 240, 3)
+    write_jpeg(tmp_path / "shoot" / "4" / "gt.jpg", scene)
+    write_jpeg(tmp_path / "shoot" / "4" / "lq" / "a.jpg", np.roll(scene, 1, axis=1))
+    assert cli("--workspace", ws, "import", tmp_path / "shoot").exit_code == 0
+    shots = _json(cli, ws, "shots")
+    assert [s["rig"] for s in shots] == [None, None] and not any(s["bracket"] for s in shots)
+    from rdrf.commands.listings import _rig_cell
+
+    assert _rig_cell(None) == "no rig record"  # the shots table's cell, never an empty string
+    (rec,) = _json(cli, ws, "scenes")
+    assert rec["bracket"] == "no bracket" and rec["gt_drift"] == []
+    assert "no bracket" in cli("--workspace", ws, "scenes").stdout
+    assert cli("--workspace", ws, "align", "--all").exit_code == 0
+    (pair,) = _json(cli, ws, "pairs")
+    assert "opening and closing GT" not in pair["reason"]
+
+
+def test_the_rig_is_read_again_after_a_reconnection(ws):
+    """A body that went away may come back as another one or with its settings reset: the shots after
+    the reconnection carry what the body reports then."""
+    cat = Catalogue(Workspace(ws))
+    rig = VirtualRig(width=320, height=213, raw=False)
+    cam = VirtualCamera(rig).open()
+    states = iter([{"libgphoto2": "2.5.34", "firmware": "1.00"}, {"libgphoto2": "2.5.34", "firmware": "1.01"}])
+    cam.rig_state = lambda: next(states)
+    real_capture = cam.capture
+    calls = {"n": 0}
+
+    def capture():
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first degraded shot: the cable is pulled
+            from hardware.camera import CameraGone
+
+            raise CameraGone("the camera disconnected")
+        return real_capture()
+
+    cam.capture = capture
+    cam.reconnect = lambda timeout: None
+    try:
+        summary = run_session(cat, cam, rig, CaptureOptions(scene="3", glass_mm=5.0, lq=1, gt_bracket=False), Quiet())
+        assert summary.error is None, summary.stopped
+        with cat.session() as s:
+            got = {(sh.role, sh.index): sh.rig["firmware"] for sh in s.scalars(select(Shot))}
+    finally:
+        cam.close()
+        rig.close()
+        cat.close()
+    assert got == {("gt", 1): "1.00", ("lq", 1): "1.01"}
