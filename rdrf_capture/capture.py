@@ -15,7 +15,8 @@ Every shot records the rig it was taken with (`Camera.rig_state`: libgphoto2 ver
 focus, settings read back), read when the session opens and again after every reconnection - the
 only times it can change without the operator being told. A series ends with the closing GT (the GT
 bracket, protocol.py) unless the operator opts out; its drift from the opening GT is measured at once
-(bracket.py), shown, and recorded on the scene.
+(bracket.py) and shown. Both travel in the shot's QA record (`qa["rig"]`; a closing GT's
+`qa["bracket"]` and `qa["drift"]`), so they are committed with the shot in its one transaction.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from rdrf_capture.operator import Operator, shot_in_progress
 from rdrf_capture.protocol import Step, instructions, plan, trigger_hint
 from rdrf_capture.shot_qa import ShotQA
 from rdrf_capture.summary import SessionSummary, ShotReport
-from schemas.catalogue import Scene, Shot
+from schemas.catalogue import Scene
 from schemas.errors import RdrfError
 from schemas.imageio import is_raw
 from schemas.records import CATEGORIES
@@ -111,12 +112,14 @@ class Session:
         data = [f.data for f in shot.files]
         qa = self.qa.check(step.role, shot.names, data)
         qa["trigger"] = shot.trigger
+        qa["rig"] = self.rig_state
         self._drift_record = None
         if step.bracket:
-            qa["reference"] = False  # the opening GT stays the scene's reference
+            qa["reference"] = False  # the opening GT stays the scene's reference (views.scene_gt)
+            qa["bracket"] = True
             if self.drift is not None:
                 limits = self.catalogue.workspace.settings.bracket
-                self._drift_record = measure_closing_gt(self.catalogue, self.opts.scene, shot.names, data, self.drift, limits)
+                self._drift_record = qa["drift"] = measure_closing_gt(self.catalogue, self.opts.scene, shot.names, data, self.drift, limits)
                 if self._drift_record["flags"]:
                     qa["ok"] = False
                     qa["flags"] = [*qa.get("flags", []), *self._drift_record["flags"]]
@@ -151,21 +154,7 @@ class Session:
                 f"scene {self.opts.scene}: the camera delivered {', '.join(shot.names)}, which is already catalogued "
                 f"(shot id {result.shot_id}); no new shot was recorded - check the camera's capture target"
             )
-        self._record(result.shot_id, step, result.index)
         return result.shot_id, result.index
-
-    def _record(self, shot_id: int, step: Step, index: int) -> None:
-        """The shot's rig record and, for a closing GT, its bracket flag and the scene's drift.
-        A transaction of its own right after ingestion (ingest.ShotInfo carries neither yet): a kill
-        in between leaves a shot shown as having no rig record, never a wrong one."""
-        with self.catalogue.session() as s:
-            shot = s.get(Shot, shot_id)
-            shot.rig = self.rig_state
-            if step.bracket:
-                shot.bracket = True
-                if self._drift_record is not None:
-                    entry = {"closing_gt": index, **self._drift_record}
-                    shot.scene.gt_drift = [*(shot.scene.gt_drift or []), entry]
 
     def _shoot(self, step: Step) -> Optional[ShotReport]:
         """One attempt: fire, download, check, store. None when the operator stopped while a remote

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from schemas import vocabulary as v
@@ -46,9 +46,6 @@ class Scene(Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     split: Mapped[Optional[str]] = mapped_column(String(8))
     split_pinned: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The drift between the opening GT and each closing GT (rdrf_align.registration.drift.measure
-    # records, oldest first): the scene's noise floor. NULL: no bracket (imported, or opted out).
-    gt_drift: Mapped[Optional[list[dict[str, Any]]]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     setups: Mapped[list["Setup"]] = relationship(back_populates="scene", order_by="Setup.id")
@@ -97,11 +94,6 @@ class Shot(Base):
     width: Mapped[Optional[int]] = mapped_column(Integer)
     height: Mapped[Optional[int]] = mapped_column(Integer)
     qa: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
-    # What the body reported about itself (hardware.camera.Camera.rig_state); NULL: no rig record
-    # (imported, or catalogued before revision 0005).
-    rig: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
-    # A GT closing a degraded series (the GT bracket); pairs use the scene's first GT (views.scene_gt).
-    bracket: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     scene: Mapped[Scene] = relationship(back_populates="shots")

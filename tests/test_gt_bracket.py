@@ -21,7 +21,8 @@ from rdrf_align.registration import drift
 from rdrf_align.registration.homography import corner_error
 from rdrf_capture.bracket import DriftCheck
 from rdrf_capture.capture import CaptureOptions, run_session
-from schemas.catalogue import Scene, Shot
+from schemas.catalogue import Shot
+from schemas.views import shot_rig
 from schemas.settings import BracketSettings
 from schemas.workspace import Catalogue, Workspace
 
@@ -291,9 +292,30 @@ def test_the_rig_is_read_again_after_a_reconnection(ws):
         summary = run_session(cat, cam, rig, CaptureOptions(scene="3", glass_mm=5.0, lq=1, gt_bracket=False), Quiet())
         assert summary.error is None, summary.stopped
         with cat.session() as s:
-            got = {(sh.role, sh.index): sh.rig["firmware"] for sh in s.scalars(select(Shot))}
+            got = {(sh.role, sh.index): shot_rig(sh)["firmware"] for sh in s.scalars(select(Shot))}
     finally:
         cam.close()
         rig.close()
         cat.close()
     assert got == {("gt", 1): "1.00", ("lq", 1): "1.01"}
+
+
+def test_the_rig_record_and_the_drift_are_committed_with_the_shot(ws):
+    """Nothing is written to a shot after it is catalogued: a kill at any moment leaves a shot with
+    its rig record and, for a closing GT, its drift - or no shot at all."""
+    from sqlalchemy import event
+
+    inserted: list = []
+    updated: list = []
+    on_insert = lambda _m, _c, shot: inserted.append(shot.qa)  # noqa: E731
+    on_update = lambda _m, _c, shot: updated.append(shot.id)  # noqa: E731
+    event.listen(Shot, "before_insert", on_insert)
+    event.listen(Shot, "before_update", on_update)
+    try:
+        summary, _ = _capture(ws, "12", None, lq=1)
+    finally:
+        event.remove(Shot, "before_insert", on_insert)
+        event.remove(Shot, "before_update", on_update)
+    assert summary.error is None and len(inserted) == 3 and updated == []
+    assert all(qa["rig"]["libgphoto2"] for qa in inserted)
+    assert inserted[-1]["bracket"] and inserted[-1]["drift"]["registered"] and inserted[-1]["drift"]["opening_gt"] == 1

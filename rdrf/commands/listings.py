@@ -13,7 +13,7 @@ from rdrf.console import console, print_json
 from rdrf.options import JsonFlag
 from schemas.catalogue import File, Pair, Scene, Shot
 from schemas.records import StatusRecord
-from schemas.views import bracket_status, pair_record, scene_order, scene_record, shot_record
+from schemas.views import bracket_status, pair_record, scene_drifts, scene_order, scene_record, shot_record
 from schemas.vocabulary import BracketStatus, PairStatus, values
 
 app = typer.Typer()
@@ -39,7 +39,7 @@ def status(json_: JsonFlag = False) -> None:
             splits={str(sp): n for sp, n in s.execute(select(Scene.split, func.count(Scene.id)).group_by(Scene.split))},
             brackets={v: sum(x == v for x in verdicts.values()) for v in values(BracketStatus) if v in verdicts.values()},
             drifted={
-                sc.label: _drift_flags(sc.gt_drift) for sc in all_scenes if verdicts[sc.label] == "drifted"
+                sc.label: _drift_flags(scene_drifts(sc)) for sc in all_scenes if verdicts[sc.label] == "drifted"
             },
         )
     if json_:

@@ -31,7 +31,7 @@ from schemas.errors import RdrfError
 from schemas.records import ExportRecord
 from schemas.storage import sha256_bytes
 from schemas.version import tool_version
-from schemas.views import alignment_figures, alignment_sources, scene_order, shot_camera
+from schemas.views import alignment_figures, alignment_sources, scene_drifts, scene_order, shot_camera, shot_rig
 from schemas.vocabulary import Borders, ExportFormat, ExportImage, ExportSplit, Fit, PairStatus, Split, values
 from schemas.warp import covered_quad
 from schemas.workspace import Catalogue, Workspace
@@ -204,9 +204,9 @@ class _Selection:
         if self._usable(pair):
             self.items.append(self._item(pair))
             self.scenes[pair.scene.label] = (pair.scene.category, pair.scene.split)
-            rig = pair.lq_shot.rig
+            rig = shot_rig(pair.lq_shot)
             self.rigs[None if rig is None else tuple(rig.get(k) for k in ("libgphoto2", "model", "firmware", "focus_mode"))] += 1
-            self.brackets[pair.scene.label] = list(pair.scene.gt_drift or [])
+            self.brackets[pair.scene.label] = scene_drifts(pair.scene)
         else:
             self.excluded[pair.status] += 1
 

@@ -142,7 +142,7 @@ def problems(drift: dict, limits: BracketSettings) -> list[str]:
 
 
 def scene_reason(scene: str, drifts: list[dict] | None, limits: BracketSettings) -> str:
-    """The QC reason for every pair of `scene` given its bracket records (`Scene.gt_drift`); "" when
+    """The QC reason for every pair of `scene` given its bracket records (`views.scene_drifts`); "" when
     the scene has no bracket (imported, or the operator opted out) or every bracket is within limits."""
     found: list[str] = []
     for d in drifts or []:

@@ -47,7 +47,7 @@ from schemas import imageio
 from schemas.errors import RdrfError
 from schemas.settings import AlignSettings, BracketSettings
 from schemas.storage import TMP_MARK, durable_write
-from schemas.views import shot_image
+from schemas.views import scene_drifts, shot_image
 from schemas.vocabulary import AlignStatus, MaskMethod, values
 from schemas.workspace import Catalogue, Workspace
 
@@ -148,7 +148,7 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
                     pair.id, pair.scene.label, str(ws.root), gt and gt.path, lq and lq.path,
                     output_paths(pair.scene.label, pair.lq_shot.index), problem,
                     options.mask_method, options.quality, options.mask_params, gt and gt.id, lq and lq.id,
-                    bracket_reason=drift.scene_reason(pair.scene.label, pair.scene.gt_drift, options.bracket),
+                    bracket_reason=drift.scene_reason(pair.scene.label, scene_drifts(pair.scene), options.bracket),
                 )
             )
     return tasks, skipped
