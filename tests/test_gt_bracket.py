@@ -68,7 +68,9 @@ def test_a_moved_camera_is_flagged_with_its_motion():
     true_motion = corner_error(truth, np.eye(3), W, H).max()
     assert abs(d["motion_px"] - true_motion) < 0.1 and d["motion_ref_px"] > LIMITS.max_motion_px
     found = drift.problems(d, LIMITS)
-    assert found and found[0].startswith(f"camera moved between the opening and closing GT ({d['motion_px']:.1f} px")
+    assert found and found[0] == (
+        f"camera moved between the opening and closing GT ({d['motion_px']:.1f} px; {d['motion_ref_px']:.1f} px at 4752 wide, limit 4)"
+    )
     assert drift.scene_reason("17", [d], LIMITS).startswith("scene 17: camera moved between the opening and closing GT (")
 
 

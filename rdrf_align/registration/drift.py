@@ -121,9 +121,8 @@ def problems(drift: dict, limits: BracketSettings) -> list[str]:
     out = []
     motion, ref = drift.get("motion_px"), drift.get("motion_ref_px")
     if ref is not None and ref > limits.max_motion_px:
-        out.append(
-            f"camera moved between the opening and closing GT ({motion:.1f} px; limit {limits.max_motion_px:g} px at 4752 wide)"
-        )
+        at_ref = f"limit {limits.max_motion_px:g} px" if abs(motion - ref) < 0.05 else f"{ref:.1f} px at 4752 wide, limit {limits.max_motion_px:g}"
+        out.append(f"camera moved between the opening and closing GT ({motion:.1f} px; {at_ref})")
     ev = drift.get("exposure_ev")
     if ev is not None and abs(ev) > limits.max_exposure_ev:
         out.append(f"the light changed between the opening and closing GT ({ev:+.2f} EV; limit {limits.max_exposure_ev:g})")
