@@ -321,3 +321,38 @@ def test_the_rig_record_and_the_drift_are_committed_with_the_shot(ws):
     assert summary.error is None and len(inserted) == 3 and updated == []
     assert all(qa["rig"]["libgphoto2"] for qa in inserted)
     assert inserted[-1]["bracket"] and inserted[-1]["drift"]["registered"] and inserted[-1]["drift"]["opening_gt"] == 1
+
+
+def test_a_raw_only_body_brackets_on_its_raws_and_records_its_settings(workspace):
+    """Without camera JPEGs both GTs are developed at half size with the opening GT's white balance;
+    the drift's pixels are given at the originals' width. The rig record holds what the body reads back."""
+    from tests.fakecam import Body, FakeClock, connector
+    from tests.images import textured
+
+    from hardware.dng import dng_from_rgb
+    from hardware.gphoto import GPhotoCamera
+    from hardware.profiles import profile_named
+    from hardware.rig import ManualRig
+
+    scene = textured(240, 360, 5)
+    shots = [np.roll(scene, s, axis=1) for s in (0, 1, 4)]  # GT, degraded, closing GT moved by 4 px
+    body = Body([[(f"DSC{i + 1:05d}.DNG", dng_from_rgb(img))] for i, img in enumerate(shots)])
+    op = Quiet()
+    clock = FakeClock()
+    cam = GPhotoCamera(
+        profile_named("Nikon D7100").model_copy(update={"files_per_shot": 1}),
+        model="Nikon DSC D7100", connect=connector(body), sleep=clock.sleep, clock=clock, say=op.say,
+    ).open()
+    cat = Catalogue(Workspace(workspace))
+    try:
+        summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="9", glass_mm=5.0, lq=1), op, DriftCheck(drift.measure, drift.problems))
+    finally:
+        cat.close()
+    assert summary.error is None, summary.stopped
+    closing = summary.shots[-1].qa
+    d = closing["drift"]
+    assert closing["bracket"] and d["registered"] and d["width"] == 360
+    assert abs(d["motion_px"] - 4) < 0.3 and abs(d["exposure_ev"]) < 0.05
+    assert d["flags"] == [f"camera moved between the opening and closing GT ({d['motion_px']:.1f} px; {d['motion_ref_px']:.1f} px at 4752 wide, limit 4)"]
+    rig = summary.shots[0].qa["rig"]
+    assert rig["libgphoto2"] and rig["model"] == "Nikon DSC D7100" and rig["settings"]
