@@ -356,3 +356,34 @@ def test_a_raw_only_body_brackets_on_its_raws_and_records_its_settings(workspace
     assert d["flags"] == [f"camera moved between the opening and closing GT ({d['motion_px']:.1f} px; {d['motion_ref_px']:.1f} px at 4752 wide, limit 4)"]
     rig = summary.shots[0].qa["rig"]
     assert rig["libgphoto2"] and rig["model"] == "Nikon DSC D7100" and rig["settings"]
+
+
+def test_the_datasheet_lists_the_rigs_and_the_scenes_drift(cli, tmp_path):
+    from tests.export_helpers import SceneSpec, build_workspace
+
+    from schemas.catalogue import Scene
+
+    ws = build_workspace(tmp_path / "ws", [SceneSpec("1", CATEGORIES[0], split="train"), SceneSpec("2", CATEGORIES[0], split="train")])
+    rig = {"libgphoto2": "2.5.34", "model": "Sony ILCE-7RM4A", "serial": "123", "firmware": "2.00",
+           "focus_mode": "Manual", "focus_distance": None, "settings": {"capturetarget": "card+sdram"}}
+    floor = {"opening_gt": 1, "registered": True, "width": 240, "motion_px": 0.4, "motion_ref_px": 7.9, "exposure_ev": 0.02,
+             "colour_shift": [0.01, -0.005], "mean_abs_diff": 2.5, "p99_abs_diff": 12.0, "changed_fraction": 0.001,
+             "flags": ["camera moved between the opening and closing GT (0.4 px; 7.9 px at 4752 wide, limit 4)"]}
+    cat = Catalogue(ws)
+    with cat.session() as s:
+        one = s.scalar(select(Scene).where(Scene.label == "1"))
+        for sh in one.shots:  # scene 1 was captured; scene 2 imported (no rig record, no bracket)
+            sh.qa = {"rig": rig}
+        s.add(Shot(scene=one, role="gt", index=2, degradation="none", trigger="usb", original_name="DSC09.JPG",
+                   qa={"rig": rig, "bracket": True, "drift": floor}))
+    cat.close()
+    r = cli("-w", ws.root, "export", "--split", "train", "--size", "240x160")
+    assert r.exit_code == 0, r.output
+    sheet = (ws.root / "exports" / "train-folder-240x160" / "README.md").read_text()
+    assert "| 2.5.34 | Sony ILCE-7RM4A | 2.00 | Manual | 2 |" in sheet
+    assert "| no rig record (imported) | - | - | - | 2 |" in sheet
+    assert "1 of 2 exported scene(s) end their series with a closing GT (the others: no bracket); 1 drifted" in sheet
+    assert "- camera motion (px, full resolution): median 0.40" in sheet
+    assert "- mean |difference| after registration (8-bit levels): median 2.50" in sheet
+    (scene_1, scene_2) = _json(cli, ws.root, "scenes")
+    assert scene_1["bracket"] == "drifted" and scene_1["gt_drift"][0]["closing_gt"] == 2 and scene_2["bracket"] == "no bracket"
