@@ -108,7 +108,8 @@ class Session:
                 raise NoFile(f"no shot arrived from the remote within {self.opts.remote_timeout_s:.0f} s for {step.title}")
 
     def _check(self, step: Step, shot: CapturedShot) -> dict:
-        """Live QA, plus what only the capture knows: the trigger, busy retries, the virtual rig's truth."""
+        """Live QA, plus what only the capture knows: the trigger, the rig's state, busy retries, the
+        virtual rig's truth; for a closing GT its drift from the opening GT (flags when over limits)."""
         data = [f.data for f in shot.files]
         qa = self.qa.check(step.role, shot.names, data)
         qa["trigger"] = shot.trigger
@@ -272,7 +273,9 @@ class Session:
         if o.category is not None and known is not None and o.category != known:  # refused before a shot is fired
             raise RdrfError(f"--category {o.category!r}: scene {o.scene} is catalogued as {known!r}; a scene's category is never overwritten")
         self.rig.set_scene(o.scene, o.category or known)
-        return plan(n_gt, n_lq, gt_count=o.gt_count, lq=o.lq, bracket=o.gt_bracket)
+        steps = plan(n_gt, n_lq, gt_count=o.gt_count, lq=o.lq, bracket=o.gt_bracket)
+        self.summary.bracket_planned = any(step.bracket for step in steps)
+        return steps
 
     def _run_steps(self, steps: list[Step]) -> None:
         o = self.opts

@@ -102,7 +102,7 @@ def test_gts_that_cannot_be_compared_are_flagged_never_taken_as_zero_drift():
     opening, _, _ = _bracket(6)
     d = drift.measure(opening, np.full_like(opening, 128))  # a flat grey frame: nothing to register
     assert d["registered"] is False and d["reason"]
-    assert drift.problems(d, LIMITS)[0].startswith("the closing GT does not register onto the opening GT")
+    assert drift.problems(d, LIMITS)[0].startswith("the opening and closing GT could not be compared (closing GT has 0 keypoints")
     d = drift.measure(opening, opening[: H // 2])
     assert d["registered"] is False and "480x160" in d["reason"]
 
@@ -387,3 +387,42 @@ def test_the_datasheet_lists_the_rigs_and_the_scenes_drift(cli, tmp_path):
     assert "- mean |difference| after registration (8-bit levels): median 2.50" in sheet
     (scene_1, scene_2) = _json(cli, ws.root, "scenes")
     assert scene_1["bracket"] == "drifted" and scene_1["gt_drift"][0]["closing_gt"] == 2 and scene_2["bracket"] == "no bracket"
+
+
+def test_a_stopped_series_is_bracketed_by_the_next_session_and_a_failed_measure_never_costs_the_shot(ws):
+    class StopBeforeSecondDegraded(Quiet):
+        interactive = True
+
+        def __init__(self):
+            super().__init__()
+            self.prompts = 0
+
+        def ready(self, prompt: str) -> bool:
+            self.prompts += 1
+            return self.prompts < 3  # GT, degraded 1, then 'q'
+
+    def broken(*_args):
+        raise RuntimeError("OpenCV said no")
+
+    cat = Catalogue(Workspace(ws))
+    rig = VirtualRig(width=320, height=213, raw=False)
+    cam = VirtualCamera(rig).open()
+    try:
+        op = StopBeforeSecondDegraded()
+        summary = run_session(cat, cam, rig, CaptureOptions(scene="2", glass_mm=5.0, lq=3), op, DriftCheck(drift.measure, drift.problems))
+        assert [s.step.title for s in summary.shots] == ["GT 1", "degraded 1"]
+        assert "  no closing GT: the series stopped before it; the scene's next session ends with one" in summary.lines()
+        # the next session continues the series and closes it; its measurement fails, the shot is kept
+        summary = run_session(cat, cam, rig, CaptureOptions(scene="2", glass_mm=5.0, lq=1), Quiet(), DriftCheck(broken, drift.problems))
+        assert [s.step.title for s in summary.shots] == ["degraded 2", "closing GT 2"] and summary.error is None
+        d = summary.shots[-1].qa["drift"]
+        assert d["registered"] is False and "OpenCV said no" in d["reason"] and d["opening_gt"] == 1
+        assert summary.shots[-1].qa["flags"][-1].startswith("the opening and closing GT could not be compared (the drift could not be measured")
+        with cat.session() as s:
+            assert sorted((sh.role, sh.index, bool((sh.qa or {}).get("bracket"))) for sh in s.scalars(select(Shot))) == [
+                ("gt", 1, False), ("gt", 2, True), ("lq", 1, False), ("lq", 2, False)
+            ]
+    finally:
+        cam.close()
+        rig.close()
+        cat.close()

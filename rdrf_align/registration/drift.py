@@ -73,8 +73,9 @@ def measure(opening: np.ndarray, closing: np.ndarray, full_width: int | None = N
     scale = (full_width or w) / w
     try:
         reg = register(prepare_reference(opening), closing)
-    except RegistrationFailed as exc:
-        return {"version": VERSION, "registered": False, "reason": str(exc)}
+    except RegistrationFailed as exc:  # its words are a pair's: say which GT
+        reason = str(exc).replace("GT image", "opening GT").replace("degraded image", "closing GT").replace("degraded", "closing GT")
+        return {"version": VERSION, "registered": False, "reason": reason}
     H = reg.homography
     motion = float(corner_error(H, np.eye(3), w, h).max())
     a_s, b_s = _reduce(opening), _reduce(closing)
@@ -117,7 +118,10 @@ def problems(drift: dict, limits: BracketSettings) -> list[str]:
     """What is wrong with a scene whose GTs drifted by `drift` (a `measure` record), for the operator
     and for the QC reason; empty when the drift is within `limits`."""
     if not drift.get("registered", False):
-        return [f"the closing GT does not register onto the opening GT ({drift.get('reason', 'no reason recorded')}): the camera moved or the view changed"]
+        return [
+            f"the opening and closing GT could not be compared ({drift.get('reason') or 'no reason recorded'}): the camera may have "
+            "moved or the view changed - the scene's drift is unknown"
+        ]
     out = []
     motion, ref = drift.get("motion_px"), drift.get("motion_ref_px")
     if ref is not None and ref > limits.max_motion_px:
