@@ -247,6 +247,11 @@ def test_live_qa_and_align_flag_a_scene_that_moved_or_whose_light_changed(cli, w
             assert p["status"] == "rejected" and f"scene 8: {flag}" in p["reason"], p["reason"]
         else:
             assert "opening and closing GT" not in p["reason"]
+    # the limits are the workspace's: loosened in rdrf.toml, a re-alignment no longer flags the scene
+    with open(ws / "rdrf.toml", "a") as f:
+        f.write("\n[bracket]\nmax_motion_px = 100\nmax_exposure_ev = 2.0\n")
+    assert cli("--workspace", ws, "align", "--scene", "8", "--force").exit_code == 0
+    assert all("opening and closing GT" not in p["reason"] for p in _json(cli, ws, "pairs"))
 
 
 def test_an_imported_scene_has_no_bracket_and_no_rig_record(cli, ws, tmp_path):
