@@ -283,7 +283,7 @@ class Session:
         for step in steps:
             self.rig.prepare(step.role, step.index, bracket=step.bracket)
             self.op.say(instructions(step, o.scene, o.glass_mm, first_of_role=previous != step.role))
-            if step.role == "lq" and o.interval_s:  # hands busy: a pause instead of Enter
+            if (step.role == "lq" or step.bracket) and o.interval_s:  # hands busy: a pause instead of Enter (box on, glass dried)
                 self.op.say(f"  shooting in {o.interval_s:g} s")
                 time.sleep(o.interval_s)
             elif self.op.interactive and o.trigger == "usb" and not self.op.ready(trigger_hint(o.trigger, True)):

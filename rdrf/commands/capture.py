@@ -47,7 +47,7 @@ def capture(
     angle_deg: Annotated[Optional[float], typer.Option("--angle-deg", help="Glass angle to the optical axis.")] = None,
     gt_count: Annotated[int, typer.Option("--gt-count", help="GT shots when the scene has none yet.")] = 1,
     lq: Annotated[int, typer.Option("--lq", help="Degraded shots to take this session.")] = 5,
-    interval: Annotated[Optional[float], typer.Option("--interval", help="Seconds to spray/rotate before each degraded shot, instead of Enter.")] = None,
+    interval: Annotated[Optional[float], typer.Option("--interval", help="Seconds to spray/rotate before each degraded shot (and to put the box on and dry the glass before the closing GT), instead of Enter.")] = None,
     gt_bracket: Annotated[
         Optional[bool],
         typer.Option(
