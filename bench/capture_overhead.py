@@ -20,6 +20,8 @@ from pathlib import Path
 
 from hardware.virtual import VirtualCamera, VirtualRig
 from rdrf_capture import live_qa
+from rdrf_align.registration import drift
+from rdrf_capture.bracket import DriftCheck
 from rdrf_capture.capture import CaptureOptions, run_session
 from schemas.imageio import jpeg_size
 from schemas.workspace import Catalogue, create_workspace
@@ -59,7 +61,8 @@ def main() -> None:
             renders.append(cam.render_s)
 
         cam._next_frame = timed_next
-        summary = run_session(cat, cam, rig, CaptureOptions(scene="1", glass_mm=5.0, lq=a.lq), Quiet())
+        # the closing GT's row includes measuring its drift from the opening GT (rdrf_capture.bracket)
+        summary = run_session(cat, cam, rig, CaptureOptions(scene="1", glass_mm=5.0, lq=a.lq), Quiet(), DriftCheck(drift.measure, drift.problems))
         cam.close()
         rows = []
         for r, render in zip(summary.shots, renders):

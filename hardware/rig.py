@@ -18,8 +18,9 @@ class Rig(Protocol):
 
     def set_scene(self, label: str, category: str | None) -> None: ...
 
-    def prepare(self, role: Role, index: int) -> None:
-        """Set the rig up for shot `index` of `role` (gt: box on, dry; lq: box off, spray, rotate)."""
+    def prepare(self, role: Role, index: int, *, bracket: bool = False) -> None:
+        """Set the rig up for shot `index` of `role` (gt: box on, dry; lq: box off, spray, rotate);
+        `bracket`: the GT closing a degraded series (box back on, glass dried or the dry slab)."""
         ...
 
     def press_remote(self) -> None:
@@ -39,7 +40,7 @@ class ManualRig:
     def set_scene(self, label: str, category: str | None) -> None:
         pass
 
-    def prepare(self, role: Role, index: int) -> None:
+    def prepare(self, role: Role, index: int, *, bracket: bool = False) -> None:
         pass
 
     def press_remote(self) -> None:

@@ -64,6 +64,20 @@ class RigFrame:
             self.sha256["raw"] = hashlib.sha256(self.raw).hexdigest()
 
 
+# How far an untouched rig drifts between the opening and the closing GT of a series: the tripod
+# creeps as far as between two degraded shots (`motion_px`), the light by a few hundredths of a stop
+# and its colour by well under a percent over the minutes a series takes.
+CLOSING_EV_SIGMA, CLOSING_EV_MAX = 0.03, 0.1
+CLOSING_WB_SIGMA, CLOSING_WB_MAX = 0.004, 0.012
+
+
+def closing_gt_drift(rng: np.random.Generator, motion_px: float) -> dict[str, Any]:
+    """DegradationParams fields of a closing GT: box on, glass dry, and the rig's normal drift."""
+    ev = float(np.clip(rng.normal(0, CLOSING_EV_SIGMA), -CLOSING_EV_MAX, CLOSING_EV_MAX))
+    r, b = (float(np.clip(rng.normal(1, CLOSING_WB_SIGMA), 1 - CLOSING_WB_MAX, 1 + CLOSING_WB_MAX)) for _ in range(2))
+    return {"motion_px": motion_px, "exposure_ev": ev, "wb_gains": (r, 1.0, b), "reflection": False, "drops": False}
+
+
 class VirtualRig:
     """The rig's state and its renderer. Deterministic: a scene label, role and index give the same bytes."""
 
@@ -95,8 +109,9 @@ class VirtualRig:
         self.wet = False
         self.glass_turns = 0
         self.current: tuple[Role, int] = ("gt", 1)
+        self.closing = False  # the shot being prepared is the closing GT of a series (the bracket)
         self.params = dict(params or {})  # hardware.sim.DegradationParams fields fixed for every degraded shot
-        self.overrides: dict[str, Any] = {}  # applied to the next degraded shot only (tests, demos)
+        self.overrides: dict[str, Any] = {}  # applied to the next degraded shot or closing GT only (tests, demos)
         self.history: list[RigFrame] = []  # every frame rendered (bytes dropped but the last's)
         self.camera: Optional["VirtualCamera"] = None
         self._own_dir = workdir is None
@@ -117,8 +132,9 @@ class VirtualRig:
         self._scene = None
         self._behind = None
 
-    def prepare(self, role: Role, index: int) -> None:
+    def prepare(self, role: Role, index: int, *, bracket: bool = False) -> None:
         self.current = (role, index)
+        self.closing = role == "gt" and bracket
         if role == "gt":
             self.box_on, self.wet = True, False
         else:
@@ -166,7 +182,11 @@ class VirtualRig:
         rng = np.random.default_rng(seed)
         params = sample_params(rng, reflections=not self.box_on, motion_px=self.motion_px, glass_mm=self.glass_mm)
         update: dict[str, Any] = {"drops": self.wet}
-        if role == "gt":  # the reference: nothing moved, no drift; only the sensor's noise differs
+        if role == "gt" and self.closing:
+            update.update(closing_gt_drift(rng, self.motion_px))
+            update.update(self.overrides)  # a fault injected between the GTs (tests, demos)
+            self.overrides = {}
+        elif role == "gt":  # the reference: nothing moved, no drift; only the sensor's noise differs
             update.update(motion_px=0.0, exposure_ev=0.0, wb_gains=(1.0, 1.0, 1.0), reflection=False, drops=False)
         else:
             update.update(self.params)

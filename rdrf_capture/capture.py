@@ -10,6 +10,13 @@ strike anywhere: the ingestion journal then explains any file written, and the c
 half-registered shot because a shot, its files, its QA and its pair are committed together. A body
 that disappears mid-shot is waited for; files it announced but had not delivered are fetched from
 its card after reconnection.
+
+Every shot records the rig it was taken with (`Camera.rig_state`: libgphoto2 version, body, firmware,
+focus, settings read back), read when the session opens and again after every reconnection - the
+only times it can change without the operator being told. A series ends with the closing GT (the GT
+bracket, protocol.py) unless the operator opts out; its drift from the opening GT is measured at once
+(bracket.py) and shown. Both travel in the shot's QA record (`qa["rig"]`; a closing GT's
+`qa["bracket"]` and `qa["drift"]`), so they are committed with the shot in its one transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from sqlalchemy import select
 from hardware.camera import Camera, CameraBusy, CameraError, CapturedShot, NoFile
 from hardware.rig import Rig
 from rdrf_capture.background_develop import Developer
+from rdrf_capture.bracket import DriftCheck, measure_closing_gt, summary as drift_summary
 from rdrf_capture.develop import undeveloped
 from rdrf_capture.ingest import IncomingFile, SetupInfo, ShotInfo, check_label, ingest_shots, next_index
 from rdrf_capture.operator import Operator, shot_in_progress
@@ -54,13 +62,16 @@ class CaptureOptions:
     reconnect_timeout_s: float = 120.0
     remote_timeout_s: float = 300.0  # how long to wait for one remote shot
     max_attempts: int = 3  # per step, for busy bodies and shots without files
+    gt_bracket: bool = True  # end the degraded series with a closing GT (protocol.py)
 
 
 class Session:
     """One `rdrf capture` run on one scene: plans the steps from what the catalogue holds, then takes
     each shot to the end (fired, checked, stored) before the next, so a stop at any point loses nothing."""
 
-    def __init__(self, catalogue, camera: Camera, rig: Rig, opts: CaptureOptions, operator: Operator):
+    def __init__(
+        self, catalogue, camera: Camera, rig: Rig, opts: CaptureOptions, operator: Operator, drift: Optional[DriftCheck] = None
+    ):
         self.catalogue = catalogue
         self.camera = camera
         self.rig = rig
@@ -69,6 +80,17 @@ class Session:
         self.summary = SessionSummary(opts.scene)
         self.qa = ShotQA(catalogue, opts.scene, catalogue.workspace.settings.capture.qa, camera.profile.files_per_shot)
         self.developer: Optional[Developer] = None
+        self.drift = drift  # how a closing GT is measured (None: stored, not measured)
+        self.rig_state: Optional[dict] = None  # what the body reported at open / the last reconnection
+        self._drift_record: Optional[dict] = None  # the closing GT's drift, recorded with it
+
+    def _read_rig(self) -> None:
+        """The body's own account of itself, recorded with every shot until the next reconnection; a
+        body that cannot say is recorded as such (`error`), never as an empty record."""
+        try:
+            self.rig_state = self.camera.rig_state()
+        except CameraError as exc:
+            self.rig_state = {"error": f"the body did not report its state: {exc}"}
 
     # --- one shot ---------------------------------------------------------------------------------
     def _fire(self, step: Step) -> Optional[CapturedShot]:
@@ -87,9 +109,22 @@ class Session:
                 raise NoFile(f"no shot arrived from the remote within {self.opts.remote_timeout_s:.0f} s for {step.title}")
 
     def _check(self, step: Step, shot: CapturedShot) -> dict:
-        """Live QA, plus what only the capture knows: the trigger, busy retries, the virtual rig's truth."""
-        qa = self.qa.check(step.role, shot.names, [f.data for f in shot.files])
+        """Live QA, plus what only the capture knows: the trigger, the rig's state, busy retries, the
+        virtual rig's truth; for a closing GT its drift from the opening GT (flags when over limits)."""
+        data = [f.data for f in shot.files]
+        qa = self.qa.check(step.role, shot.names, data)
         qa["trigger"] = shot.trigger
+        qa["rig"] = self.rig_state
+        self._drift_record = None
+        if step.bracket:
+            qa["reference"] = False  # the opening GT stays the scene's reference (views.scene_gt)
+            qa["bracket"] = True
+            if self.drift is not None:
+                limits = self.catalogue.workspace.settings.bracket
+                self._drift_record = qa["drift"] = measure_closing_gt(self.catalogue, self.opts.scene, shot.names, data, self.drift, limits)
+                if self._drift_record["flags"]:
+                    qa["ok"] = False
+                    qa["flags"] = [*qa.get("flags", []), *self._drift_record["flags"]]
         if (known := self.camera.truth()) is not None:
             qa["virtual_truth"] = known  # the virtual rig's exact motion, for scoring alignment
         if shot.retries:
@@ -189,6 +224,7 @@ class Session:
                 # gone or I/O: wait for the body, then fetch what it still holds
                 self.op.say(f"  waiting up to {self.opts.reconnect_timeout_s:.0f} s for {self.camera.model} to come back...")
                 self.camera.reconnect(self.opts.reconnect_timeout_s)
+                self._read_rig()  # another body, or its settings reset: what the next shot is taken with
                 if attempts >= self.opts.max_attempts + 2:
                     raise
 
@@ -196,7 +232,13 @@ class Session:
         qa = r.qa or {}
         t = r.timing
         head = f"{r.step.role}-{r.index:03d} stored ({', '.join(r.files)})"
-        if r.step.role == "gt":
+        if r.step.bracket:
+            self.op.say(f"[green]{head}[/] - closing GT of scene {self.opts.scene}")
+            if self._drift_record is not None:
+                self.op.say(f"  {drift_summary(self._drift_record)}")
+            elif self.drift is None:
+                self.op.say("  drift not measured in this session")
+        elif r.step.role == "gt":
             self.op.say(f"[green]{head}[/] - GT of scene {self.opts.scene}")
         elif qa.get("ok"):
             self.op.say(
@@ -209,6 +251,7 @@ class Session:
     # --- the session --------------------------------------------------------------------------------
     def run(self) -> SessionSummary:
         steps = self._plan()
+        self._read_rig()
         self._start_development()
         try:
             self._run_steps(steps)
@@ -241,15 +284,17 @@ class Session:
         if o.category is not None and known is not None and o.category != known:  # refused before a shot is fired
             raise RdrfError(f"--category {o.category!r}: scene {o.scene} is catalogued as {known!r}; a scene's category is never overwritten")
         self.rig.set_scene(o.scene, o.category or known)
-        return plan(n_gt, n_lq, gt_count=o.gt_count, lq=o.lq)
+        steps = plan(n_gt, n_lq, gt_count=o.gt_count, lq=o.lq, bracket=o.gt_bracket)
+        self.summary.bracket_planned = any(step.bracket for step in steps)
+        return steps
 
     def _run_steps(self, steps: list[Step]) -> None:
         o = self.opts
         previous: Optional[str] = None
         for step in steps:
-            self.rig.prepare(step.role, step.index)
+            self.rig.prepare(step.role, step.index, bracket=step.bracket)
             self.op.say(instructions(step, o.scene, o.glass_mm, first_of_role=previous != step.role))
-            if step.role == "lq" and o.interval_s:  # hands busy: a pause instead of Enter
+            if (step.role == "lq" or step.bracket) and o.interval_s:  # hands busy: a pause instead of Enter (box on, glass dried)
                 self.op.say(f"  shooting in {o.interval_s:g} s")
                 time.sleep(o.interval_s)
             elif self.op.interactive and o.trigger == "usb" and not self.op.ready(trigger_hint(o.trigger, True)):
@@ -286,10 +331,12 @@ class Session:
         self.summary.developed = len(dev.done)
 
 
-def run_session(catalogue, camera: Camera, rig: Rig, opts: CaptureOptions, operator: Operator) -> SessionSummary:
+def run_session(
+    catalogue, camera: Camera, rig: Rig, opts: CaptureOptions, operator: Operator, drift: Optional[DriftCheck] = None
+) -> SessionSummary:
     check_label(opts.scene)
     with catalogue.scene_lock(opts.scene, "rdrf capture"):  # a second rig on this scene is refused (schemas/locks.py)
-        return Session(catalogue, camera, rig, opts, operator).run()
+        return Session(catalogue, camera, rig, opts, operator, drift).run()
 
 
 def open_camera_and_rig(spec: str, virtual: VirtualSettings, glass_mm: float, say: Callable[[str], None]) -> tuple[Camera, Rig]:

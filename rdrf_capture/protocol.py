@@ -4,6 +4,9 @@ Step 1: the ground truth - dry glass, light-blocking box on (no reflections from
 Step 2: degraded shots - box off, water sprayed on the glass, the glass rotated to a new angle, the
 camera and the scene untouched. A scene that already has its GT continues its degraded series with
 the next number, so a session can be interrupted and resumed at any time.
+Step 3 (the GT bracket, unless the operator opts out): a closing GT - box back on, glass dried or the
+dry slab swapped in, camera untouched. Its difference from the opening GT is what drifted during the
+series (tripod, light, scene): the scene's noise floor (rdrf_align.registration.drift).
 """
 
 from __future__ import annotations
@@ -17,24 +20,38 @@ class Step:
     role: Role
     index: int  # the shot's number within its role, as it will be catalogued
     of: int  # last number of this role in the session
+    bracket: bool = False  # the closing GT of the series
 
     @property
     def title(self) -> str:
+        if self.bracket:
+            return f"closing GT {self.index}"
         return f"GT {self.index}" if self.role == "gt" else f"degraded {self.index}"
 
 
-def plan(existing_gt: int, existing_lq: int, *, gt_count: int = 1, lq: int = 5) -> list[Step]:
-    """The session's steps: GT shots only if the scene has none, then `lq` degraded shots numbered on."""
+def plan(existing_gt: int, existing_lq: int, *, gt_count: int = 1, lq: int = 5, bracket: bool = True) -> list[Step]:
+    """The session's steps: GT shots only if the scene has none, then `lq` degraded shots numbered on,
+    then (`bracket`, and only after degraded shots) the closing GT, numbered after every GT."""
     steps: list[Step] = []
+    n_gt = existing_gt
     if existing_gt == 0:
         steps += [Step("gt", i, gt_count) for i in range(1, gt_count + 1)]
+        n_gt = gt_count
     last = existing_lq + lq
     steps += [Step("lq", i, last) for i in range(existing_lq + 1, last + 1)]
+    if bracket and lq > 0:
+        steps.append(Step("gt", n_gt + 1, n_gt + 1, bracket=True))
     return steps
 
 
 def instructions(step: Step, scene: str, glass_mm: float, *, first_of_role: bool) -> str:
     """What to do with the rig before this shot."""
+    if step.bracket:
+        return (
+            f"Scene {scene}, closing GT: put the light-blocking box back ON and dry the glass (or swap in the dry "
+            f"{glass_mm:g} mm slab at the same place). Do not touch the camera or the tripod: this GT measures how "
+            "far the scene drifted during the series."
+        )
     if step.role == "gt":
         if first_of_role:
             return (

@@ -8,7 +8,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.vocabulary import AlignStatus, Degradation, FileKind, MaskMethod, PairStatus, Role, Split, Trigger
+from schemas.vocabulary import AlignStatus, BracketStatus, Degradation, FileKind, MaskMethod, PairStatus, Role, Split, Trigger
 
 Homography = list[list[float]]
 
@@ -35,6 +35,44 @@ class FileRecord(Record):
     size: int
 
 
+class DriftRecord(Record):
+    """The drift between a scene's opening GT and one closing GT (rdrf_align.registration.drift)."""
+
+    closing_gt: int = Field(description="index of the closing GT shot")
+    opening_gt: Optional[int] = Field(default=None, description="index of the GT it was measured against")
+    measured_at: Optional[str] = None
+    version: Optional[int] = None
+    registered: bool = Field(description="false: the GTs could not be compared (see reason); flagged")
+    reason: Optional[str] = None
+    width: Optional[int] = Field(default=None, description="the originals' width the pixel figures refer to")
+    motion_px: Optional[float] = Field(default=None, description="largest corner displacement closing -> opening GT, px")
+    motion_ref_px: Optional[float] = Field(default=None, description="the same at the RDRF width of 4752 px")
+    inliers: Optional[int] = None
+    reproj_error: Optional[float] = None
+    exposure_ev: Optional[float] = Field(default=None, description="closing vs opening GT, stops, linear light")
+    colour_shift: Optional[list[Optional[float]]] = Field(default=None, description="relative change of R/G and B/G, linear light")
+    mean_abs_diff: Optional[float] = Field(default=None, description="|closing registered - opening|, 8-bit levels: the noise floor")
+    p99_abs_diff: Optional[float] = None
+    changed_fraction: Optional[float] = Field(default=None, description="of the frame still different after exposure/colour correction")
+    flags: list[str] = Field(default_factory=list, description="what was over the [bracket] limits when measured")
+
+
+class RigRecord(BaseModel):
+    """What the body reported about itself when the shot was taken (hardware Camera.rig_state). Keys
+    a newer driver adds are kept (extra allowed): a record of the rig must not lose facts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    libgphoto2: Optional[str] = Field(default=None, description="libgphoto2 version the shot went through")
+    model: Optional[str] = None
+    serial: Optional[str] = None
+    firmware: Optional[str] = Field(default=None, description="the body's PTP deviceversion")
+    focus_mode: Optional[str] = None
+    focus_distance: Optional[str] = None
+    settings: dict[str, Optional[str]] = Field(default_factory=dict, description="profile settings read back, widget -> value")
+    error: Optional[str] = Field(default=None, description="set when the body could not report its state")
+
+
 class SceneRecord(Record):
     scene: str = Field(description="the user's scene label, e.g. '17'")
     category: Optional[str] = None
@@ -45,6 +83,8 @@ class SceneRecord(Record):
     lq_shots: int = 0
     glass_mm: list[float] = Field(default_factory=list)
     cameras: list[str] = Field(default_factory=list)
+    bracket: BracketStatus = Field(default="no bracket", description="the GT bracket's verdict when it was measured")
+    gt_drift: list[DriftRecord] = Field(default_factory=list, description="one per closing GT, oldest first")
 
 
 class ShotRecord(Record):
@@ -64,6 +104,8 @@ class ShotRecord(Record):
     camera: Optional[str] = None
     glass_mm: Optional[float] = None
     qa: Optional[dict] = None
+    bracket: bool = Field(default=False, description="a closing GT (the GT bracket); pairs use the scene's first GT")
+    rig: Optional[RigRecord] = Field(default=None, description="null: no rig record (imported, or catalogued before rdrf recorded it)")
     files: list[FileRecord] = Field(default_factory=list)
 
 
@@ -156,6 +198,8 @@ class StatusRecord(Record):
     files: int
     pairs: dict[str, int]
     splits: dict[str, int]
+    brackets: dict[str, int] = Field(default_factory=dict, description="scenes per GT bracket verdict")
+    drifted: dict[str, list[str]] = Field(default_factory=dict, description="scene -> what drifted between its GTs")
 
 
 RECORDS: dict[str, type[Record]] = {

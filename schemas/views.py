@@ -6,7 +6,8 @@ import re
 
 from schemas.catalogue import Alignment, File, Pair, Scene, Shot
 from schemas.imageio import is_plain_image
-from schemas.records import AlignmentRecord, FileRecord, PairRecord, SceneRecord, ShotRecord
+from schemas.records import AlignmentRecord, DriftRecord, FileRecord, PairRecord, RigRecord, SceneRecord, ShotRecord
+from schemas.vocabulary import BracketStatus
 
 
 def scene_order(label: str) -> list:
@@ -37,9 +38,35 @@ def alignment_sources(pair: Pair) -> tuple[File, File]:
 
 
 def scene_gt(scene: Scene) -> Shot | None:
-    """The scene's ground truth: its first GT shot (later GT shots are kept but not paired)."""
-    gts = [s for s in scene.shots if s.role == "gt"]
+    """The scene's ground truth: its first GT shot that does not close a series (later GT shots and
+    closing GTs are kept but not paired: every degraded shot was checked against the opening GT)."""
+    gts = [s for s in scene.shots if s.role == "gt" and not is_closing_gt(s)] or [s for s in scene.shots if s.role == "gt"]
     return min(gts, key=lambda s: s.index) if gts else None
+
+
+def is_closing_gt(shot: Shot) -> bool:
+    """A GT that closes a degraded series (the GT bracket; capture records it in its QA)."""
+    return shot.role == "gt" and bool((shot.qa or {}).get("bracket"))
+
+
+def shot_rig(shot: Shot) -> dict | None:
+    """What the body reported about itself for this shot; None: no rig record (imported, or older)."""
+    return (shot.qa or {}).get("rig")
+
+
+def scene_drifts(scene: Scene) -> list[dict]:
+    """The drift records of the scene's closing GTs, oldest first (each with `closing_gt`, its index);
+    empty: no bracket (imported, or captured with --no-gt-bracket)."""
+    closing = sorted((s for s in scene.shots if is_closing_gt(s) and (s.qa or {}).get("drift")), key=lambda s: s.index)
+    return [{"closing_gt": s.index, **s.qa["drift"]} for s in closing]
+
+
+def bracket_status(scene: Scene) -> BracketStatus:
+    """The verdict of the scene's GT brackets as recorded when they were measured."""
+    drifts = scene_drifts(scene)
+    if not drifts:
+        return "no bracket"
+    return "drifted" if any(d.get("flags") or not d.get("registered") for d in drifts) else "ok"
 
 
 def shot_camera(shot: Shot) -> str | None:
@@ -76,6 +103,8 @@ def shot_record(shot: Shot) -> ShotRecord:
         camera=shot_camera(shot),
         glass_mm=shot.setup.glass_mm if shot.setup else None,
         qa=shot.qa,
+        bracket=is_closing_gt(shot),
+        rig=RigRecord.model_validate(rig) if (rig := shot_rig(shot)) is not None else None,
         files=[file_record(f) for f in shot.files],
     )
 
@@ -92,6 +121,8 @@ def scene_record(scene: Scene) -> SceneRecord:
         lq_shots=sum(s.role == "lq" for s in scene.shots),
         glass_mm=sorted({s.glass_mm for s in setups if s.glass_mm is not None}),
         cameras=sorted({s.camera_model for s in setups if s.camera_model}),
+        bracket=bracket_status(scene),
+        gt_drift=[DriftRecord.model_validate(d) for d in scene_drifts(scene)],
     )
 
 

@@ -37,6 +37,9 @@ ExportImage = Literal["gt", "lq", "mask", "reflection"]
 MaskMethod = Literal["default", "agan"]
 # Folder layouts `rdrf import` reads.
 ImportLayout = Literal["rdrf", "deraindrop"]
+# A scene's GT bracket: none (imported, or captured with --no-gt-bracket), within its limits, or
+# drifted (camera moved, light or scene changed between the opening and the closing GT).
+BracketStatus = Literal["no bracket", "ok", "drifted"]
 
 
 def values(vocabulary) -> tuple[str, ...]:

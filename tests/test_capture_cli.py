@@ -41,7 +41,10 @@ def test_capture_scene_then_continue_the_degraded_series(cli, ws):
     assert "light-blocking box ON" in r.stderr and "spray water" in r.stderr
     assert "scene 17: 1 GT and 5 degraded shot(s)" in r.stderr
     got = shots(cli, ws, "17")
-    assert sorted((s["role"], s["index"]) for s in got) == [("gt", 1)] + [("lq", i) for i in range(1, 6)]
+    # the series ends with its closing GT (the GT bracket)
+    assert sorted((s["role"], s["index"], s["bracket"]) for s in got) == [("gt", 1, False), ("gt", 2, True)] + [
+        ("lq", i, False) for i in range(1, 6)
+    ]
     for s in got:
         assert s["glass_mm"] == 5.0 and s["trigger"] == "usb" and s["camera"] == "virtual"
         kinds = sorted((f["kind"], f["path"].rsplit(".", 1)[1]) for f in s["files"])
@@ -53,14 +56,14 @@ def test_capture_scene_then_continue_the_degraded_series(cli, ws):
             assert len(truth["homography"]) == 3 and truth["params"]["glass_mm"] == 5.0
     assert cli("--workspace", ws, "verify").exit_code == 0
     pairs = json.loads(cli("--workspace", ws, "pairs", "--json").stdout)
-    assert len(pairs) == 5
+    assert len(pairs) == 5 and {p["gt_shot"] for p in pairs} == {next(s["shot_id"] for s in got if s["role"] == "gt" and s["index"] == 1)}
 
     r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "17", "--glass", "5mm", "--lq", "2", "--yes")
     assert r.exit_code == 0, r.output
     assert "continuing at 6" in r.stderr
     got = shots(cli, ws, "17")
     assert sorted((s["role"], s["index"]) for s in got if s["role"] == "lq")[-2:] == [("lq", 6), ("lq", 7)]
-    assert sum(s["role"] == "gt" for s in got) == 1
+    assert sorted((s["index"], s["bracket"]) for s in got if s["role"] == "gt") == [(1, False), (2, True), (3, True)]
     assert cli("--workspace", ws, "verify").exit_code == 0
 
 
@@ -69,7 +72,7 @@ def test_remote_trigger_delivers_through_events(cli, ws):
             "--glass", "8mm", "--lq", "1", "--category", "signs & markers", "--distance-cm", "12", "--angle-deg", "30", "--yes")
     assert r.exit_code == 0, r.output
     got = shots(cli, ws, "3")
-    assert [s["trigger"] for s in got] == ["remote", "remote"]
+    assert [s["trigger"] for s in got] == ["remote", "remote", "remote"]  # GT, closing GT, degraded
     assert all(len(s["files"]) == 3 for s in got)
     scenes = json.loads(cli("--workspace", ws, "scenes", "--json").stdout)
     assert scenes[0]["category"] == "signs & markers" and scenes[0]["glass_mm"] == [8.0]

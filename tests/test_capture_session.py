@@ -53,8 +53,18 @@ def frames(n: int) -> list[list[tuple[str, bytes]]]:
 
 
 def test_plan_starts_with_gt_and_continues_numbering():
-    assert [(s.role, s.index) for s in plan(0, 0, gt_count=2, lq=2)] == [("gt", 1), ("gt", 2), ("lq", 1), ("lq", 2)]
-    assert [(s.role, s.index) for s in plan(1, 5, lq=3)] == [("lq", 6), ("lq", 7), ("lq", 8)]
+    assert [(s.role, s.index) for s in plan(0, 0, gt_count=2, lq=2, bracket=False)] == [("gt", 1), ("gt", 2), ("lq", 1), ("lq", 2)]
+    assert [(s.role, s.index) for s in plan(1, 5, lq=3, bracket=False)] == [("lq", 6), ("lq", 7), ("lq", 8)]
+
+
+def test_plan_ends_each_series_with_a_closing_gt_numbered_after_every_gt():
+    steps = plan(0, 0, gt_count=2, lq=2)
+    assert [(s.role, s.index, s.bracket) for s in steps] == [
+        ("gt", 1, False), ("gt", 2, False), ("lq", 1, False), ("lq", 2, False), ("gt", 3, True)
+    ]
+    # a continued scene (opening GT and an earlier closing GT catalogued) brackets its new series too
+    assert [(s.role, s.index, s.bracket) for s in plan(2, 5, lq=2)] == [("lq", 6, False), ("lq", 7, False), ("gt", 3, True)]
+    assert plan(1, 5, lq=0) == []  # no series, nothing to bracket
 
 
 def test_failures_at_chosen_moments(workspace):
@@ -86,7 +96,7 @@ def test_failures_at_chosen_moments(workspace):
         say=op.say,
     ).open()
     cat = Catalogue(Workspace(workspace))
-    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="8", glass_mm=3.0, lq=4, reconnect_timeout_s=60), op)
+    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="8", gt_bracket=False, glass_mm=3.0, lq=4, reconnect_timeout_s=60), op)
     assert summary.error is None and summary.stopped is None
     assert [(r.step.role, r.index) for r in summary.shots] == [("gt", 1), ("lq", 1), ("lq", 2), ("lq", 3), ("lq", 4)]
     text = "\n".join(op.messages)
@@ -101,7 +111,7 @@ def test_failures_at_chosen_moments(workspace):
     # now the body stays busy: the session stops with the message, earlier shots untouched
     body.fail.update({("capture", i): -110 for i in range(9, 400)})
     before = _snapshot(cat)
-    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="8", glass_mm=3.0, lq=1, max_attempts=2), op)
+    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="8", gt_bracket=False, glass_mm=3.0, lq=1, max_attempts=2), op)
     assert summary.error is not None and summary.error.code == -110
     assert "busy during capture [-110]" in summary.stopped
     assert _snapshot(cat) == before
@@ -144,11 +154,11 @@ def test_operator_stops_with_q_and_the_next_session_continues(workspace):
     body = Body(frames(6))
     op = StopsAtThird()
     cat = Catalogue(Workspace(workspace))
-    summary = run_session(cat, _nikon(body, op), ManualRig(), CaptureOptions(scene="2", glass_mm=5.0, lq=4), op)
+    summary = run_session(cat, _nikon(body, op), ManualRig(), CaptureOptions(scene="2", gt_bracket=False, glass_mm=5.0, lq=4), op)
     assert summary.stopped == "stopped by the operator"
     assert [(r.step.role, r.index) for r in summary.shots] == [("gt", 1), ("lq", 1)]
     assert op.prompts == 3
-    summary = run_session(cat, _nikon(body, Quiet()), ManualRig(), CaptureOptions(scene="2", glass_mm=5.0, lq=2), Quiet())
+    summary = run_session(cat, _nikon(body, Quiet()), ManualRig(), CaptureOptions(scene="2", gt_bracket=False, glass_mm=5.0, lq=2), Quiet())
     assert [(r.step.role, r.index) for r in summary.shots] == [("lq", 2), ("lq", 3)]
     cat.close()
 
@@ -170,7 +180,7 @@ def test_ctrl_c_during_a_shot_still_stores_it(workspace):
 
     cam._cam.capture = capture_then_ctrl_c
     cat = Catalogue(Workspace(workspace))
-    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="4", glass_mm=5.0, lq=2), op)
+    summary = run_session(cat, cam, ManualRig(), CaptureOptions(scene="4", gt_bracket=False, glass_mm=5.0, lq=2), op)
     assert summary.interrupted and "interrupted" in summary.stopped
     assert any("finishing the shot in progress" in m for m in op.messages)
     assert [(r.step.role, r.index) for r in summary.shots] == [("gt", 1), ("lq", 1)]
@@ -196,7 +206,7 @@ def test_a_shot_is_catalogued_with_its_qa_in_one_transaction(workspace):
     event.listen(Shot, "before_insert", on_insert)
     event.listen(Shot, "before_update", on_update)
     try:
-        summary = run_session(cat, _nikon(body, Quiet()), ManualRig(), CaptureOptions(scene="6", glass_mm=5.0, lq=3), Quiet())
+        summary = run_session(cat, _nikon(body, Quiet()), ManualRig(), CaptureOptions(scene="6", gt_bracket=False, glass_mm=5.0, lq=3), Quiet())
     finally:
         event.remove(Shot, "before_insert", on_insert)
         event.remove(Shot, "before_update", on_update)
@@ -216,7 +226,7 @@ def test_a_raw_only_shot_is_checked_on_its_raw(workspace):
     body = Body([[(f"DSC{i + 1:05d}.DNG", dng_from_rgb(np.roll(scene, i, axis=1)))] for i in range(2)])
     op = Quiet()
     cat = Catalogue(Workspace(workspace))
-    summary = run_session(cat, _nikon(body, op), ManualRig(), CaptureOptions(scene="9", glass_mm=5.0, lq=1), op)
+    summary = run_session(cat, _nikon(body, op), ManualRig(), CaptureOptions(scene="9", gt_bracket=False, glass_mm=5.0, lq=1), op)
     assert summary.error is None, summary.stopped
     lq = summary.shots[1].qa
     assert lq["motion_px"] is not None and lq["motion_px"] < 4, lq  # registered against the GT's RAW

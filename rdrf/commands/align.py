@@ -62,6 +62,7 @@ def align(
             force=force,
             mask_method=mask or section.mask,
             quality=section,
+            bracket=cat.workspace.settings.bracket,
         )
         bar = {}
 

@@ -48,18 +48,28 @@ def capture(
     angle_deg: Annotated[Optional[float], typer.Option("--angle-deg", help="Glass angle to the optical axis.")] = None,
     gt_count: Annotated[int, typer.Option("--gt-count", help="GT shots when the scene has none yet.")] = 1,
     lq: Annotated[int, typer.Option("--lq", help="Degraded shots to take this session.")] = 5,
-    interval: Annotated[Optional[float], typer.Option("--interval", help="Seconds to spray/rotate before each degraded shot, instead of Enter.")] = None,
+    interval: Annotated[Optional[float], typer.Option("--interval", help="Seconds to spray/rotate before each degraded shot (and to put the box on and dry the glass before the closing GT), instead of Enter.")] = None,
+    gt_bracket: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--gt-bracket/--no-gt-bracket",
+            help="End the degraded series with a closing GT (box on, glass dry) whose drift from the opening GT is the scene's noise floor. Default: rdrf.toml [capture] gt_bracket (true).",
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Non-interactive: no prompts (also when stdin is no terminal).")] = False,
 ) -> None:
-    """Capture a scene through the RDRF protocol: GT with the light-blocking box, then degraded shots.
+    """Capture a scene through the RDRF protocol: GT with the light-blocking box, degraded shots, closing GT.
 
     A scene without GT starts with the GT step; a scene with one continues its degraded series with
-    the next number. Every shot is stored crash-safely, catalogued and checked by live QA before the
-    next one.
+    the next number. The series ends with a closing GT (box back on, glass dry) measured against the
+    opening GT at once: camera motion, light and colour change, the noise floor. Every shot is stored
+    crash-safely, catalogued with the rig's state and checked by live QA before the next one.
 
     Example: rdrf capture --scene 17 --glass 5mm --trigger remote --lq 10
     """
     from hardware.rig import parse_glass
+    from rdrf_align.registration import drift
+    from rdrf_capture.bracket import DriftCheck
     from rdrf_capture.capture import CaptureOptions, open_camera_and_rig, run_session
     glass_mm = parse_glass(glass)
     cat = context.open_catalogue()
@@ -80,8 +90,10 @@ def capture(
                 gt_count=gt_count,
                 lq=lq,
                 interval_s=interval,
+                gt_bracket=cat.workspace.settings.capture.gt_bracket if gt_bracket is None else gt_bracket,
             ),
             operator,
+            DriftCheck(drift.measure, drift.problems),
         )
     finally:
         cam.close()

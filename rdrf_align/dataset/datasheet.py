@@ -44,6 +44,35 @@ def _stats(values: list[Optional[float]], fmt: str) -> str:
     return f"median {format(statistics.median(vals), fmt)}, 95th percentile {format(p95, fmt)}, max {format(vals[-1], fmt)}"
 
 
+def _rigs(plan: ExportPlan) -> str:
+    """The libgphoto2 versions, bodies, firmware and focus modes the exported degraded shots were taken with."""
+    rows = [
+        ["no rig record (imported)", "-", "-", "-", n] if key is None else [*(v or "(not reported)" for v in key), n]
+        for key, n in sorted(plan.rigs.items(), key=lambda kv: (kv[0] is None, [str(v) for v in kv[0] or ()]))
+    ]
+    return _table(["libgphoto2", "body", "firmware", "focus mode", "pairs"], rows)
+
+
+def _brackets(plan: ExportPlan) -> str:
+    """The GT bracket of the exported scenes: how many have one, and the drift between their GTs."""
+    scenes = sorted(plan.brackets, key=scene_order)
+    measured = [d for label in scenes for d in plan.brackets[label] if d.get("registered")]
+    with_bracket = [label for label in scenes if plan.brackets[label]]
+    drifted = [label for label in with_bracket if any(d.get("flags") or not d.get("registered") for d in plan.brackets[label])]
+    if not with_bracket:
+        return f"No exported scene has a GT bracket ({len(scenes)} scene(s): no bracket - imported, or captured with --no-gt-bracket)."
+    return (
+        f"{len(with_bracket)} of {len(scenes)} exported scene(s) end their series with a closing GT (the others: no bracket); "
+        f"{len(drifted)} drifted beyond the limits when measured{' (' + ', '.join(drifted) + ')' if drifted else ''}. "
+        "Between the opening and the closing GT (the scene's noise floor):\n\n"
+        f"- camera motion (px, full resolution): {_stats([d.get('motion_px') for d in measured], '.2f')}\n"
+        f"- exposure change (stops): {_stats([abs(d['exposure_ev']) if d.get('exposure_ev') is not None else None for d in measured], '.3f')}\n"
+        f"- colour change (largest of R/G, B/G): {_stats([max(abs(v) for v in d['colour_shift']) if d.get('colour_shift') else None for d in measured], '.3f')}\n"
+        f"- mean |difference| after registration (8-bit levels): {_stats([d.get('mean_abs_diff') for d in measured], '.2f')}\n"
+        f"- 99th percentile |difference| (8-bit levels): {_stats([d.get('p99_abs_diff') for d in measured], '.1f')}"
+    )
+
+
 def _loading(fmt: str, splits: tuple[str, ...]) -> str:
     s = splits[0]
     if fmt == "folder":
@@ -145,6 +174,14 @@ RDRF paper's dataset has 216 training scenes (9003 pairs) and 36 test scenes (83
 ### Per camera
 
 {_by(records, lambda r: r.camera, splits)}
+
+### How the degraded shots were taken (rig record)
+
+{_rigs(plan)}
+
+### GT bracket: drift between the opening and the closing GT
+
+{_brackets(plan)}
 
 ### Alignment quality of the exported pairs
 

@@ -31,7 +31,7 @@ from schemas.errors import RdrfError
 from schemas.records import ExportRecord
 from schemas.storage import sha256_bytes
 from schemas.version import tool_version
-from schemas.views import alignment_figures, alignment_sources, scene_order, shot_camera
+from schemas.views import alignment_figures, alignment_sources, scene_drifts, scene_order, shot_camera, shot_rig
 from schemas.vocabulary import Borders, ExportFormat, ExportImage, ExportSplit, Fit, PairStatus, Split, values
 from schemas.warp import covered_quad
 from schemas.workspace import Catalogue, Workspace
@@ -97,6 +97,10 @@ class ExportPlan:
     scenes: dict[str, tuple[Optional[str], Split]]  # label -> (category, split), exported scenes
     cropped: int = 0
     version: str = field(default_factory=tool_version)
+    # how the exported degraded shots were made: (libgphoto2, body, firmware, focus mode) -> pairs;
+    # None: shots with no rig record (imported)
+    rigs: dict[Optional[tuple], int] = field(default_factory=dict)
+    brackets: dict[str, list[dict]] = field(default_factory=dict)  # exported scene -> its GT drift records
 
     @property
     def records(self) -> list[ExportRecord]:
@@ -138,7 +142,7 @@ def plan_export(catalogue: Catalogue, params: ExportParams, out: Optional[Path] 
         raise RdrfError(f"two pairs would be exported under the same name: {', '.join(dupes[:5])}")
     _place(items, params)
     return ExportPlan(ws, out, params, items, digest, ws.settings.split.test_fraction, dict(selection.excluded),
-                      selection.scenes, cropped)
+                      selection.scenes, cropped, rigs=dict(selection.rigs), brackets=selection.brackets)
 
 
 def prior_export_leaks(session: Session, ws: Workspace, out: Path, scene_splits: dict[str, str]) -> list[Leak]:
@@ -197,11 +201,16 @@ class _Selection:
         self.excluded: dict[str, int] = defaultdict(int)
         self.scenes: dict[str, tuple[Optional[str], Split]] = {}
         self.sizes: dict[str, tuple[int, int]] = {}  # GT path -> its size, read once per scene
+        self.rigs: dict[Optional[tuple], int] = defaultdict(int)
+        self.brackets: dict[str, list[dict]] = {}
 
     def add(self, pair: Pair) -> None:
         if self._usable(pair):
             self.items.append(self._item(pair))
             self.scenes[pair.scene.label] = (pair.scene.category, pair.scene.split)
+            rig = shot_rig(pair.lq_shot)
+            self.rigs[None if rig is None else tuple(rig.get(k) for k in ("libgphoto2", "model", "firmware", "focus_mode"))] += 1
+            self.brackets[pair.scene.label] = scene_drifts(pair.scene)
         else:
             self.excluded[pair.status] += 1
 

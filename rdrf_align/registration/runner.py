@@ -39,15 +39,15 @@ import cv2
 import numpy as np
 from sqlalchemy import select, update
 
-from rdrf_align.registration import masks
+from rdrf_align.registration import drift, masks
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
 from rdrf_align.registration.quality import ShotSetup, setup_mismatch
 from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene, Shot
 from schemas import imageio
 from schemas.errors import RdrfError
-from schemas.settings import AlignSettings
+from schemas.settings import AlignSettings, BracketSettings
 from schemas.storage import TMP_MARK, durable_write
-from schemas.views import shot_image
+from schemas.views import scene_drifts, shot_image
 from schemas.vocabulary import AlignStatus, MaskMethod, values
 from schemas.workspace import Catalogue, Workspace
 
@@ -59,6 +59,7 @@ class AlignOptions:
     mask_method: MaskMethod = "default"
     quality: AlignSettings = AlignSettings()
     mask_params: masks.MaskParams = masks.MaskParams()
+    bracket: BracketSettings = BracketSettings()
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Task:
     mask_params: masks.MaskParams = masks.MaskParams()
     gt_file_id: int | None = None  # the files behind gt_path and lq_path, recorded on the Alignment
     lq_file_id: int | None = None
+    bracket_reason: str = ""  # the scene drifted between its opening and closing GT (drift.scene_reason)
 
 
 @dataclass
@@ -146,6 +148,7 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
                     pair.id, pair.scene.label, str(ws.root), gt and gt.path, lq and lq.path,
                     output_paths(pair.scene.label, pair.lq_shot.index), problem,
                     options.mask_method, options.quality, options.mask_params, gt and gt.id, lq and lq.id,
+                    bracket_reason=drift.scene_reason(pair.scene.label, scene_drifts(pair.scene), options.bracket),
                 )
             )
     return tasks, skipped
@@ -209,7 +212,7 @@ def work(task: Task) -> TaskResult:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
     out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
     del lq
-    res = TaskResult(task.pair_id, out.status, out.reason, params=out.params())
+    res = TaskResult(task.pair_id, *drift.with_scene_reason(out.status, out.reason, task.bracket_reason), params=out.params())
     if out.homography is not None:
         gain, offset = out.photometric.rgb()
         res.figures = {
