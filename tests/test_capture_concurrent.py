@@ -63,13 +63,13 @@ def two_rigs(ws: Path, cli, tmp_path: Path) -> None:
     shots = json.loads(r.stdout)
     for scene in ("A", "B"):
         mine = sorted((s["role"], s["index"]) for s in shots if s["scene"] == scene)
-        assert mine == [("gt", 1)] + [("lq", i) for i in range(1, LQ + 1)], scene
+        assert mine == [("gt", 1), ("gt", 2)] + [("lq", i) for i in range(1, LQ + 1)], scene  # opening + closing GT
     # the sessions really ran at the same time: each one's shots span some of the other's
     times = {sc: sorted(s["captured_at"] for s in shots if s["scene"] == sc) for sc in ("A", "B")}
     assert times["A"][0] < times["B"][-1] and times["B"][0] < times["A"][-1], times
 
     files = [f for s in shots for f in s["files"]]
-    assert len(files) == 2 * (1 + LQ) * 3  # JPEG + DNG + developed PNG per shot
+    assert len(files) == 2 * (2 + LQ) * 3  # JPEG + DNG + developed PNG per shot (two GTs per scene)
     assert len({f["path"] for f in files}) == len(files)
     originals = [f["sha256"] for f in files if f["kind"] == "original"]
     assert len(set(originals)) == len(originals)  # no shot stored twice, none stored over another

@@ -108,10 +108,10 @@ def test_the_whole_pipeline_on_postgresql(database, cli, tmp_path, monkeypatch):
 
     shots = json.loads(cli("-w", ws, "shots", "--json").stdout)
     assert sorted((s["scene"], s["role"], s["index"]) for s in shots) == [
-        ("1", "gt", 1), ("1", "lq", 1), ("1", "lq", 2), ("17", "gt", 1),
+        ("1", "gt", 1), ("1", "lq", 1), ("1", "lq", 2), ("17", "gt", 1), ("17", "gt", 2),  # opening + closing GT
         ("17", "lq", 1), ("17", "lq", 2), ("17", "lq", 3), ("2", "gt", 1), ("2", "lq", 1),
     ]
-    assert rows(database, "SELECT count(*) FROM shots") == [(9,)]
+    assert rows(database, "SELECT count(*) FROM shots") == [(10,)]
     assert rows(database, "SELECT category, notes FROM scenes WHERE label = '1'") == [("signs & markers", "bus stop")]
     qa = next(s["qa"] for s in shots if s["scene"] == "17" and s["role"] == "lq")
     assert qa["files"] == 2 and len(qa["virtual_truth"]["homography"]) == 3  # JSON columns round-trip
