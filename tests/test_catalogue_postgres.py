@@ -151,7 +151,7 @@ def test_two_rigs_at_once_into_one_postgresql_catalogue(database, cli, tmp_path,
     two_rigs(ws, cli, tmp_path)
     from tests.test_capture_concurrent import LQ
 
-    assert rows(database, "SELECT count(*) FROM shots") == [(2 * (1 + LQ),)]
+    assert rows(database, "SELECT count(*) FROM shots") == [(2 * (2 + LQ),)]  # opening + closing GT per scene
 
 
 def test_migrations_on_postgresql_match_the_orm_models(database):
