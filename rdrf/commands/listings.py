@@ -14,14 +14,14 @@ from rdrf.options import JsonFlag
 from schemas.catalogue import File, Pair, Scene, Shot
 from schemas.records import StatusRecord
 from schemas.views import pair_record, scene_order, scene_record, shot_record
-from schemas.vocabulary import PairStatus, values
+from schemas.vocabulary import PairStatus, SceneKind, values
 
 app = typer.Typer()
 
 
 @app.command()
 def status(json_: JsonFlag = False) -> None:
-    """Summary of the catalogue: scenes, shots, files, pairs by status, splits.
+    """Summary of the catalogue: scenes (by kind), shots, files, pairs by status, splits.
 
     Example: rdrf status
     """
@@ -35,12 +35,16 @@ def status(json_: JsonFlag = False) -> None:
             files=s.scalar(select(func.count(File.id))) or 0,
             pairs={st: n for st, n in s.execute(select(Pair.status, func.count(Pair.id)).group_by(Pair.status))},
             splits={str(sp): n for sp, n in s.execute(select(Scene.split, func.count(Scene.id)).group_by(Scene.split))},
+            kinds={k: n for k, n in s.execute(select(Scene.kind, func.count(Scene.id)).group_by(Scene.kind))},
         )
     if json_:
         print_json(rec)
         return
     table = Table(title=f"rdrf workspace {rec.workspace}", show_header=False)
     table.add_row("scenes", str(rec.scenes))
+    for kind in values(SceneKind):
+        if rec.kinds.get(kind):
+            table.add_row(f"  {kind} scenes", str(rec.kinds[kind]))
     table.add_row("GT shots", str(rec.gt_shots))
     table.add_row("degraded shots", str(rec.lq_shots))
     table.add_row("files", str(rec.files))
@@ -61,9 +65,9 @@ def scenes(json_: JsonFlag = False) -> None:
     if json_:
         print_json(records)
         return
-    table = Table("scene", "category", "split", "GT", "degraded", "glass mm", "camera")
+    table = Table("scene", "kind", "category", "split", "GT", "degraded", "glass mm", "camera")
     for r in records:
-        table.add_row(r.scene, r.category or "-", r.split or "-", str(r.gt_shots), str(r.lq_shots),
+        table.add_row(r.scene, r.kind, r.category or "-", r.split or "-", str(r.gt_shots), str(r.lq_shots),
                       ", ".join(f"{g:g}" for g in r.glass_mm) or "-", ", ".join(r.cameras) or "-")
     console.print(table)
 
