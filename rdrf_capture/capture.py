@@ -53,6 +53,7 @@ class CaptureOptions:
     reconnect_timeout_s: float = 120.0
     remote_timeout_s: float = 300.0  # how long to wait for one remote shot
     max_attempts: int = 3  # per step, for busy bodies and shots without files
+    wild: bool = False  # a wild scene: degraded shots only, no GT step, no live QA against a GT
 
 
 class Session:
@@ -87,7 +88,10 @@ class Session:
 
     def _check(self, step: Step, shot: CapturedShot) -> dict:
         """Live QA, plus what only the capture knows: the trigger, busy retries, the virtual rig's truth."""
-        qa = self.qa.check(step.role, shot.names, [f.data for f in shot.files])
+        if self.opts.wild:
+            qa = self.qa.check_wild(shot.names)
+        else:
+            qa = self.qa.check(step.role, shot.names, [f.data for f in shot.files])
         qa["trigger"] = shot.trigger
         if (known := self.camera.truth()) is not None:
             qa["virtual_truth"] = known  # the virtual rig's exact motion, for scoring alignment
@@ -100,7 +104,7 @@ class Session:
         info = ShotInfo(
             role=step.role,
             trigger=shot.trigger,
-            degradation="none" if step.role == "gt" else "both",
+            degradation="none" if step.role == "gt" else "unknown" if self.opts.wild else "both",
             captured_at=shot.captured_at,
             category=self.opts.category,
             setup=SetupInfo(
@@ -111,6 +115,7 @@ class Session:
                 angle_deg=self.opts.angle_deg,
             ),
             qa=qa,
+            scene_kind="wild" if self.opts.wild else "paired",
         )
         files = [IncomingFile(name=f.name, source=f.data) for f in shot.files]
         # originals and catalogue now; RAW development in the background (background_develop.py)
@@ -227,10 +232,15 @@ class Session:
             self.op.say(f"scene {o.scene} has its GT ({n_gt} shot(s)) and {n_lq} degraded shot(s); continuing at {n_lq + 1}")
         with self.catalogue.session() as s:  # a later session of the scene keeps its category
             known = s.scalar(select(Scene.category).where(Scene.label == o.scene))
+            kind = s.scalar(select(Scene.kind).where(Scene.label == o.scene))
+        want = "wild" if o.wild else "paired"
+        if kind is not None and kind != want:  # refused before a shot is fired
+            raise RdrfError(f"scene {o.scene} is a {kind} scene; " + ("capture it without --wild" if kind == "paired" else
+                            "capture it with --wild" if kind == "wild" else "its frames come from rdrf import-video"))
         if o.category is not None and known is not None and o.category != known:  # refused before a shot is fired
             raise RdrfError(f"--category {o.category!r}: scene {o.scene} is catalogued as {known!r}; a scene's category is never overwritten")
         self.rig.set_scene(o.scene, o.category or known)
-        return plan(n_gt, n_lq, gt_count=o.gt_count, lq=o.lq)
+        return plan(n_gt, n_lq, gt_count=0 if o.wild else o.gt_count, lq=o.lq)
 
     def _run_steps(self, steps: list[Step]) -> None:
         o = self.opts

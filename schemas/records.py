@@ -145,7 +145,7 @@ class ExportRecord(Record):
     )
     homography: Optional[Homography] = None
     lq_original: str
-    status: PairStatus = "ok"
+    status: Optional[PairStatus] = Field(default="ok", description="the pair's status; null in an unpaired (wild) export")
     n_inliers: Optional[int] = None
     inlier_ratio: Optional[float] = None
     reproj_error: Optional[float] = None

@@ -14,8 +14,9 @@ Role = Literal["gt", "lq"]
 # What degrades a shot (seeds/000: drops on glass, glass reflections, both; seeds/003 GT-Rain: rain
 # streaks and rain accumulation, often together). A combination is its parts joined by '+' in this
 # order, drops and reflection together keeping their older name 'both' (see `degradation_of`).
+# 'unknown': a wild shot nobody has labelled (rain of some kind, no GT to tell which).
 Degradation = Literal[
-    "raindrop", "reflection", "both", "rain_streak", "rain_accumulation", "none",
+    "raindrop", "reflection", "both", "rain_streak", "rain_accumulation", "none", "unknown",
     "rain_streak+rain_accumulation",
     "raindrop+rain_streak", "raindrop+rain_accumulation", "raindrop+rain_streak+rain_accumulation",
     "reflection+rain_streak", "reflection+rain_accumulation", "reflection+rain_streak+rain_accumulation",
@@ -88,7 +89,7 @@ def degradation_of(parts) -> str:
 
 def degradation_parts(name: str) -> set[str]:
     """The single degradations a catalogued Degradation is made of (inverse of `degradation_of`)."""
-    if name == "none":
+    if name in ("none", "unknown"):
         return set()
     out: set[str] = set()
     for part in name.split("+"):

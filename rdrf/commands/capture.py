@@ -48,6 +48,7 @@ def capture(
     gt_count: Annotated[int, typer.Option("--gt-count", help="GT shots when the scene has none yet.")] = 1,
     lq: Annotated[int, typer.Option("--lq", help="Degraded shots to take this session.")] = 5,
     interval: Annotated[Optional[float], typer.Option("--interval", help="Seconds to spray/rotate before each degraded shot, instead of Enter.")] = None,
+    wild: Annotated[bool, typer.Option("--wild", help="A wild scene: degraded shots only (no GT step, no live QA against a GT); it goes in the 'wild' split.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Non-interactive: no prompts (also when stdin is no terminal).")] = False,
 ) -> None:
     """Capture a scene through the RDRF protocol: GT with the light-blocking box, then degraded shots.
@@ -56,7 +57,8 @@ def capture(
     the next number. Every shot is stored crash-safely, catalogued and checked by live QA before the
     next one.
 
-    Example: rdrf capture --scene 17 --glass 5mm --trigger remote --lq 10
+    Examples: rdrf capture --scene 17 --glass 5mm --trigger remote --lq 10
+              rdrf capture --scene wild-3 --glass 5mm --wild --lq 20
     """
     from hardware.rig import parse_glass
     from rdrf_capture.capture import CaptureOptions, open_camera_and_rig, run_session
@@ -79,6 +81,7 @@ def capture(
                 gt_count=gt_count,
                 lq=lq,
                 interval_s=interval,
+                wild=wild,
             ),
             operator,
         )

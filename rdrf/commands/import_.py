@@ -20,6 +20,7 @@ def import_(
     layout: Annotated[ImportLayout, typer.Option(help="rdrf (above) or deraindrop (AGAN: data/N_rain.png, gt/N_clean.png).")] = "rdrf",
     prefix: Annotated[str, typer.Option("--scene-prefix", "--prefix", help="Prefix for the scene labels: folder 001 becomes scene P001 (e.g. 'agan-', '2026-11-').")] = "",
     add_to_existing: Annotated[bool, typer.Option("--add-to-existing", help="A folder named like a catalogued scene but holding another shoot: add its shots to that scene (same camera and glass only; its GT is kept as an extra GT, not paired).")] = False,
+    wild: Annotated[bool, typer.Option("--wild", help="Wild (unpaired) shots: any folder of images with no GT; images in DIR are one scene named after DIR, each sub-folder another. They go in the 'wild' split, never in a paired export.")] = False,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", hidden=True, help="What import always does now.")] = False,
 ) -> None:
     """Copy images into the workspace, checksummed; one transaction per scene; re-running adds nothing.
@@ -28,14 +29,18 @@ def import_(
     named like a catalogued scene must be that scene's own shoot (same GT file), unless
     --scene-prefix or --add-to-existing says what it is.
 
-    Example: rdrf import ~/shoots/2026-11 --scene-prefix 2026-11-
+    Examples: rdrf import ~/shoots/2026-11 --scene-prefix 2026-11-
+              rdrf import --wild ~/dashcam/2026-11-rain --scene-prefix wild-
     """
-    from rdrf_capture.importer import import_folder, scene_folders
+    from rdrf_capture.importer import import_folder, scene_folders, wild_folders
 
     cat = context.open_catalogue()
-    total = len(scene_folders(directory)) if layout == "rdrf" and directory.is_dir() else 0
+    total = 0
+    if layout == "rdrf" and directory.is_dir():
+        total = len(wild_folders(directory) if wild else scene_folders(directory))
     with progress(total or 1, "importing") as advance:
-        summary = import_folder(cat, directory, layout, prefix=prefix, add_to_existing=add_to_existing, on_scene=lambda _: advance())
+        summary = import_folder(cat, directory, layout, prefix=prefix, add_to_existing=add_to_existing, wild=wild,
+                                on_scene=lambda _: advance())
     say(f"imported {summary.scenes} scenes: {summary.shots_added} shots added, {summary.shots_known} already catalogued")
     for note in summary.notes:
         err_console.print(f"[yellow]note[/]: {note}", highlight=False, soft_wrap=True)

@@ -6,7 +6,7 @@ Create Date: 2026-11-30
 
 Issue 16: scenes gain `kind` (every existing scene is 'paired'); the scenes.split check admits 'wild'
 (the split of a scene with no GT), exports.split admits 'wild'; shots.degradation admits rain
-accumulation and the combinations (its column widens to 40 characters, which PostgreSQL enforces);
+accumulation, 'unknown' (an unlabelled wild shot) and the combinations (its column widens to 40 characters, which PostgreSQL enforces);
 shots gain `frame_index` and `timestamp_s` for frames imported from a video. Values are written out,
 as in 0002. (Written on a branch next to another 0005: the merge chains it onto 0005.)
 """
@@ -18,7 +18,7 @@ down_revision = '0004'
 branch_labels = None
 depends_on = None
 
-SINGLE = ['raindrop', 'reflection', 'both', 'rain_streak', 'rain_accumulation', 'none']
+SINGLE = ['raindrop', 'reflection', 'both', 'rain_streak', 'none', 'rain_accumulation', 'unknown']
 COMBINED = [
     'rain_streak+rain_accumulation',
     'raindrop+rain_streak', 'raindrop+rain_accumulation', 'raindrop+rain_streak+rain_accumulation',
