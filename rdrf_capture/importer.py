@@ -83,6 +83,8 @@ class SceneSource:
     lq: list[list[Path]]  # one list of files per shot
     meta: SceneToml
     kind: SceneKind = "paired"
+    extra_gt: list[list[Path]] = field(default_factory=list)  # more clean frames (GT-Rain): kept, not paired
+    frames: dict[str, int] = field(default_factory=dict)  # degraded file name -> its frame number
 
 
 def _group_by_stem(files: list[Path]) -> list[list[Path]]:
@@ -211,15 +213,47 @@ def read_wild_folder(folder: Path, prefix: str = "") -> SceneSource:
     return SceneSource(check_label(f"{prefix}{folder.name}"), folder, [], _shot_files(folder, files), _scene_meta(folder), kind="wild")
 
 
-def import_scene(catalogue: Catalogue, src: SceneSource) -> list[IngestResult]:
+GT_RAIN_FRAME = re.compile(r"^(?P<scene>.+)-(?P<what>[CR])-(?P<frame>\d+)$")
+
+
+def gt_rain_folders(root: Path) -> list[Path]:
+    return scene_folders(root)
+
+
+def read_gt_rain_folder(folder: Path, prefix: str = "") -> SceneSource:
+    """One scene of the GT-Rain layout (verified against UCLA-VMG/GT-RAIN's loaders, docs/NOTES.md):
+    rainy frames `*-R-NNN.<ext>`, the clean frame `*-C-000.<ext>` (the GT); other clean frames
+    `*-C-NNN` (one scene has one per rainy frame) are kept as extra GT shots, not paired."""
+    clean: dict[int, Path] = {}
+    rainy: list[tuple[int, Path]] = []
+    for p in _image_files(folder):
+        m = GT_RAIN_FRAME.match(p.stem)
+        if m is None or not is_supported(p.name):
+            if p.name == "scene.toml":
+                continue
+            raise RdrfError(f"{p}: not a GT-Rain frame; expected NAME-C-NNN.png (clean) or NAME-R-NNN.png (rainy)")
+        (clean.__setitem__(int(m["frame"]), p) if m["what"] == "C" else rainy.append((int(m["frame"]), p)))
+    if 0 not in clean:
+        raise RdrfError(f"{folder}: no clean frame *-C-000.*; expected one per GT-Rain scene folder")
+    if not rainy:
+        raise RdrfError(f"{folder}: no rainy frames *-R-NNN.*")
+    rainy.sort()
+    meta = _scene_meta(folder)
+    return SceneSource(check_label(f"{prefix}{folder.name}"), folder, [clean[0]], [[p] for _, p in rainy], meta, kind="video",
+                       extra_gt=[[clean[k]] for k in sorted(clean) if k != 0], frames={p.name: k for k, p in rainy})
+
+
+def import_scene(catalogue: Catalogue, src: SceneSource, degradation: Optional[str] = None) -> list[IngestResult]:
     m = src.meta
     setup = SetupInfo(camera_model=m.camera, glass_mm=m.glass_mm, distance_cm=m.distance_cm, angle_deg=m.angle_deg)
     common = dict(trigger="import", category=m.category, notes=m.notes, setup=setup, scene_kind=src.kind)
-    shots = [([IncomingFile(p.name, p) for p in src.gt], ShotInfo(role="gt", degradation="none", **common))] if src.gt else []
-    # A wild shot's degradation is what scene.toml says, else unknown (no GT to tell).
-    lq_degradation = m.degradation or ("unknown" if src.kind == "wild" else None)
+    shots = [([IncomingFile(p.name, p) for p in files], ShotInfo(role="gt", degradation="none", **common))
+             for files in ([src.gt] if src.gt else []) + src.extra_gt]
+    # scene.toml's degradation, else the command's, else unknown where nobody could know (wild, GT-Rain).
+    lq_degradation = m.degradation or degradation or ("unknown" if src.kind != "paired" else None)
     shots += [
-        ([IncomingFile(p.name, p) for p in files], ShotInfo(role="lq", degradation=lq_degradation, **common))
+        ([IncomingFile(p.name, p) for p in files],
+         ShotInfo(role="lq", degradation=lq_degradation, frame_index=src.frames.get(files[0].name), **common))
         for files in src.lq
     ]
     return ingest_shots(catalogue, src.label, shots)
@@ -306,6 +340,8 @@ def _sources(root: Path, layout: ImportLayout, prefix: str, wild: bool = False) 
         return [(folder.name, lambda folder=folder: read_wild_folder(folder, prefix)) for folder in wild_folders(root)]
     if layout == "deraindrop":
         return [(src.label, lambda src=src: src) for src in _deraindrop_scenes(root, prefix)]
+    if layout == "gt-rain":
+        return [(folder.name, lambda folder=folder: read_gt_rain_folder(folder, prefix)) for folder in gt_rain_folders(root)]
     return [(folder.name, lambda folder=folder: read_scene_folder(folder, prefix)) for folder in scene_folders(root)]
 
 
@@ -317,6 +353,7 @@ def import_folder(
     prefix: str = "",
     add_to_existing: bool = False,
     wild: bool = False,
+    degradation: Optional[str] = None,
     on_scene: Callable[[str], None] = lambda label: None,
 ) -> ImportSummary:
     """Import every scene; a bad scene is listed in `bad` and the rest go on. A failure of the
@@ -329,7 +366,7 @@ def import_folder(
         try:
             src = read()
             note = check_existing_scene(catalogue, src, add_to_existing)
-            results = import_scene(catalogue, src)
+            results = import_scene(catalogue, src, degradation)
         except WorkspaceError:
             raise
         except RdrfError as exc:
