@@ -82,7 +82,11 @@ def test_video_frames_align_to_the_averaged_gt(cli, workspace, tmp_path):
         err = _corner_error(np.array(p["homography"]), truth[by_frame[p["lq_shot"]]])
         assert err < 0.5, (by_frame[p["lq_shot"]], err)
 
-    # Re-running adds nothing; the scene takes no paired import or wild capture.
+    # The report shows the scene as a frame strip: the GT, then the frames in order.
+    r = cli("--workspace", workspace, "report", "--out", tmp_path / "qa")
+    assert r.exit_code == 0 and "no GT image" not in Path(r.stdout.strip()).read_text(), r.output
+
+    # Re-running adds nothing.
     r = cli("--workspace", workspace, "import-video", clip, "--scene", "v1", "--gt-range", "0:2", "--every", "2",
             "--degradation", "rain_streak")
     assert r.exit_code == 0 and "(0 shots added)" in r.stderr
@@ -135,3 +139,15 @@ def test_gt_rain_layout_imports(cli, workspace, tmp_path):
     cv2.imwrite(str(bad / "Nope_0-0-R-000.png"), view(canvas, np.eye(3), W, H, M))
     r = cli("--workspace", workspace, "import", tmp_path / "bad", "--layout", "gt-rain")
     assert r.exit_code == 1 and "Nope_0-0" in r.stderr and "C-000" in r.stderr
+
+
+def test_frame_strip_puts_the_gt_first_and_wraps_rows():
+    from rdrf_align.report.sheets import RED, frame_strip
+
+    gt = np.full((30, 40, 3), 200, np.uint8)
+    shots = [(np.full((30, 40, 3), 10 * i, np.uint8), f"frame {i}", "ok") for i in range(10)]
+    strip = frame_strip(gt, shots, per_row=4, cell_width=40, gap=6)
+    assert strip.shape == (3 * (30 + 6) + 6, 4 * (40 + 6) + 6, 3)  # 11 tiles in rows of 4
+    assert tuple(strip[3, 3]) == tuple(RED)  # the GT cell is framed in red
+    wild = frame_strip(None, shots[:3], per_row=4, cell_width=40, gap=6)
+    assert wild.shape == (30 + 12, 3 * 46 + 6, 3) and tuple(wild[3, 3]) != tuple(RED)

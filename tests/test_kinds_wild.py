@@ -102,6 +102,13 @@ def test_wild_import_is_its_own_split_and_exports_unpaired(cli, workspace, tmp_p
     assert paired and all(r["kind"] == "paired" and r["gt"] and r["degradation"] == "both" for r in paired)
     assert "### Per degradation and scene kind" in (tmp_path / "paired-export" / "README.md").read_text()
 
+    # The report draws every wild scene's shots (no GT frame) and does not call a missing GT a problem.
+    r = cli("--workspace", workspace, "report", "--out", tmp_path / "qa")
+    assert r.exit_code == 0, r.output
+    html = Path(r.stdout.strip()).read_text()
+    assert "w-dashcam has no GT" not in html and "no GT image to put" not in html
+    assert html.count("scene-w-dashcam") >= 1 and "Needs attention" not in html
+
 
 def test_wild_folder_with_a_bad_file_is_refused_by_name(cli, workspace, tmp_path):
     wild = _wild_folder(tmp_path / "dashcam")
