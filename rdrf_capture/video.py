@@ -21,9 +21,12 @@ from typing import Iterator, Optional
 import cv2
 import numpy as np
 
+from sqlalchemy import select
+
 from rdrf_capture.image_check import is_supported
 from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots
 from schemas import imageio
+from schemas.catalogue import Scene
 from schemas.errors import RdrfError
 from schemas.storage import sha256_bytes, sha256_file
 from schemas.views import scene_order
@@ -153,6 +156,22 @@ def read_frames(footage: Footage) -> Iterator[tuple[int, np.ndarray]]:
         cap.release()
 
 
+def _check_same_gt(catalogue: Catalogue, scene: str, gt_sha256: str) -> None:
+    """More footage of a catalogued scene must come with the scene's own GT: a different one would be
+    a second, unpaired GT, and the frames would silently pair with the first."""
+    with catalogue.session() as s:
+        row = s.scalar(select(Scene).where(Scene.label == scene))
+        if row is None:
+            return
+        gts = [shot for shot in row.shots if shot.role == "gt"]
+        known = {f.sha256 for shot in gts for f in shot.files if f.kind == "original"}
+        if gts and gt_sha256 not in known:
+            raise RdrfError(
+                f"scene {scene} already has its ground truth ({gts[0].original_name}); this GT choice gives another image - "
+                "give the same --gt-frame/--gt-range/--gt-clip as before, or import the footage under another --scene"
+            )
+
+
 @dataclass
 class VideoImport:
     scene: str
@@ -210,9 +229,11 @@ def import_video(
     if shape != gt_image.shape:
         raise RdrfError(f"{footage.path}: frames are {shape[1]}x{shape[0]} but the ground truth is {gt_image.shape[1]}x"
                         f"{gt_image.shape[0]}; the clean clip must come from the same camera and framing")
+    gt_png = imageio.encode_png(gt_image, level=3)
+    _check_same_gt(catalogue, scene, sha256_bytes(gt_png))
     setup = SetupInfo(camera_model=camera)
     common = dict(trigger="import", category=category, setup=setup, scene_kind="video")
-    shots = [([IncomingFile(gt_name, imageio.encode_png(gt_image, level=3))],
+    shots = [([IncomingFile(gt_name, gt_png)],
               ShotInfo(role="gt", degradation="none", qa={"video_gt": gt_source}, **common))]
     for i, png in degraded:
         t = i / footage.fps if footage.fps > 0 else None

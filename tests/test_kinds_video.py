@@ -90,6 +90,10 @@ def test_video_frames_align_to_the_averaged_gt(cli, workspace, tmp_path):
     r = cli("--workspace", workspace, "import-video", clip, "--scene", "v1", "--gt-range", "0:2", "--every", "2",
             "--degradation", "rain_streak")
     assert r.exit_code == 0 and "(0 shots added)" in r.stderr
+    # ... and another GT choice for the same scene is refused, nothing added
+    r = cli("--workspace", workspace, "import-video", clip, "--scene", "v1", "--gt-frame", "5", "--every", "2")
+    assert r.exit_code == 1 and "already has its ground truth" in r.stderr
+    assert len(_json(cli, workspace, "shots", "--scene", "v1")) == 5
 
 
 def test_video_gt_choices_are_checked_before_anything_is_stored(cli, workspace, tmp_path):
