@@ -59,6 +59,8 @@ def test_wild_import_is_its_own_split_and_exports_unpaired(cli, workspace, tmp_p
     assert {s["degradation"] for s in _json(cli, workspace, "shots", "--scene", "w-dashcam")} == {"unknown"}
     status = _json(cli, workspace, "status")
     assert status["kinds"] == {"paired": 4, "wild": 2} and status["splits"]["wild"] == 2
+    table = cli("--workspace", workspace, "status").stdout
+    assert "wild scenes" in table and "paired scenes" in table
     assert not [p for p in _json(cli, workspace, "pairs") if p["scene"].startswith("w-")]  # nothing to align
 
     # Splits: the paired scenes get train/test, the wild ones stay wild and are never moved.
