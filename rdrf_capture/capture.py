@@ -247,7 +247,11 @@ class Session:
         previous: Optional[str] = None
         for step in steps:
             self.rig.prepare(step.role, step.index)
-            self.op.say(instructions(step, o.scene, o.glass_mm, first_of_role=previous != step.role))
+            if o.wild:  # no GT, no box, no spraying: the scene as the rain leaves it
+                self.op.say(f"Scene {o.scene}, wild shot {step.index}/{step.of}: no ground truth for this scene - "
+                            "shoot it as it is, through the wet glass.")
+            else:
+                self.op.say(instructions(step, o.scene, o.glass_mm, first_of_role=previous != step.role))
             if step.role == "lq" and o.interval_s:  # hands busy: a pause instead of Enter
                 self.op.say(f"  shooting in {o.interval_s:g} s")
                 time.sleep(o.interval_s)

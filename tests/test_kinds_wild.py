@@ -133,6 +133,7 @@ def vws(workspace, tmp_path, monkeypatch):
 def test_wild_capture_takes_no_gt_and_benchmark_scores_no_reference_only(cli, vws, tmp_path, monkeypatch):
     r = cli("--workspace", vws, "capture", "--camera", "virtual", "--scene", "w1", "--glass", "5mm", "--lq", "2", "--wild", "--yes")
     assert r.exit_code == 0, r.output
+    assert "wild shot 1/2" in r.stderr and "light-blocking box" not in r.stderr
     shots = _json(cli, vws, "shots", "--scene", "w1")
     assert [(s["role"], s["index"]) for s in shots] == [("lq", 1), ("lq", 2)]
     assert all(s["qa"]["reference"] is False and s["qa"]["skipped"] and s["degradation"] == "unknown" for s in shots)

@@ -42,6 +42,8 @@ def export(
 
     cat = context.open_catalogue()
     if split == "wild":
+        if include_rejected:
+            raise RdrfError("--include-rejected is about pairs; a wild export has none", exit_code=2)
         _export_wild(cat, format, size, fit, out, clean_domain)
         return
     if clean_domain:
