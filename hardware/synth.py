@@ -7,6 +7,9 @@
     OUT/<scene>/truth/<name>_reflection.png  with reflections: the light the glass reflects into each GT
                                        pixel (mean over RGB, linear, 255 = full scale; the layer the
                                        reflection map of `rdrf align` estimates)
+    OUT/<scene>/truth/<name>_streaks.png  with --kind streaks: the rain streaks' opacity in the GT frame (255 = opaque)
+    OUT/<scene>/truth/<name>_transmission.png  with --kind accumulation: the veil's transmission t in the
+                                       GT frame (255 = clear air; I = J t + A (1 - t), A in params)
     OUT/truth.json                     per degraded file: homography (lq px -> GT px), mask path, params
 
 truth.json is written last: a folder without it is an interrupted run.
@@ -25,9 +28,10 @@ from hardware.sim import CATEGORIES, encode_jpeg, load_background, render_degrad
 from schemas.errors import RdrfError
 from schemas.imageio import READABLE_IMAGE_EXTS, encode_png
 from schemas.storage import durable_write
+from schemas.vocabulary import KIND_DEGRADATION, DegradationKind, degradation_of
 
 GLASS_MM = (3.0, 5.0, 8.0)
-TRUTH_VERSION = 1
+TRUTH_VERSION = 2  # 2: streaks, transmission and degradation per file
 CAMERA = "rdrf synth"  # what the catalogue records as the body: these shots have no EXIF
 
 
@@ -62,14 +66,20 @@ def synthesize(
     height: int = 792,
     seed: int = 0,
     reflections: bool = True,
+    kinds: frozenset[DegradationKind] | None = None,
     backgrounds: Path | None = None,
     advance: Callable[[], None] = lambda: None,
 ) -> SynthSummary:
     """Render `scenes` scenes with `lq` degraded shots each into `out` (which must be new or empty).
 
     The same arguments give the same bytes. Default size is a quarter of the paper's 4752x3168 per
-    side, which keeps a dataset quick to make; the renderer works at any size.
+    side, which keeps a dataset quick to make; the renderer works at any size. `kinds` (combinable)
+    chooses the degradations; by default drops and, with `reflections`, reflection (the RDRF protocol).
     """
+    if kinds is None:
+        kinds = frozenset({"drops", "reflection"} if reflections else {"drops"})
+    if not kinds:
+        raise RdrfError("--kind: choose at least one of drops, streaks, accumulation, reflection")
     if scenes < 1 or lq < 1:
         raise RdrfError(f"--scenes and --lq must be at least 1 (got {scenes} and {lq})")
     if width < 64 or height < 64:
@@ -85,7 +95,7 @@ def synthesize(
     for i, scene_seq in enumerate(np.random.SeedSequence([seed, 1]).spawn(scenes)):
         label = f"{i + 1:0{digits}d}"
         scene = _SceneSpec(
-            out, label, CATEGORIES[int(order[i % len(order)])], np.random.default_rng(scene_seq), width, height, reflections
+            out, label, CATEGORIES[int(order[i % len(order)])], np.random.default_rng(scene_seq), width, height, kinds
         )
         scene_index[label] = _synth_scene(scene, photos[i % len(photos)] if photos else None, lq, files, advance)
     truth = {
@@ -95,6 +105,9 @@ def synthesize(
         "homography": "maps a degraded (lq) pixel to the GT pixel, full resolution of these files",
         "mask": "PNG in the GT frame, 255 where the defocused water layer's opacity >= params.mask_threshold",
         "reflection": "PNG in the GT frame (null without reflections): reflected light, mean over RGB, linear, 255 = full scale",
+        "streaks": "PNG in the GT frame (null without streaks): rain-streak opacity, 255 = opaque",
+        "transmission": "PNG in the GT frame (null without accumulation): veil transmission t, 255 = clear; I = J t + A (1 - t)",
+        "kinds": sorted(kinds),
         "scenes": scene_index,
         "files": files,
     }
@@ -111,7 +124,11 @@ class _SceneSpec:
     rng: np.random.Generator  # the scene's own stream: every draw below is made in a fixed order
     width: int
     height: int
-    reflections: bool
+    kinds: frozenset
+
+    @property
+    def reflections(self) -> bool:
+        return "reflection" in self.kinds
 
 
 def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, dict], advance: Callable[[], None]) -> dict:
@@ -136,7 +153,7 @@ def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, d
     ))
     gt = render_degraded(world, gt_params, int(rng.integers(2**31))).image
     durable_write(_png(gt), folder / "gt.png")
-    degradation = "both" if sc.reflections else "raindrop"
+    degradation = degradation_of(KIND_DEGRADATION[k] for k in sc.kinds)
     meta = (
         f'category = "{sc.category}"\nglass_mm = {glass:g}\ndegradation = "{degradation}"\n'
         f'camera = "{CAMERA}"\nnotes = "{notes}"\n'
@@ -144,7 +161,8 @@ def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, d
     durable_write(meta.encode(), folder / "scene.toml")
     shots = []
     for k in range(lq):
-        params = sample_params(rng, reflections=sc.reflections, glass_mm=glass).model_copy(update=glass_fields)
+        params = sample_params(rng, reflections=sc.reflections, glass_mm=glass, drops="drops" in sc.kinds,
+                               streaks="streaks" in sc.kinds, accumulation="accumulation" in sc.kinds).model_copy(update=glass_fields)
         shot = render_degraded(world, params, int(rng.integers(2**31)), reflection_scene=reflected)
         name = f"{label}_{k + 1:02d}"
         lq_rel = f"{label}/lq/{name}.jpg"
@@ -155,8 +173,18 @@ def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, d
         if shot.reflection.any():
             reflection_rel = f"{label}/truth/{name}_reflection.png"
             durable_write(_png(reflection_truth(shot.reflection)), sc.out / reflection_rel)
+        streaks_rel = transmission_rel = None
+        if shot.streak_alpha is not None:
+            streaks_rel = f"{label}/truth/{name}_streaks.png"
+            durable_write(_png(unit_map(shot.streak_alpha)), sc.out / streaks_rel)
+        if shot.transmission is not None:
+            transmission_rel = f"{label}/truth/{name}_transmission.png"
+            durable_write(_png(unit_map(shot.transmission)), sc.out / transmission_rel)
         files[lq_rel] = {
             "scene": label,
+            "degradation": degradation,
+            "streaks": streaks_rel,
+            "transmission": transmission_rel,
             "gt": f"{label}/gt.png",
             "homography": shot.homography.tolist(),
             "mask": mask_rel,
@@ -175,6 +203,11 @@ def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, d
         "lq": shots,
         "reflected_category": behind,
     }
+
+
+def unit_map(values: np.ndarray) -> np.ndarray:
+    """A [0, 1] map as 8-bit, 255 = 1."""
+    return np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
 
 
 def reflection_truth(layer: np.ndarray) -> np.ndarray:

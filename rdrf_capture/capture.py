@@ -63,6 +63,7 @@ class CaptureOptions:
     remote_timeout_s: float = 300.0  # how long to wait for one remote shot
     max_attempts: int = 3  # per step, for busy bodies and shots without files
     gt_bracket: bool = True  # end the degraded series with a closing GT (protocol.py)
+    wild: bool = False  # a wild scene: degraded shots only, no GT step, no live QA against a GT
 
 
 class Session:
@@ -112,7 +113,10 @@ class Session:
         """Live QA, plus what only the capture knows: the trigger, the rig's state, busy retries, the
         virtual rig's truth; for a closing GT its drift from the opening GT (flags when over limits)."""
         data = [f.data for f in shot.files]
-        qa = self.qa.check(step.role, shot.names, data)
+        if self.opts.wild:  # no GT to compare with: the checks that need none
+            qa = self.qa.check_wild(shot.names)
+        else:
+            qa = self.qa.check(step.role, shot.names, data)
         qa["trigger"] = shot.trigger
         qa["rig"] = self.rig_state
         self._drift_record = None
@@ -136,7 +140,7 @@ class Session:
         info = ShotInfo(
             role=step.role,
             trigger=shot.trigger,
-            degradation="none" if step.role == "gt" else "both",
+            degradation="none" if step.role == "gt" else "unknown" if self.opts.wild else "both",
             captured_at=shot.captured_at,
             category=self.opts.category,
             setup=SetupInfo(
@@ -147,6 +151,7 @@ class Session:
                 angle_deg=self.opts.angle_deg,
             ),
             qa=qa,
+            scene_kind="wild" if self.opts.wild else "paired",
         )
         files = [IncomingFile(name=f.name, source=f.data) for f in shot.files]
         # originals and catalogue now; RAW development in the background (background_develop.py)
@@ -281,10 +286,15 @@ class Session:
             self.op.say(f"scene {o.scene} has its GT ({n_gt} shot(s)) and {n_lq} degraded shot(s); continuing at {n_lq + 1}")
         with self.catalogue.session() as s:  # a later session of the scene keeps its category
             known = s.scalar(select(Scene.category).where(Scene.label == o.scene))
+            kind = s.scalar(select(Scene.kind).where(Scene.label == o.scene))
+        want = "wild" if o.wild else "paired"
+        if kind is not None and kind != want:  # refused before a shot is fired
+            raise RdrfError(f"scene {o.scene} is a {kind} scene; " + ("capture it without --wild" if kind == "paired" else
+                            "capture it with --wild" if kind == "wild" else "its frames come from rdrf import-video"))
         if o.category is not None and known is not None and o.category != known:  # refused before a shot is fired
             raise RdrfError(f"--category {o.category!r}: scene {o.scene} is catalogued as {known!r}; a scene's category is never overwritten")
         self.rig.set_scene(o.scene, o.category or known)
-        steps = plan(n_gt, n_lq, gt_count=o.gt_count, lq=o.lq, bracket=o.gt_bracket)
+        steps = plan(n_gt, n_lq, gt_count=0 if o.wild else o.gt_count, lq=o.lq, bracket=o.gt_bracket and not o.wild)
         self.summary.bracket_planned = any(step.bracket for step in steps)
         return steps
 
@@ -293,7 +303,11 @@ class Session:
         previous: Optional[str] = None
         for step in steps:
             self.rig.prepare(step.role, step.index, bracket=step.bracket)
-            self.op.say(instructions(step, o.scene, o.glass_mm, first_of_role=previous != step.role))
+            if o.wild:  # no GT, no box, no spraying: the scene as the rain leaves it
+                self.op.say(f"Scene {o.scene}, wild shot {step.index}/{step.of}: no ground truth for this scene - "
+                            "shoot it as it is, through the wet glass.")
+            else:
+                self.op.say(instructions(step, o.scene, o.glass_mm, first_of_role=previous != step.role))
             if (step.role == "lq" or step.bracket) and o.interval_s:  # hands busy: a pause instead of Enter (box on, glass dried)
                 self.op.say(f"  shooting in {o.interval_s:g} s")
                 time.sleep(o.interval_s)

@@ -33,7 +33,7 @@ from schemas.imageio import is_jpeg, is_raw
 from schemas.records import CATEGORIES
 from schemas.storage import sha256_file
 from schemas.views import scene_order
-from schemas.vocabulary import Degradation, ImportLayout, values
+from schemas.vocabulary import Degradation, ImportLayout, SceneKind, values
 from schemas.workspace import Catalogue
 
 
@@ -82,6 +82,9 @@ class SceneSource:
     gt: list[Path]
     lq: list[list[Path]]  # one list of files per shot
     meta: SceneToml
+    kind: SceneKind = "paired"
+    extra_gt: list[list[Path]] = field(default_factory=list)  # more clean frames (GT-Rain): kept, not paired
+    frames: dict[str, int] = field(default_factory=dict)  # degraded file name -> its frame number
 
 
 def _group_by_stem(files: list[Path]) -> list[list[Path]]:
@@ -180,13 +183,77 @@ def _deraindrop_scenes(root: Path, prefix: str) -> list[SceneSource]:
     return scenes
 
 
-def import_scene(catalogue: Catalogue, src: SceneSource) -> list[IngestResult]:
+def _shot_files(folder: Path, files: list[Path]) -> list[list[Path]]:
+    """Supported image files grouped into shots by stem; anything else refused, naming it."""
+    for p in files:
+        if not is_supported(p.name):
+            raise RdrfError(f"{p}: unsupported file type; expected JPEG/PNG/TIFF or RAW")
+    shots = _group_by_stem(files)
+    for group in shots:
+        if not is_one_shot(group):
+            raise RdrfError(
+                f"{folder}: {', '.join(p.name for p in group)} share a name; expected one file per shot "
+                "(or one RAW + one JPEG of the same shot)"
+            )
+    return shots
+
+
+def wild_folders(root: Path) -> list[Path]:
+    """`--wild`: any folder of images, no GT. Images directly in DIR are one scene named after DIR;
+    each sub-folder holding files is a scene of its own (optional scene.toml in either)."""
+    subs = [p for p in sorted(root.iterdir(), key=lambda p: scene_order(p.name)) if p.is_dir() and not p.name.startswith(".")]
+    folders = [f for f in [root, *subs] if any(p.name != "scene.toml" for p in _image_files(f))]
+    if not folders:
+        raise RdrfError(f"{root}: no images; --wild expects image files in {root} or in its sub-folders (one scene each)")
+    return folders
+
+
+def read_wild_folder(folder: Path, prefix: str = "") -> SceneSource:
+    files = [p for p in _image_files(folder) if p.name != "scene.toml"]
+    return SceneSource(check_label(f"{prefix}{folder.name}"), folder, [], _shot_files(folder, files), _scene_meta(folder), kind="wild")
+
+
+GT_RAIN_FRAME = re.compile(r"^(?P<scene>.+)-(?P<what>[CR])-(?P<frame>\d+)$")
+
+
+def gt_rain_folders(root: Path) -> list[Path]:
+    return scene_folders(root)
+
+
+def read_gt_rain_folder(folder: Path, prefix: str = "") -> SceneSource:
+    """One scene of the GT-Rain layout (verified against UCLA-VMG/GT-RAIN's loaders, docs/NOTES.md):
+    rainy frames `*-R-NNN.<ext>`, the clean frame `*-C-000.<ext>` (the GT); other clean frames
+    `*-C-NNN` (one scene has one per rainy frame) are kept as extra GT shots, not paired."""
+    clean: dict[int, Path] = {}
+    rainy: list[tuple[int, Path]] = []
+    for p in _image_files(folder):
+        m = GT_RAIN_FRAME.match(p.stem)
+        if m is None or not is_supported(p.name):
+            if p.name == "scene.toml":
+                continue
+            raise RdrfError(f"{p}: not a GT-Rain frame; expected NAME-C-NNN.png (clean) or NAME-R-NNN.png (rainy)")
+        (clean.__setitem__(int(m["frame"]), p) if m["what"] == "C" else rainy.append((int(m["frame"]), p)))
+    if 0 not in clean:
+        raise RdrfError(f"{folder}: no clean frame *-C-000.*; expected one per GT-Rain scene folder")
+    if not rainy:
+        raise RdrfError(f"{folder}: no rainy frames *-R-NNN.*")
+    rainy.sort()
+    meta = _scene_meta(folder)
+    return SceneSource(check_label(f"{prefix}{folder.name}"), folder, [clean[0]], [[p] for _, p in rainy], meta, kind="video",
+                       extra_gt=[[clean[k]] for k in sorted(clean) if k != 0], frames={p.name: k for k, p in rainy})
+
+
+def import_scene(catalogue: Catalogue, src: SceneSource, degradation: Optional[str] = None) -> list[IngestResult]:
     m = src.meta
     setup = SetupInfo(camera_model=m.camera, glass_mm=m.glass_mm, distance_cm=m.distance_cm, angle_deg=m.angle_deg)
-    common = dict(trigger="import", category=m.category, notes=m.notes, setup=setup)
-    shots = [([IncomingFile(p.name, p) for p in src.gt], ShotInfo(role="gt", degradation="none", **common))]
+    common = dict(trigger="import", category=m.category, notes=m.notes, setup=setup, scene_kind=src.kind)
+    shots = [([IncomingFile(p.name, p) for p in files], ShotInfo(role="gt", degradation="none", **common))
+             for files in ([src.gt] if src.gt else []) + src.extra_gt]
+    # scene.toml's degradation, else the command's, else unknown where nobody could know (wild, GT-Rain).
+    lq_degradation = m.degradation or degradation or ("unknown" if src.kind != "paired" else None)
     shots += [
-        ([IncomingFile(p.name, p) for p in files], ShotInfo(role="lq", degradation=m.degradation, **common))
+        ([IncomingFile(p.name, p) for p in files],
+         ShotInfo(role="lq", degradation=lq_degradation, frame_index=src.frames.get(files[0].name), **common))
         for files in src.lq
     ]
     return ingest_shots(catalogue, src.label, shots)
@@ -265,10 +332,16 @@ class ImportSummary:
     notes: list[str] = field(default_factory=list)  # what the user should know about scenes imported
 
 
-def _sources(root: Path, layout: ImportLayout, prefix: str) -> list[tuple[str, Callable[[], SceneSource]]]:
+def _sources(root: Path, layout: ImportLayout, prefix: str, wild: bool = False) -> list[tuple[str, Callable[[], SceneSource]]]:
     """Each scene's label and how to read it: a bad rdrf scene folder fails when read, on its own."""
+    if wild:
+        if layout != "rdrf":
+            raise RdrfError(f"--wild reads any folder of images; it does not combine with --layout {layout}", exit_code=2)
+        return [(folder.name, lambda folder=folder: read_wild_folder(folder, prefix)) for folder in wild_folders(root)]
     if layout == "deraindrop":
         return [(src.label, lambda src=src: src) for src in _deraindrop_scenes(root, prefix)]
+    if layout == "gt-rain":
+        return [(folder.name, lambda folder=folder: read_gt_rain_folder(folder, prefix)) for folder in gt_rain_folders(root)]
     return [(folder.name, lambda folder=folder: read_scene_folder(folder, prefix)) for folder in scene_folders(root)]
 
 
@@ -279,6 +352,8 @@ def import_folder(
     *,
     prefix: str = "",
     add_to_existing: bool = False,
+    wild: bool = False,
+    degradation: Optional[str] = None,
     on_scene: Callable[[str], None] = lambda label: None,
 ) -> ImportSummary:
     """Import every scene; a bad scene is listed in `bad` and the rest go on. A failure of the
@@ -287,11 +362,11 @@ def import_folder(
     if not root.is_dir():
         raise RdrfError(f"{root}: not a folder; expected a folder of scene folders")
     summary = ImportSummary()
-    for label, read in _sources(root, layout, prefix):
+    for label, read in _sources(root, layout, prefix, wild):
         try:
             src = read()
             note = check_existing_scene(catalogue, src, add_to_existing)
-            results = import_scene(catalogue, src)
+            results = import_scene(catalogue, src, degradation)
         except WorkspaceError:
             raise
         except RdrfError as exc:

@@ -29,7 +29,7 @@ from schemas.errors import RdrfError
 from schemas.imageio import is_raw
 from schemas.storage import clear_temporaries, durable_copy, durable_write, sha256_bytes
 from schemas.views import scene_gt
-from schemas.vocabulary import Degradation, Role, Trigger
+from schemas.vocabulary import Degradation, Role, SceneKind, Trigger
 from schemas.workspace import Catalogue
 
 # A scene label names folders (originals/<label>/...) on every OS: what each rule below keeps out.
@@ -80,6 +80,9 @@ class ShotInfo:
     notes: Optional[str] = None
     setup: Optional[SetupInfo] = None
     qa: Optional[dict] = None
+    scene_kind: SceneKind = "paired"  # a new scene is made of this kind; an existing one must be of it
+    frame_index: Optional[int] = None  # video frames: number and time in the source clip
+    timestamp_s: Optional[float] = None
 
 
 @dataclass
@@ -280,7 +283,9 @@ def _check_scene_facts(s: Session, scene_label: str, plan: list[_Planned]) -> No
                 f"scene label {scene_label!r} differs from catalogued scene {twin!r} only in case: they would share "
                 "one folder on macOS and Windows; use the catalogued label or another one"
             )
+        _check_kind(scene_label, None, plan)
         return
+    _check_kind(scene_label, scene.kind, plan)
     for p in plan:
         for what, old, new in (("category", scene.category, p.info.category), ("notes", scene.notes, p.info.notes)):
             if old and new and old != new:
@@ -288,6 +293,20 @@ def _check_scene_facts(s: Session, scene_label: str, plan: list[_Planned]) -> No
                     f"scene {scene_label} is catalogued with {what} {old!r}, not {new!r}; a scene's {what} is never "
                     "overwritten - import under another label, or give the catalogued value"
                 )
+
+
+def _check_kind(scene_label: str, kind: Optional[str], plan: list[_Planned]) -> None:
+    """Shots go into a scene of their own kind only, and a wild scene never gets a GT."""
+    for p in plan:
+        wanted = p.info.scene_kind
+        if kind is not None and kind != wanted:
+            how = {"wild": "--wild", "video": "rdrf import-video", "paired": "a paired import or capture"}[kind]
+            raise RdrfError(
+                f"scene {scene_label} is a {kind} scene, not {wanted}; its shots come only through {how} - "
+                "use another scene label"
+            )
+        if wanted == "wild" and p.info.role == "gt":
+            raise RdrfError(f"scene {scene_label} is a wild scene: it has no ground truth, so a GT shot cannot go in")
 
 
 def _journal(catalogue: Catalogue, scene_label: str, paths: list[str]) -> None:
@@ -333,7 +352,10 @@ def _register(catalogue: Catalogue, scene_label: str, todo: list[_Planned], path
     with catalogue.session() as s:
         scene = s.scalar(select(Scene).where(Scene.label == scene_label))
         if scene is None:
-            scene = Scene(label=scene_label, notes="")
+            kind = todo[0].info.scene_kind
+            # A wild scene is in the wild split from the start, pinned: never in a paired export.
+            scene = Scene(label=scene_label, notes="", kind=kind,
+                          split="wild" if kind == "wild" else None, split_pinned=kind == "wild")
             s.add(scene)
         for p in todo:  # set once (_check_scene_facts refused a different value)
             scene.category = scene.category or p.info.category
@@ -364,6 +386,8 @@ def _shot_row(s: Session, scene: Scene, p: _Planned) -> Shot:
         width=prim.info.width,
         height=prim.info.height,
         qa=_with_channels(p.info.qa, prim.info.channels),
+        frame_index=p.info.frame_index,
+        timestamp_s=p.info.timestamp_s,
     )
 
 

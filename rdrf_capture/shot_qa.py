@@ -68,6 +68,17 @@ class ShotQA:
         """The QA dict of one shot (its files by name and bytes), stored as Shot.qa."""
         return self._check_gt(names, data) if role == "gt" else self._check_lq(names, data)
 
+    def check_wild(self, names: Sequence[str]) -> dict:
+        """A wild scene's shot: there is no GT to compare with, so only the file count is checked
+        (the full decode check runs at ingestion, as for every shot)."""
+        n, want = len(names), self.files_expected
+        qa = {"version": live_qa.VERSION, "ok": True, "reference": False, "flags": [], "files": n,
+              "skipped": ["live QA against a GT (wild scene: no GT)"]}
+        if want and n < want:
+            qa["ok"] = False
+            qa["flags"] = [f"only {n} of {want} files arrived: check the body's image quality setting"]
+        return qa
+
     def _check_gt(self, names: Sequence[str], data: Sequence[bytes]) -> dict:
         """A GT is the reference, not judged; only a missing file is flagged."""
         if self._ref is None:

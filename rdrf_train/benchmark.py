@@ -222,7 +222,9 @@ def benchmark(
     export_dir = Path(export_dir)
     records = read_manifest(export_dir, split)
     if not records:
-        raise RdrfError(f"export {export_dir} has no {split} pairs to benchmark on")
+        held = sorted({r.split for r in read_manifest(export_dir)})
+        raise RdrfError(f"export {export_dir} has no {split} records to benchmark on (it holds: {', '.join(held) or 'nothing'}); "
+                        f"choose one with --split")
     if max_images is not None:
         records = records[:max_images]
     if not methods:
@@ -234,7 +236,13 @@ def benchmark(
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise RdrfError(f"two --run options share a name ({', '.join(sorted({n for n in names if names.count(n) > 1}))})", exit_code=2)
-    paired = all(r.gt for r in records)
+    # Paired (GT for every record) or unpaired (wild: GT for none); a mix would silently drop images
+    # from the full-reference columns, so it is refused.
+    with_gt = sum(r.gt is not None for r in records)
+    if 0 < with_gt < len(records):
+        raise RdrfError(f"split {split} of {export_dir} mixes {with_gt} paired and {len(records) - with_gt} unpaired records; "
+                        "score paired and wild exports separately")
+    paired = with_gt == len(records)
     reader = ExportReader(export_dir)
     manifest_sha = sha256_bytes((export_dir / "manifest.jsonl").read_bytes())
     cache = Path(cache) if cache is not None else export_dir.parent / f"{export_dir.name}-benchmark"
@@ -264,7 +272,9 @@ def benchmark(
             lpips_model = load_lpips(lpips_weights, device or "cpu")
             columns.append(Column(key="lpips", label="LPIPS", higher_better=False, convention="LPIPS (AlexNet), inputs in [-1, 1]"))
     else:
-        notices.append(f"split {split} has no ground truth: no-reference metrics only (full-reference columns need pairs)")
+        kinds = ", ".join(sorted({r.kind for r in records}))
+        notices.append(f"split {split} has no ground truth ({kinds} images, unpaired): no-reference metrics only; "
+                       "PSNR, SSIM and LPIPS need pairs")
     nr_names = list(PAPER_NR) if nr is None else nr
     nrm = load_nr_metrics(nr_names, iqa_weights, device or "cpu") if not ablations else None
     if nrm is not None:
@@ -272,6 +282,8 @@ def benchmark(
         columns += [Column(key=n, label=PAPER_NR.get(n, n), higher_better=nrm.higher_better[n], convention=f"pyiqa '{n}'")
                     for n in nrm.metrics]
 
+    if not columns:
+        raise RdrfError(f"nothing to score on split {split} of {export_dir}: " + "; ".join(notices))
     sums: dict[str, dict[str, list[float]]] = {name: {c.key: [] for c in columns} for name in [IDENTITY, *names]}
     for r in records:
         if paired:
@@ -368,7 +380,7 @@ def render(report: BenchmarkReport, fmt: TableFormat) -> str:
                 lines.append(r"\midrule")
         lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
         return "\n".join(lines)
-    lines = [f"| Method | " + " | ".join(f"{c.label} {arrow(c)}" for c in report.columns) + " |",
+    lines = ["| Method | " + " | ".join(f"{c.label} {arrow(c)}" for c in report.columns) + " |",
              "| --- |" + " ---: |" * len(report.columns)]
     for i, r in enumerate(report.rows):
         cells = []

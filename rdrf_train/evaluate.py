@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rdrf_train import metrics
-from rdrf_train.export_reader import ExportReader, load_pair, read_manifest
+from rdrf_train.export_reader import ExportReader, load_pair, read_manifest, require_paired
 from rdrf_train.lpips import lpips_distance
 from rdrf_train.stages import load_restorer
 from schemas.errors import RdrfError
@@ -71,6 +71,7 @@ def evaluate(
     on_image: Callable[[str], None] = lambda name: None,
     steps: Optional[int] = None,
 ) -> EvalReport:
+    require_paired(Path(export_dir), "rdrf eval")
     records = read_manifest(Path(export_dir), "test")
     if not records:
         raise RdrfError(f"export {export_dir} has no test pairs to evaluate on")

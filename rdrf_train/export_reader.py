@@ -46,6 +46,18 @@ def read_manifest(export_dir: Path, split: Optional[str] = None) -> list[ExportR
     return records
 
 
+def require_paired(export_dir: Path, command: str) -> None:
+    """Refuse an unpaired (wild) export where ground truth is needed, saying what to run instead."""
+    records = read_manifest(export_dir)
+    unpaired = [r for r in records if r.gt is None]
+    if unpaired:
+        raise RdrfError(
+            f"{export_dir} is an unpaired export ({len(unpaired)} {unpaired[0].kind} image(s) with no ground truth): "
+            f"{command} needs pairs (PSNR/SSIM/LPIPS compare with a GT); score it with no-reference metrics only: "
+            f"rdrf benchmark --data {export_dir} --split {unpaired[0].split} --run NAME=RUN"
+        )
+
+
 def split_tar_path(relpath: str) -> Optional[tuple[str, str]]:
     """'a/b.tar/x.png' or 'a/b.tar#x.png' -> ('a/b.tar', 'x.png'); None for a plain file path."""
     if "#" in relpath:
@@ -112,6 +124,8 @@ class Pair:
 
 
 def load_pair(reader: ExportReader, record: ExportRecord) -> Pair:
+    if record.gt is None or record.mask is None:
+        raise RdrfError(f"{record.name} in {reader.root} has no ground truth (an unpaired {record.kind} record); it cannot be loaded as a pair")
     gt = reader.read_image(record.gt)
     lq = reader.read_image(record.lq)
     mask = (reader.read_image(record.mask, gray=True) >= 0.5).astype(np.float32)

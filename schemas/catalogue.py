@@ -38,10 +38,15 @@ class Base(DeclarativeBase):
 
 class Scene(Base):
     __tablename__ = "scenes"
-    __table_args__ = (CheckConstraint(v.check_in("split", v.Split, nullable=True), name="split"),)
+    __table_args__ = (
+        CheckConstraint(v.check_in("split", v.SceneSplit, nullable=True), name="split"),
+        CheckConstraint(v.check_in("kind", v.SceneKind), name="kind"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     label: Mapped[str] = mapped_column(String(64), unique=True)
+    # paired / video / wild (revision 0005): a wild scene has no GT and its own split, 'wild'.
+    kind: Mapped[str] = mapped_column(String(8), default="paired", server_default="paired")
     category: Mapped[Optional[str]] = mapped_column(String(64))
     notes: Mapped[str] = mapped_column(Text, default="")
     split: Mapped[Optional[str]] = mapped_column(String(8))
@@ -84,7 +89,7 @@ class Shot(Base):
     setup_id: Mapped[Optional[int]] = mapped_column(ForeignKey("setups.id"))
     role: Mapped[str] = mapped_column(String(4))
     index: Mapped[int] = mapped_column(Integer)  # 1-based within (scene, role)
-    degradation: Mapped[str] = mapped_column(String(16))
+    degradation: Mapped[str] = mapped_column(String(40))
     trigger: Mapped[str] = mapped_column(String(8))
     original_name: Mapped[str] = mapped_column(String(255))
     captured_at: Mapped[Optional[datetime]] = mapped_column(DateTime)
@@ -94,6 +99,9 @@ class Shot(Base):
     width: Mapped[Optional[int]] = mapped_column(Integer)
     height: Mapped[Optional[int]] = mapped_column(Integer)
     qa: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON)
+    # A video frame's number in its source clip and its time in seconds (revision 0005; NULL for stills).
+    frame_index: Mapped[Optional[int]] = mapped_column(Integer)
+    timestamp_s: Mapped[Optional[float]] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     scene: Mapped[Scene] = relationship(back_populates="shots")

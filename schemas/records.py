@@ -8,7 +8,7 @@ from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.vocabulary import AlignStatus, BracketStatus, Degradation, FileKind, MaskMethod, PairStatus, Role, Split, Trigger
+from schemas.vocabulary import AlignStatus, BracketStatus, Degradation, FileKind, MaskMethod, PairStatus, Role, SceneKind, SceneSplit, Trigger
 
 Homography = list[list[float]]
 
@@ -75,9 +75,10 @@ class RigRecord(BaseModel):
 
 class SceneRecord(Record):
     scene: str = Field(description="the user's scene label, e.g. '17'")
+    kind: SceneKind = "paired"
     category: Optional[str] = None
     notes: str = ""
-    split: Optional[Split] = None
+    split: Optional[SceneSplit] = None
     split_pinned: bool = False
     gt_shots: int = 0
     lq_shots: int = 0
@@ -101,6 +102,8 @@ class ShotRecord(Record):
     aperture: Optional[float] = None
     width: Optional[int] = None
     height: Optional[int] = None
+    frame_index: Optional[int] = Field(default=None, description="a video frame's number in its source clip")
+    timestamp_s: Optional[float] = Field(default=None, description="a video frame's time in its source clip, seconds")
     camera: Optional[str] = None
     glass_mm: Optional[float] = None
     qa: Optional[dict] = None
@@ -153,18 +156,23 @@ class PairRecord(Record):
 
 
 class ExportRecord(Record):
-    """One line of an export's manifest.jsonl; paths are relative to the export folder."""
+    """One line of an export's manifest.jsonl; paths are relative to the export folder. A record of an
+    unpaired (wild) export has no pair, GT or mask: `gt`, `mask` and `pair_id` are null."""
 
-    pair_id: int
+    pair_id: Optional[int] = Field(description="null in an unpaired (wild) export")
     name: str = Field(description="file stem shared by gt/lq/mask/reflection in the export, no dots")
     scene: str
-    split: Split
+    split: SceneSplit
+    kind: SceneKind = Field(default="paired", description="the scene's kind: paired, video or wild")
+    degradation: Optional[Degradation] = Field(default=None, description="the degraded shot's degradation, to filter on")
+    frame_index: Optional[int] = Field(default=None, description="video scenes: the frame's number in its clip")
+    timestamp_s: Optional[float] = Field(default=None, description="video scenes: the frame's time in its clip, seconds")
     category: Optional[str] = None
     glass_mm: Optional[float] = None
     camera: Optional[str] = None
-    gt: str
+    gt: Optional[str] = Field(description="null in an unpaired (wild) export: there is no ground truth")
     lq: str
-    mask: str
+    mask: Optional[str] = Field(description="null in an unpaired (wild) export")
     reflection: Optional[str] = Field(
         default=None,
         description="8-bit map of the estimated reflection layer's strength at the export size (255 = full scale); "
@@ -179,7 +187,7 @@ class ExportRecord(Record):
     )
     homography: Optional[Homography] = None
     lq_original: str
-    status: PairStatus = "ok"
+    status: Optional[PairStatus] = Field(default="ok", description="the pair's status; null in an unpaired (wild) export")
     n_inliers: Optional[int] = None
     inlier_ratio: Optional[float] = None
     reproj_error: Optional[float] = None
@@ -200,6 +208,7 @@ class StatusRecord(Record):
     splits: dict[str, int]
     brackets: dict[str, int] = Field(default_factory=dict, description="scenes per GT bracket verdict")
     drifted: dict[str, list[str]] = Field(default_factory=dict, description="scene -> what drifted between its GTs")
+    kinds: dict[str, int] = Field(default_factory=dict, description="scenes by kind: paired, video, wild")
 
 
 RECORDS: dict[str, type[Record]] = {

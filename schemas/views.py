@@ -100,6 +100,8 @@ def shot_record(shot: Shot) -> ShotRecord:
         aperture=shot.aperture,
         width=shot.width,
         height=shot.height,
+        frame_index=shot.frame_index,
+        timestamp_s=shot.timestamp_s,
         camera=shot_camera(shot),
         glass_mm=shot.setup.glass_mm if shot.setup else None,
         qa=shot.qa,
@@ -113,6 +115,7 @@ def scene_record(scene: Scene) -> SceneRecord:
     setups = scene.setups
     return SceneRecord(
         scene=scene.label,
+        kind=scene.kind,
         category=scene.category,
         notes=scene.notes,
         split=scene.split,

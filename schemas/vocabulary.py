@@ -11,8 +11,25 @@ from typing import Literal, get_args
 
 # A shot's role in its scene: the ground truth or a degraded (low-quality) shot.
 Role = Literal["gt", "lq"]
-# What degrades a shot (seeds/000: drops on glass, glass reflections, both; GT-Rain's streaks).
-Degradation = Literal["raindrop", "reflection", "both", "rain_streak", "none"]
+# What degrades a shot (seeds/000: drops on glass, glass reflections, both; seeds/003 GT-Rain: rain
+# streaks and rain accumulation, often together). A combination is its parts joined by '+' in this
+# order, drops and reflection together keeping their older name 'both' (see `degradation_of`).
+# 'unknown': a wild shot nobody has labelled (rain of some kind, no GT to tell which).
+Degradation = Literal[
+    "raindrop", "reflection", "both", "rain_streak", "rain_accumulation", "none", "unknown",
+    "rain_streak+rain_accumulation",
+    "raindrop+rain_streak", "raindrop+rain_accumulation", "raindrop+rain_streak+rain_accumulation",
+    "reflection+rain_streak", "reflection+rain_accumulation", "reflection+rain_streak+rain_accumulation",
+    "both+rain_streak", "both+rain_accumulation", "both+rain_streak+rain_accumulation",
+]
+# The degradations `rdrf synth --kind` renders (combinable) and the catalogue name of each.
+DegradationKind = Literal["drops", "streaks", "accumulation", "reflection"]
+KIND_DEGRADATION: dict[str, str] = {
+    "drops": "raindrop", "reflection": "reflection", "streaks": "rain_streak", "accumulation": "rain_accumulation",
+}
+# What a scene holds: paired (GT + degraded stills, the RDRF protocol), video (many degraded frames
+# per GT, GT-Rain) or wild (degraded shots with no GT: RDRF-wild, unpaired training).
+SceneKind = Literal["paired", "video", "wild"]
 # How a shot came in: fired over USB, by a wireless remote, or imported from a folder.
 Trigger = Literal["usb", "remote", "import"]
 # How a tethered body is fired (the triggers a camera can have).
@@ -20,9 +37,11 @@ CaptureTrigger = Literal["usb", "remote"]
 # A pair's state; an alignment ends in one of the last three.
 PairStatus = Literal["pending", "ok", "rejected", "failed"]
 AlignStatus = Literal["ok", "rejected", "failed"]
-# A scene's split, and what an export may be asked for.
+# A paired scene's split; a scene's split (wild scenes have their own, never in a paired export);
+# and what an export may be asked for ('all' is train and test).
 Split = Literal["train", "test"]
-ExportSplit = Literal["train", "test", "all"]
+SceneSplit = Literal["train", "test", "wild"]
+ExportSplit = Literal["train", "test", "all", "wild"]
 # What a catalogued file is. 'aligned' (the warped degraded image) and 'valid_mask' are written by
 # versions before catalogue revision 0003 only (LEGACY_KINDS): rendered and derived on demand now.
 FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask", "reflection"]
@@ -36,7 +55,7 @@ ExportImage = Literal["gt", "lq", "mask", "reflection"]
 # How the raindrop mask is made: rdrf's default, or the published AGAN threshold |aligned - GT| > 30.
 MaskMethod = Literal["default", "agan"]
 # Folder layouts `rdrf import` reads.
-ImportLayout = Literal["rdrf", "deraindrop"]
+ImportLayout = Literal["rdrf", "deraindrop", "gt-rain"]
 # A scene's GT bracket: none (imported, or captured with --no-gt-bracket), within its limits, or
 # drifted (camera moved, light or scene changed between the opening and the closing GT).
 BracketStatus = Literal["no bracket", "ok", "drifted"]
@@ -52,3 +71,30 @@ def check_in(column: str, vocabulary, nullable: bool = False) -> str:
     listed = ", ".join(f"'{v}'" for v in values(vocabulary))
     clause = f"{column} IN ({listed})"
     return f"{column} IS NULL OR {clause}" if nullable else clause
+
+
+def degradation_of(parts) -> str:
+    """The catalogue's Degradation for a set of its single values ('raindrop', 'rain_streak', ...);
+    an empty set is 'none'. Raises ValueError for anything that is not a single degradation."""
+    singles = ("raindrop", "reflection", "rain_streak", "rain_accumulation")
+    parts = set(parts)
+    unknown = parts - set(singles)
+    if unknown:
+        raise ValueError(f"unknown degradation {sorted(unknown)}; expected some of {', '.join(singles)}")
+    if not parts:
+        return "none"
+    head = [p for p in singles[:2] if p in parts]
+    names = (["both"] if len(head) == 2 else head) + [p for p in singles[2:] if p in parts]
+    name = "+".join(names)
+    assert name in values(Degradation), name
+    return name
+
+
+def degradation_parts(name: str) -> set[str]:
+    """The single degradations a catalogued Degradation is made of (inverse of `degradation_of`)."""
+    if name in ("none", "unknown"):
+        return set()
+    out: set[str] = set()
+    for part in name.split("+"):
+        out |= {"raindrop", "reflection"} if part == "both" else {part}
+    return out

@@ -46,6 +46,22 @@ class DegradationParams(BaseModel):
     transmission: float = Field(0.9, gt=0, le=1, description="glass transmission (both surfaces + absorption)")
     glass_tint: tuple[float, float, float] = Field((0.985, 1.0, 0.99), description="RGB transmission tint of the glass")
 
+    # Rain streaks in the air (seeds/003 GT-Rain; off for the RDRF glass protocol).
+    streaks: bool = False
+    streak_count: int = Field(20000, ge=0, description="streaks on a reference-size frame, over all depth layers")
+    streak_length_px: tuple[float, float] = Field((40.0, 260.0), description="streak length of the farthest and nearest layer, reference px")
+    streak_width_px: float = Field(5.0, ge=0, description="width of the nearest layer's streaks, reference px")
+    streak_angle_deg: float = Field(8.0, ge=-60, le=60, description="fall direction from vertical (wind)")
+    streak_layers: int = Field(3, ge=1, le=8, description="depth layers: near ones long, wide, defocused; far ones short, thin, dense")
+    streak_blur_px: float = Field(6.0, ge=0, description="defocus of the nearest layer, reference px")
+    streak_strength: float = Field(0.6, ge=0, le=1, description="peak opacity of the nearest layer")
+    streak_brightness: float = Field(0.8, ge=0, le=1, description="linear radiance of a streak (lit drops are bright)")
+
+    # Rain accumulation: the veil of distant rain (seeds/003 GT-Rain).
+    accumulation: bool = False
+    accumulation_density: float = Field(1.2, ge=0, description="beta of t = exp(-beta d) at the farthest depth")
+    accumulation_airlight: float = Field(0.75, ge=0, le=1, description="linear radiance of the veil (overcast sky)")
+
     # Camera between the GT shot and this shot.
     motion_px: float = Field(6.0, ge=0, description="largest corner displacement of the homography, reference px")
     exposure_ev: float = Field(0.0, description="exposure drift in stops")
@@ -87,12 +103,17 @@ def sample_params(
     reflections: bool = True,
     motion_px: float | None = None,
     glass_mm: float = 5.0,
+    drops: bool = True,
+    streaks: bool = False,
+    accumulation: bool = False,
 ) -> DegradationParams:
     """Draw one degraded shot's parameters with the variety of the RDRF dataset (sec. 3.2, Fig. 3).
 
     Drops range from sparse to dense and small to large; a third of the shots have flow traces;
     reflections range from weak to strong as the glass is rotated; the camera moves a few px to tens
-    of px between shots (remote trigger on a tripod) unless `motion_px` fixes it.
+    of px between shots (remote trigger on a tripod) unless `motion_px` fixes it. Streak and
+    accumulation parameters are drawn after all others and only when asked for, so a seed gives the
+    same drops-and-reflection shots it always gave.
     """
     density = rng.choice(["sparse", "medium", "dense"], p=[0.3, 0.45, 0.25])
     count = {"sparse": rng.integers(30, 150), "medium": rng.integers(150, 600), "dense": rng.integers(600, 2200)}[density]
@@ -100,7 +121,7 @@ def sample_params(
     r_min = float(rng.uniform(4, 10))
     shape = rng.dirichlet([3.0, 2.5, 2.0])
     angle = float(rng.uniform(5, 45))
-    return DegradationParams(
+    params = DegradationParams(
         drop_count=int(count),
         drop_radius_px=(r_min, r_max),
         drop_shape_mix=(float(shape[0]), float(shape[1]), float(shape[2])),
@@ -127,3 +148,13 @@ def sample_params(
         jpeg_quality=int(rng.integers(85, 98)),
         focal_px=float(rng.uniform(3000, 9000)),
     )
+    extra: dict = {"drops": drops}
+    if streaks:  # light drizzle .. downpour, calm .. windy
+        extra.update(streaks=True, streak_count=int(np.exp(rng.uniform(np.log(5000), np.log(60000)))),
+                     streak_angle_deg=float(rng.normal(0, 12)), streak_strength=float(rng.uniform(0.35, 0.8)),
+                     streak_length_px=(float(rng.uniform(25, 60)), float(rng.uniform(150, 400))),
+                     streak_brightness=float(rng.uniform(0.6, 0.95)))
+    if accumulation:  # thin mist .. heavy veil
+        extra.update(accumulation=True, accumulation_density=float(rng.uniform(0.3, 2.0)),
+                     accumulation_airlight=float(rng.uniform(0.55, 0.9)))
+    return params.model_copy(update=extra)

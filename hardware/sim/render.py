@@ -9,8 +9,10 @@ import numpy as np
 
 from hardware.sim.camera import add_noise, camera_motion, expose, to_linear, to_srgb
 from hardware.sim.params import REFERENCE_WIDTH, DegradationParams
+from hardware.sim.accumulation import apply_accumulation, render_transmission
 from hardware.sim.raindrops import render_drops
 from hardware.sim.reflections import render_reflection
+from hardware.sim.streaks import render_streaks
 
 
 @dataclass
@@ -24,6 +26,8 @@ class Degraded:
     reflection: np.ndarray  # float32 HxWx3, the added reflected light (linear, before exposure drift)
     params: DegradationParams
     drops: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))  # x, y, r in the GT frame
+    streak_alpha: np.ndarray | None = None  # float32 HxW, GT frame: opacity of the rain streaks (None: no streaks)
+    transmission: np.ndarray | None = None  # float32 HxW, GT frame: t of the accumulation veil (None: no veil)
 
     @property
     def valid(self) -> np.ndarray:
@@ -34,8 +38,9 @@ class Degraded:
 
 
 def _streams(seed: int) -> list[np.random.Generator]:
-    """Independent generators for motion, drops, reflection and noise: turning one effect off keeps the others."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
+    """Independent generators for motion, drops, reflection, noise, streaks and accumulation: turning one
+    effect off keeps the others (the first four are what they were before streaks existed)."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
 
 
 def render_degraded(
@@ -55,13 +60,23 @@ def render_degraded(
         raise ValueError(f"gt must be an RGB uint8 image, got {gt.dtype} {gt.shape}")
     height, width = gt.shape[:2]
     px = width / REFERENCE_WIDTH
-    motion_rng, drop_rng, reflection_rng, noise_rng = _streams(seed)
+    motion_rng, drop_rng, reflection_rng, noise_rng, streak_rng, veil_rng = _streams(seed)
 
     homography = camera_motion(motion_rng, width, height, params.motion_px * px)
     seen = cv2.warpPerspective(
         gt, homography, (width, height), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
     )
     linear = to_linear(seen)
+    # The air between scene and glass: the veil of distant rain, then the streaks of near drops.
+    t = None
+    if params.accumulation:
+        t = render_transmission(width, height, params, veil_rng)
+        apply_accumulation(linear, t, params.accumulation_airlight)
+    streak = None
+    if params.streaks and params.streak_count > 0:
+        streak = render_streaks(width, height, params, streak_rng)
+        linear *= (1.0 - streak)[..., None]
+        linear += np.float32(params.streak_brightness) * streak[..., None]
     linear *= np.float32(params.transmission) * np.asarray(params.glass_tint, np.float32)
 
     alpha = np.zeros((height, width), np.float32)
@@ -94,8 +109,12 @@ def render_degraded(
     if len(drops):
         pts = cv2.perspectiveTransform(drops[None, :, :2].astype(np.float64), homography)[0]
         drops = np.concatenate([pts.astype(np.float32), drops[:, 2:]], axis=1)
+    streak_gt = cv2.warpPerspective(streak, homography, **to_gt) if streak is not None else None
+    t_gt = cv2.warpPerspective(t, homography, dsize=(width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) if t is not None else None
     return Degraded(
         image=image,
+        streak_alpha=streak_gt,
+        transmission=t_gt,
         homography=homography,
         raindrop_mask=mask,
         raindrop_alpha=alpha_gt,

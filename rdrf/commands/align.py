@@ -47,7 +47,7 @@ def align(
         return
     from sqlalchemy import select
 
-    from rdrf_align.registration.runner import AlignOptions, align_workspace
+    from rdrf_align.registration.runner import AlignOptions, align_workspace, wild_scenes
     from schemas.catalogue import Pair
     from schemas.views import pair_record
 
@@ -81,6 +81,10 @@ def align(
             if "cm" in bar:
                 bar["cm"].__exit__(None, None, None)
         c = summary.counts
+        wild = wild_scenes(cat, tuple(scene or ()))
+        if wild:
+            shown = ", ".join(wild[:10]) + (f" and {len(wild) - 10} more" if len(wild) > 10 else "")
+            say(f"{len(wild)} wild scene(s) skipped ({shown}): no ground truth, nothing to align")
         say(
             f"aligned {sum(c.values())} pair(s): {c['ok']} ok, {c['rejected']} rejected, {c['failed']} failed"
             + (f"; {summary.skipped} already aligned (--force redoes them)" if summary.skipped else "")

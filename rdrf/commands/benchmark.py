@@ -17,7 +17,7 @@ app = typer.Typer()
 def benchmark(
     data: Annotated[Path, typer.Option("--data", help="Export folder to score on.")],
     run: Annotated[list[str], typer.Option("--run", help="NAME=PATH: a training run, a checkpoint, or a folder of restored images (NAME.png per pair). Repeatable; rows in this order.")],
-    split: Annotated[str, typer.Option(help="The export's split to score (its test split by default).")] = "test",
+    split: Annotated[str, typer.Option(help="The export's split to score (its test split by default; wild for an unpaired export, scored with no-reference metrics only).")] = "test",
     fmt: Annotated[str, typer.Option("--format", help="md, csv, json or latex.")] = "md",
     convention: Annotated[str, typer.Option(help="PSNR/SSIM convention: pyiqa (RGB PSNR, pyiqa's Y SSIM), y (BT.601 Y, as DRSformer/AGAN) or rgb.")] = "pyiqa",
     ablations: Annotated[bool, typer.Option("--ablations", help="Table 1: runs named baseline1, baseline2, no-modulate-gate, no-fidelity, full.")] = False,

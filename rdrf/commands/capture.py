@@ -56,6 +56,7 @@ def capture(
             help="End the degraded series with a closing GT (box on, glass dry) whose drift from the opening GT is the scene's noise floor. Default: rdrf.toml [capture] gt_bracket (true).",
         ),
     ] = None,
+    wild: Annotated[bool, typer.Option("--wild", help="A wild scene: degraded shots only (no GT step, no live QA against a GT); it goes in the 'wild' split.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Non-interactive: no prompts (also when stdin is no terminal).")] = False,
 ) -> None:
     """Capture a scene through the RDRF protocol: GT with the light-blocking box, degraded shots, closing GT.
@@ -65,7 +66,8 @@ def capture(
     opening GT at once: camera motion, light and colour change, the noise floor. Every shot is stored
     crash-safely, catalogued with the rig's state and checked by live QA before the next one.
 
-    Example: rdrf capture --scene 17 --glass 5mm --trigger remote --lq 10
+    Examples: rdrf capture --scene 17 --glass 5mm --trigger remote --lq 10
+              rdrf capture --scene wild-3 --glass 5mm --wild --lq 20
     """
     from hardware.rig import parse_glass
     from rdrf_align.registration import drift
@@ -91,6 +93,7 @@ def capture(
                 lq=lq,
                 interval_s=interval,
                 gt_bracket=cat.workspace.settings.capture.gt_bracket if gt_bracket is None else gt_bracket,
+                wild=wild,
             ),
             operator,
             DriftCheck(drift.measure, drift.problems),

@@ -29,8 +29,9 @@ def eval_(
     """
     require_extra("train", "eval")
     from rdrf_train.evaluate import evaluate, markdown_table
-    from rdrf_train.export_reader import read_manifest
+    from rdrf_train.export_reader import read_manifest, require_paired
 
+    require_paired(data, "rdrf eval")
     total = len(read_manifest(data, "test"))
     total = min(total, max_images) if max_images else total
     with progress(max(total, 1), "evaluating") as advance:

@@ -14,14 +14,14 @@ from rdrf.options import JsonFlag
 from schemas.catalogue import File, Pair, Scene, Shot
 from schemas.records import StatusRecord
 from schemas.views import bracket_status, pair_record, scene_drifts, scene_order, scene_record, shot_record
-from schemas.vocabulary import BracketStatus, PairStatus, values
+from schemas.vocabulary import BracketStatus, PairStatus, SceneKind, values
 
 app = typer.Typer()
 
 
 @app.command()
 def status(json_: JsonFlag = False) -> None:
-    """Summary of the catalogue: scenes, shots, files, pairs by status, splits, GT brackets.
+    """Summary of the catalogue: scenes (by kind), shots, files, pairs by status, splits, GT brackets.
 
     Example: rdrf status
     """
@@ -41,12 +41,16 @@ def status(json_: JsonFlag = False) -> None:
             drifted={
                 sc.label: _drift_flags(scene_drifts(sc)) for sc in all_scenes if verdicts[sc.label] == "drifted"
             },
+            kinds={k: n for k, n in s.execute(select(Scene.kind, func.count(Scene.id)).group_by(Scene.kind))},
         )
     if json_:
         print_json(rec)
         return
     table = Table(title=f"rdrf workspace {rec.workspace}", show_header=False)
     table.add_row("scenes", str(rec.scenes))
+    for kind in values(SceneKind):
+        if rec.kinds.get(kind):
+            table.add_row(f"  {kind} scenes", str(rec.kinds[kind]))
     table.add_row("GT shots", str(rec.gt_shots))
     table.add_row("degraded shots", str(rec.lq_shots))
     table.add_row("files", str(rec.files))
@@ -91,9 +95,9 @@ def scenes(json_: JsonFlag = False) -> None:
     if json_:
         print_json(records)
         return
-    table = Table("scene", "category", "split", "GT", "degraded", "glass mm", "camera", "GT drift")
+    table = Table("scene", "kind", "category", "split", "GT", "degraded", "glass mm", "camera", "GT drift")
     for r in records:
-        table.add_row(r.scene, r.category or "-", r.split or "-", str(r.gt_shots), str(r.lq_shots),
+        table.add_row(r.scene, r.kind, r.category or "-", r.split or "-", str(r.gt_shots), str(r.lq_shots),
                       ", ".join(f"{g:g}" for g in r.glass_mm) or "-", ", ".join(r.cameras) or "-", _drift_cell(r))
     console.print(table)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
+from schemas.vocabulary import DegradationKind, values
+
 import typer
 
 from rdrf.console import progress, say
@@ -20,6 +22,7 @@ def synth(
     size: Annotated[str, typer.Option("--size", help="WIDTHxHEIGHT; the paper's full resolution is 4752x3168.")] = "1188x792",
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same bytes.")] = 0,
     no_reflections: Annotated[bool, typer.Option("--no-reflections", help="Raindrops only (light-blocking box left on).")] = False,
+    kind: Annotated[Optional[list[str]], typer.Option("--kind", metavar="[" + "|".join(values(DegradationKind)) + "]", help="Degradations to render, repeatable or comma-joined: drops, streaks (rain streaks), accumulation (rain veil), reflection. Default: drops and reflection.")] = None,
     backgrounds: Annotated[Optional[Path], typer.Option("--backgrounds", help="Folder of your own photographs to use as scenes.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
@@ -27,17 +30,26 @@ def synth(
 
     Import the result with `rdrf import OUT`; truth.json holds each degraded file's homography and mask.
 
-    Example: rdrf synth /tmp/synth --scenes 8 --lq 4 --size 1188x792 --seed 1
+    Examples: rdrf synth /tmp/synth --scenes 8 --lq 4 --size 1188x792 --seed 1
+              rdrf synth /tmp/gtrain-like --kind streaks --kind accumulation --scenes 4
     """
     import json
 
     from hardware.synth import parse_size, synthesize
 
+    from schemas.errors import RdrfError
+
+    kind = [k.strip() for text in kind or [] for k in text.split(",") if k.strip()]
+    unknown = sorted(set(kind) - set(values(DegradationKind)))
+    if unknown:
+        raise RdrfError(f"--kind {', '.join(unknown)}: expected {', '.join(values(DegradationKind))} (repeat --kind or join with commas)", exit_code=2)
+    if kind and no_reflections and "reflection" in kind:
+        raise RdrfError("--no-reflections contradicts --kind reflection", exit_code=2)
     width, height = parse_size(size)
     with progress(scenes * lq, "rendering") as advance:
         summary = synthesize(
             out, scenes=scenes, lq=lq, width=width, height=height, seed=seed,
-            reflections=not no_reflections, backgrounds=backgrounds, advance=advance,
+            reflections=not no_reflections, kinds=frozenset(kind) if kind else None, backgrounds=backgrounds, advance=advance,
         )
     if as_json:
         print(json.dumps({"out": str(summary.out), "scenes": summary.scenes, "lq_files": summary.lq_files, "truth": str(summary.truth)}))

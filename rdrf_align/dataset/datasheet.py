@@ -183,6 +183,12 @@ RDRF paper's dataset has 216 training scenes (9003 pairs) and 36 test scenes (83
 
 {_brackets(plan)}
 
+### Per degradation and scene kind
+
+{_by(records, lambda r: r.degradation, splits)}
+
+{_by(records, lambda r: r.kind, splits)}
+
 ### Alignment quality of the exported pairs
 
 - RANSAC inliers: {_stats([r.n_inliers for r in records], '.0f')}

@@ -71,6 +71,9 @@ def hf_metadata(records: Iterable[ExportRecord]) -> bytes:
             "glass_mm": r.glass_mm,
             "camera": r.camera,
             "status": r.status,
+            "kind": r.kind,
+            "degradation": r.degradation,
+            "frame_index": r.frame_index,
         }
         lines.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
     return "".join(lines).encode()

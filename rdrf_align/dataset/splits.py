@@ -95,9 +95,14 @@ def choose_splits(
 
 def assign_new_scenes(session: Session, test_fraction: float = DEFAULT_TEST_FRACTION) -> list[Assignment]:
     """Give every scene without a split one, persisting it; scenes that have one are never moved."""
-    scenes = session.scalars(select(Scene)).all()
+    all_scenes = session.scalars(select(Scene)).all()
+    for s in all_scenes:
+        if s.kind == "wild" and s.split != "wild":  # its own split, whatever an older row says
+            s.split, s.split_pinned = "wild", True
+    scenes = [s for s in all_scenes if s.kind != "wild"]  # wild scenes never count towards train/test
     pending = [s for s in scenes if s.split is None]
     if not pending:
+        session.flush()
         return []
     for s in scenes:
         if s.split is not None and s.split not in values(Split):
@@ -132,6 +137,8 @@ def pin_scene(catalogue: Catalogue, label: str, split: Split) -> Pinned:
         scene = session.scalar(select(Scene).where(Scene.label == label))
         if scene is None:
             raise RdrfError(f"scene {label} is not in the catalogue; `rdrf split` lists the scenes")
+        if scene.kind == "wild":
+            raise RdrfError(f"scene {label} is a wild scene (no ground truth): it stays in the wild split, never {split}")
         old = scene.split
         scene.split = split
         scene.split_pinned = True

@@ -115,6 +115,15 @@ def shot_setup(shot: Shot) -> ShotSetup:
     return ShotSetup(setup.camera_model, setup.glass_mm) if setup is not None else ShotSetup()
 
 
+def wild_scenes(cat: Catalogue, labels: tuple[str, ...] = ()) -> list[str]:
+    """The wild scenes among `labels` (all when empty): no GT, so no pairs and nothing to align."""
+    with cat.session() as s:
+        q = select(Scene.label).where(Scene.kind == "wild")
+        if labels:
+            q = q.where(Scene.label.in_(labels))
+        return sorted(s.scalars(q))
+
+
 def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
     """The pairs to align (scene order), and how many were skipped as already aligned."""
     ws = cat.workspace

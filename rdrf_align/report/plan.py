@@ -66,6 +66,7 @@ class ScenePage:
     glass_mm: list[float]
     sheet: str = ""  # data URI, filled in when rendered
     problem: str = ""  # why no sheet could be drawn
+    kind: str = "paired"  # paired: a ring around the GT; video: a frame strip after the GT; wild: shots only
 
     @property
     def status_counts(self) -> str:
@@ -185,9 +186,9 @@ class _Tally:
         self.shots.update({"gt": record.gt_shots, "lq": record.lq_shots})
         gt = scene_gt(scene)
         gt_image, gt_thumb = _image_file(gt), _thumb_file(gt)
-        if gt is None:
+        if gt is None and scene.kind != "wild":  # a wild scene has none by definition
             self.warnings.append(f"scene {scene.label} has no GT shot")
-        elif gt_image is None:
+        elif gt is not None and gt_image is None:
             self.warnings.append(f"scene {scene.label}: the GT shot has no readable image (RAW not developed?)")
         pair_by_lq = {p.lq_shot_id: p for p in scene.pairs}
         tiles, rows = [], []
@@ -197,14 +198,19 @@ class _Tally:
             pair = pair_by_lq.get(shot.id)
             thumb = _thumb_file(shot)
             status = pair.status if pair else "pending"
-            tiles.append(ShotTile(thumb.path if thumb else None, thumb.sha256 if thumb else "", f"#{shot.index} {status}", status))
+            label = f"#{shot.index} {status}"
+            if scene.kind == "wild":
+                label = f"#{shot.index} no GT"
+            elif shot.frame_index is not None:
+                label = f"frame {shot.frame_index} {status}"
+            tiles.append(ShotTile(thumb.path if thumb else None, thumb.sha256 if thumb else "", label, status))
             if pair is not None:
                 rows.append(self.pair(pair, shot))
         slug = _slug(scene.label)
         return ScenePage(
             record.scene, slug, record.category, record.split, record.split_pinned, record.notes,
             gt_thumb.path if gt_thumb else None, gt_thumb.sha256 if gt_thumb else "", tiles, rows,
-            record.cameras, record.glass_mm,
+            record.cameras, record.glass_mm, kind=scene.kind,
         )
 
     def pair(self, pair: Pair, shot: Shot) -> PairRow:

@@ -76,13 +76,19 @@ def thumbnail(ws: Workspace, rel: str, sha256: str, side: int, cache: Optional[P
 
 
 def render_sheet(ws: Workspace, page: ScenePage, cache: Optional[Path] = None) -> bytes:
-    if page.gt_path is None:
+    """A paired scene's contact sheet (its GT ringed by the degraded shots); a video scene's frame
+    strip (GT, then the frames in order); a wild scene's shots (no GT frame: it has none)."""
+    if page.gt_path is None and page.kind != "wild":
         raise RdrfError(f"scene {page.label} has no GT image to put in the middle of its contact sheet")
-    gt = thumbnail(ws, page.gt_path, page.gt_sha256, THUMB_SIDE * 2, cache)
     shots = []
     for t in page.tiles:
         img = thumbnail(ws, t.path, t.sha256, THUMB_SIDE, cache) if t.path else np.full((8, 12, 3), 60, np.uint8)
         shots.append((img, t.label, t.status))
+    if page.kind == "wild":
+        return imageio.encode_jpeg(sheets.frame_strip(None, shots), QUALITY, order="rgb")
+    gt = thumbnail(ws, page.gt_path, page.gt_sha256, THUMB_SIDE * 2, cache)
+    if page.kind == "video":
+        return imageio.encode_jpeg(sheets.frame_strip(gt, shots), QUALITY, order="rgb")
     return imageio.encode_jpeg(sheets.contact_sheet(gt, shots), QUALITY, order="rgb")
 
 

@@ -129,6 +129,37 @@ def contact_sheet(
     return np.ascontiguousarray(sheet[keep_y][:, keep_x])
 
 
+def frame_strip(
+    gt: Optional[np.ndarray],
+    shots: Sequence[tuple[np.ndarray, str, str]],
+    per_row: int = 8,
+    cell_width: int = 160,
+    gap: int = 6,
+) -> np.ndarray:
+    """Shots in capture order, `per_row` to a row, for scenes whose shots are a sequence rather
+    than a ring around one GT: a video scene's frames (its GT, framed in red, first) or a wild scene's
+    shots (no GT at all, so no GT cell)."""
+    tiles: list[tuple[np.ndarray, str, tuple[int, int, int]]] = []
+    if gt is not None:
+        tiles.append((gt, "GT", RED))
+    tiles += [(img, label, STATUS_COLORS.get(status, STATUS_COLORS["pending"])) for img, label, status in shots]
+    if not tiles:
+        raise ValueError("a frame strip needs at least one image")
+    ref = tiles[0][0]
+    cell_height = max(1, int(round(cell_width * ref.shape[0] / ref.shape[1])))
+    cols = min(per_row, len(tiles))
+    rows = -(-len(tiles) // cols)
+    sheet = np.full((rows * (cell_height + gap) + gap, cols * (cell_width + gap) + gap, 3), 255, np.uint8)
+    for i, (img, label, color) in enumerate(tiles):
+        tile = fit_into(img, cell_width, cell_height)
+        _label(tile, label, color)
+        y, x = gap + (i // cols) * (cell_height + gap), gap + (i % cols) * (cell_width + gap)
+        if color == RED:
+            sheet[y - gap // 2 : y + cell_height + gap // 2, x - gap // 2 : x + cell_width + gap // 2] = RED
+        sheet[y : y + cell_height, x : x + cell_width] = tile
+    return sheet
+
+
 def difference_overlay(
     gt: np.ndarray,
     aligned: np.ndarray,
