@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rdrf_train import metrics
-from rdrf_train.export_reader import ExportReader, load_pair, read_manifest
+from rdrf_train.export_reader import ExportReader, load_pair, read_manifest, scored_area
 from rdrf_train.iqa import PAPER_NR, load_nr_metrics
 from rdrf_train.lpips import lpips_distance
 from schemas import imageio
@@ -217,6 +217,7 @@ def benchmark(
     iqa_weights: Optional[Path] = None,
     max_images: Optional[int] = None,
     ablations: bool = False,
+    valid_only: bool = False,
     on_image: Callable[[], None] = lambda: None,
 ) -> BenchmarkReport:
     export_dir = Path(export_dir)
@@ -259,6 +260,9 @@ def benchmark(
             restore_cached(m, records, reader, outputs[m.name], device, steps, on_image)
 
     psnr_key, ssim_key = CONVENTIONS[convention]
+    if valid_only and paired:
+        notices.append("PSNR and SSIM over the area each warped degraded shot covers (--valid-only); LPIPS and the "
+                       "no-reference metrics over the whole image")
     columns: list[Column] = []
     lpips_model = None
     if paired:
@@ -286,9 +290,12 @@ def benchmark(
         raise RdrfError(f"nothing to score on split {split} of {export_dir}: " + "; ".join(notices))
     sums: dict[str, dict[str, list[float]]] = {name: {c.key: [] for c in columns} for name in [IDENTITY, *names]}
     for r in records:
+        valid = None
         if paired:
             pair = load_pair(reader, r)
             gt, lq = pair.gt, pair.lq
+            if valid_only:
+                valid = scored_area(r, export_dir)
         else:
             gt, lq = None, reader.read_image(r.lq)
         images = {IDENTITY: lq}
@@ -301,7 +308,7 @@ def benchmark(
         for name, img in images.items():
             s = sums[name]
             if gt is not None:
-                fr = metrics.full_reference(gt, img)
+                fr = metrics.full_reference(gt, img, valid)
                 s["psnr"].append(fr[psnr_key])
                 s["ssim"].append(fr[ssim_key])
                 if lpips_model is not None:

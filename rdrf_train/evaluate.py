@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from rdrf_train import metrics
-from rdrf_train.export_reader import ExportReader, load_pair, read_manifest, require_paired
+from rdrf_train.export_reader import ExportReader, load_pair, read_manifest, require_paired, scored_area
 from rdrf_train.lpips import lpips_distance
 from rdrf_train.stages import load_restorer
 from schemas.errors import RdrfError
@@ -70,6 +70,7 @@ def evaluate(
     lpips_weights: Optional[Path] = None,
     on_image: Callable[[str], None] = lambda name: None,
     steps: Optional[int] = None,
+    valid_only: bool = False,
 ) -> EvalReport:
     require_paired(Path(export_dir), "rdrf eval")
     records = read_manifest(Path(export_dir), "test")
@@ -92,14 +93,15 @@ def evaluate(
     for record in records:
         pair = load_pair(reader, record)
         out = metrics.quantize(restorer(pair.lq))
+        valid = scored_area(record, Path(export_dir)) if valid_only else None
         if out.shape != pair.gt.shape:
             raise RdrfError(f"restorer returned {out.shape} for {record.name} of {pair.gt.shape}")
         scores.append(
             ImageScore(
                 name=record.name,
                 pair_id=record.pair_id,
-                **metrics.full_reference(pair.gt, out),
-                identity=Scores(**metrics.full_reference(pair.gt, pair.lq)),
+                **metrics.full_reference(pair.gt, out, valid),
+                identity=Scores(**metrics.full_reference(pair.gt, pair.lq, valid)),
                 lpips=lpips_distance(lpips_model, pair.gt, out) if lpips_model else None,
                 lpips_identity=lpips_distance(lpips_model, pair.gt, pair.lq) if lpips_model else None,
             )
@@ -121,7 +123,7 @@ def evaluate(
             MethodRow(method=f"{run.path.name} ({stage_name}, step {step})", **model_means, lpips=lp("lpips")),
         ],
         per_image=scores,
-        notices=notices,
+        notices=notices + (["PSNR and SSIM over the area the warped degraded shot covers (--valid-only)"] if valid_only else []),
     )
 
 

@@ -135,3 +135,31 @@ def load_pair(reader: ExportReader, record: ExportRecord) -> Pair:
             f"and mask {mask.shape} should have the same size"
         )
     return Pair(gt, lq, mask)
+
+
+def valid_region(record: ExportRecord) -> Optional[np.ndarray]:
+    """Where the warped degraded shot covers the exported image (bool, height x width), from the
+    record's homography, crop and frame - None when the record lacks them (an unpaired record, or an
+    export written before `frame` existed). Exports crop warp borders away by default, so this is
+    usually the whole image; with `--borders keep` it leaves the borders out of the scores."""
+    if record.homography is None or record.crop is None or record.frame is None:
+        return None
+    from schemas.warp import valid_area
+
+    x0, y0, x1, y1 = record.crop
+    sx, sy = record.width / (x1 - x0), record.height / (y1 - y0)
+    # GT pixel x -> export pixel (x + 0.5 - x0) * sx - 0.5, composed after the homography (degraded -> GT)
+    to_export = np.array([[sx, 0.0, (0.5 - x0) * sx - 0.5], [0.0, sy, (0.5 - y0) * sy - 0.5], [0.0, 0.0, 1.0]])
+    h = to_export @ np.asarray(record.homography, np.float64)
+    return valid_area(h, (record.frame[0], record.frame[1]), (record.width, record.height)) > 0
+
+
+def scored_area(record: ExportRecord, export_dir: Path) -> np.ndarray:
+    """`--valid-only`: the pixels the warped degraded shot covers; refused for records that cannot say."""
+    valid = valid_region(record)
+    if valid is None:
+        raise RdrfError(f"{record.name} in {export_dir}: its record has no homography, crop or frame, so the area its "
+                        "warp covers is unknown; re-export with this version of rdrf, or drop --valid-only")
+    if not valid.any():
+        raise RdrfError(f"{record.name} in {export_dir}: the warped degraded shot covers none of the exported image")
+    return valid

@@ -18,6 +18,11 @@ Inputs: RGB, float in [0, 1] (the restored image clipped to [0, 1] and rounded t
   rounded; data range 255; the same window; the contrast-structure term clipped at 0 before the
   product (pyiqa's `relu`); the mean over the valid region.
 
+`valid` (optional, every function): a boolean (H, W) mask of the pixels to score - the area the
+degraded shot covers after warping (RealBlur's practice for real pairs whose warp leaves borders):
+PSNR's MSE and SSIM's map are averaged over it (SSIM still computed on the whole image, its map
+read where `valid` is true, away from the window's half-width border).
+
 LPIPS needs an ImageNet backbone and the LPIPS linear layers, which no reachable registry ships:
 it is computed only when the user supplies weights (see `rdrf_train.evaluate`).
 """
@@ -41,12 +46,12 @@ CONVENTIONS = {
 }
 
 
-def full_reference(gt: np.ndarray, out: np.ndarray) -> dict[str, float]:
-    """Every figure of `CONVENTIONS` for one image pair, by its key."""
+def full_reference(gt: np.ndarray, out: np.ndarray, valid: np.ndarray | None = None) -> dict[str, float]:
+    """Every figure of `CONVENTIONS` for one image pair, by its key (over `valid` when given)."""
     return {
-        "psnr": psnr(gt, out), "ssim": ssim(gt, out),
-        "psnr_y": psnr(gt, out, colour="y"), "ssim_y": ssim(gt, out, colour="y"),
-        "ssim_pyiqa": ssim_pyiqa(gt, out),
+        "psnr": psnr(gt, out, valid=valid), "ssim": ssim(gt, out, valid=valid),
+        "psnr_y": psnr(gt, out, colour="y", valid=valid), "ssim_y": ssim(gt, out, colour="y", valid=valid),
+        "ssim_pyiqa": ssim_pyiqa(gt, out, valid=valid),
     }
 
 
@@ -64,15 +69,16 @@ def _prepare(gt: np.ndarray, out: np.ndarray, colour: Colour) -> tuple[np.ndarra
     return gt, out
 
 
-def psnr(gt: np.ndarray, out: np.ndarray, colour: Colour = "rgb", data_range: float = 1.0) -> float:
+def psnr(gt: np.ndarray, out: np.ndarray, colour: Colour = "rgb", data_range: float = 1.0, valid: np.ndarray | None = None) -> float:
     gt, out = _prepare(gt, out, colour)
-    mse = float(np.mean((gt - out) ** 2))
+    sq = (gt - out) ** 2
+    mse = float(np.mean(sq if valid is None else sq[valid]))
     if mse == 0:
         return float("inf")
     return 10.0 * np.log10(data_range**2 / mse)
 
 
-def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float, clip_cs: bool = False) -> float:
+def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float, clip_cs: bool = False, valid: np.ndarray | None = None) -> float:
     sigma, truncate = 1.5, 3.5
     radius = int(truncate * sigma + 0.5)  # scipy's gaussian_filter radius, as scikit-image uses
     win = 2 * radius + 1
@@ -90,14 +96,17 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float, clip_cs: bool
     else:
         s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
     pad = (win - 1) // 2
-    return float(s[pad:-pad, pad:-pad].mean())
+    inner = s[pad:-pad, pad:-pad]
+    if valid is None:
+        return float(inner.mean())
+    return float(inner[valid[pad:-pad, pad:-pad]].mean())
 
 
-def ssim(gt: np.ndarray, out: np.ndarray, colour: Colour = "rgb", data_range: float = 1.0) -> float:
+def ssim(gt: np.ndarray, out: np.ndarray, colour: Colour = "rgb", data_range: float = 1.0, valid: np.ndarray | None = None) -> float:
     gt, out = _prepare(gt, out, colour)
     if gt.ndim == 2:
-        return _ssim_channel(gt, out, data_range)
-    return float(np.mean([_ssim_channel(gt[..., c], out[..., c], data_range) for c in range(gt.shape[-1])]))
+        return _ssim_channel(gt, out, data_range, valid=valid)
+    return float(np.mean([_ssim_channel(gt[..., c], out[..., c], data_range, valid=valid) for c in range(gt.shape[-1])]))
 
 
 def quantize(img: np.ndarray, bits: int = 8) -> np.ndarray:
@@ -106,10 +115,10 @@ def quantize(img: np.ndarray, bits: int = 8) -> np.ndarray:
     return np.round(np.clip(img, 0.0, 1.0) * levels) / levels
 
 
-def ssim_pyiqa(gt: np.ndarray, out: np.ndarray) -> float:
+def ssim_pyiqa(gt: np.ndarray, out: np.ndarray, valid: np.ndarray | None = None) -> float:
     """SSIM as `pyiqa.create_metric("ssim")` computes it (see the module docstring)."""
     if gt.shape != out.shape:
         raise ValueError(f"images differ in shape: {gt.shape} vs {out.shape}")
     weights = np.array([0.299, 0.587, 0.114])
     luma = lambda img: np.round(img.astype(np.float64) @ weights * 255.0)  # noqa: E731
-    return _ssim_channel(luma(gt), luma(out), 255.0, clip_cs=True)
+    return _ssim_channel(luma(gt), luma(out), 255.0, clip_cs=True, valid=valid)

@@ -185,6 +185,11 @@ class ExportRecord(Record):
         description="[x0, y0, x1, y1]: the part of the GT frame (full-resolution pixels) the exported images were cut "
         "from before resizing to width x height; relates export pixels to the homography",
     )
+    frame: Optional[list[int]] = Field(
+        default=None,
+        description="[width, height] of the GT frame at full resolution - the degraded shot's too (a pair is shot at "
+        "one size): with crop and homography, where the warped shot covers the exported image",
+    )
     homography: Optional[Homography] = None
     lq_original: str
     status: Optional[PairStatus] = Field(default="ok", description="the pair's status; null in an unpaired (wild) export")

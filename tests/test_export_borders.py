@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 from tests.export_helpers import SceneSpec, build_workspace
 from PIL import Image
@@ -62,3 +63,27 @@ def test_exported_degraded_images_have_no_black_warp_border(tmp_path, cli):
         for edge in (black[:, 0], black[:, -1], black[0], black[-1]):  # no black row or column at any edge
             assert not edge.all()
     assert "borders=crop" in (cropped / "README.md").read_text()
+
+
+def test_the_record_says_where_the_warp_covers_the_exported_image(cli, tmp_path):
+    """`frame` + `crop` + `homography` in a record give the area the warped degraded shot covers
+    (`rdrf eval/benchmark --valid-only`): with `--borders keep` the black warp border lies outside it."""
+    from rdrf_train.export_reader import read_manifest, valid_region
+    from schemas import imageio
+
+    ws = build_workspace(tmp_path / "ws", specs=[SceneSpec("1", CATEGORIES[0], statuses=("ok", "ok", "ok"))])
+    r = cli("-w", ws.root, "export", "--split", "all", "--size", "original", "--borders", "keep", "--out", tmp_path / "e")
+    assert r.exit_code == 0, r.output
+    records = read_manifest(tmp_path / "e")
+    assert records and all(rec.frame == [240, 160] for rec in records)
+    for rec in records:
+        lq = imageio.read(tmp_path / "e" / rec.lq)
+        valid = valid_region(rec)
+        assert valid.shape == lq.shape[:2]
+        black = (lq == 0).all(axis=2)
+        assert black.any() and not (black & valid).any()  # the border is never scored
+        # and little of the covered image is left out: only a few pixels' inset (the warp's
+        # bicubic reach) along the covered area's edge
+        covered = np.pad(~black, 1).astype(np.uint8)
+        inner = cv2.erode(covered, np.ones((9, 9), np.uint8))[1:-1, 1:-1] > 0
+        assert inner.any() and (valid | ~inner).all()

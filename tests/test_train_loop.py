@@ -216,6 +216,9 @@ def test_benchmark_prints_table_2_from_each_run_and_caches_the_restorations(cli,
     assert bad.exit_code == 1 and "has no image for pair" in bad.output
     bad = cli("benchmark", "--data", export, "--run", str(trained.path))
     assert bad.exit_code == 2 and "expected NAME=PATH" in bad.output
+    # scoring the warp's valid area needs records that say where it is (this synthetic export's do not)
+    bad = cli("benchmark", "--data", export, "--run", f"DRSformer†={trained.path}", "--cache", cache, "--valid-only")
+    assert bad.exit_code == 1 and "re-export with this version" in bad.output and "Traceback" not in bad.output
 
 
 def test_ablation_rows_are_checked_against_the_runs_they_name(tmp_path):

@@ -111,3 +111,24 @@ def test_y_channel_and_pyiqa_conventions_match_independent_computations(seed):
     # the conventions really differ (why each is named)
     s = metrics.full_reference(gt, lq)
     assert abs(s["psnr_y"] - s["psnr"]) > 0.01 and abs(s["ssim_pyiqa"] - s["ssim_y"]) > 1e-4
+
+
+def test_scores_over_the_valid_area_match_masked_independent_computations():
+    """RealBlur's practice: PSNR's MSE and SSIM's map averaged over the pixels the warp covers only;
+    a border the warp left black must not count."""
+    gt, lq, out = images(3)
+    valid = np.ones(gt.shape[:2], bool)
+    valid[:, :17] = False  # the warp left the left border black
+    out = out.copy()
+    out[:, :17] = 0.0
+    diff = (gt - out)[valid]
+    assert metrics.psnr(gt, out, valid=valid) == pytest.approx(10 * np.log10(1 / np.mean(diff ** 2)), abs=1e-9)
+    assert metrics.psnr(gt, out, valid=valid) > metrics.psnr(gt, out) + 3  # the black border dominated the whole-image MSE
+    _, smap = structural_similarity(gt, out, data_range=1, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False, full=True)
+    pad = 5  # skimage's mean leaves out the window's half-width; so does ours
+    inner = valid[pad:-pad, pad:-pad]
+    want = np.mean([smap[pad:-pad, pad:-pad, c][inner].mean() for c in range(3)])
+    assert metrics.ssim(gt, out, valid=valid) == pytest.approx(want, abs=1e-4)
+    scores = metrics.full_reference(gt, out, valid)
+    assert scores["ssim_pyiqa"] > metrics.ssim_pyiqa(gt, out) and scores["psnr_y"] > metrics.psnr(gt, out, colour="y")

@@ -26,6 +26,7 @@ def benchmark(
     iqa_weights: Annotated[Optional[Path], typer.Option("--iqa-weights", help="Folder of pyiqa weight files (no-reference metrics; the `iqa` extra).")] = None,
     nr: Annotated[Optional[str], typer.Option("--nr", help="Comma-separated pyiqa no-reference metrics (default: musiq,clipiqa,clipiqa+,hyperiqa; '' for none).")] = None,
     max_images: Annotated[Optional[int], typer.Option("--max-images", min=1, help="Score the first N pairs only.")] = None,
+    valid_only: Annotated[bool, typer.Option("--valid-only", help="PSNR/SSIM over the area the warped degraded shot covers (RealBlur's practice; matters for --borders keep exports).")] = False,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda when present).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Stage II runs: sampling steps (default: the run's, 50).")] = None,
 ) -> None:
@@ -49,7 +50,7 @@ def benchmark(
     with progress(max(1, total * len(methods)), "restoring") as advance:
         report = run_benchmark(data, methods, split=split, convention=convention, cache=cache, device=device, steps=steps,
                                lpips_weights=lpips_weights, nr=nr_names, iqa_weights=iqa_weights, max_images=max_images,
-                               ablations=ablations, on_image=advance)
+                               ablations=ablations, valid_only=valid_only, on_image=advance)
     for notice in report.notices:
         say(f"[yellow]note[/]: {notice}")
     print(render(report, fmt))  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ def eval_(
     lpips_weights: Annotated[Optional[Path], typer.Option("--lpips-weights", help="Local LPIPS weights; without them LPIPS is skipped.")] = None,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, ... (default: cuda when present).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Stage II runs: sampling steps (default: the run's, 50).")] = None,
+    valid_only: Annotated[bool, typer.Option("--valid-only", help="PSNR/SSIM over the area the warped degraded shot covers (RealBlur's practice).")] = False,
 ) -> None:
     """PSNR and SSIM (Table 2) of a run on the test split, with the degraded input as the baseline row.
 
@@ -35,7 +36,7 @@ def eval_(
     total = len(read_manifest(data, "test"))
     total = min(total, max_images) if max_images else total
     with progress(max(total, 1), "evaluating") as advance:
-        report = evaluate(data, checkpoint, device, max_images, lpips_weights, on_image=lambda _: advance(), steps=steps)
+        report = evaluate(data, checkpoint, device, max_images, lpips_weights, on_image=lambda _: advance(), steps=steps, valid_only=valid_only)
     for notice in report.notices:
         say(f"[yellow]note[/]: {notice}")
     if as_json:

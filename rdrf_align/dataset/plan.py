@@ -299,7 +299,7 @@ def _final_boxes(items: list[Item], borders: bool) -> int:
         for it in group:
             it.box = box
             out_w, out_h = it.target if it.target is not None else (box[2] - box[0], box[3] - box[1])
-            it.record = it.record.model_copy(update={"width": out_w, "height": out_h, "crop": [int(v) for v in box]})
+            it.record = it.record.model_copy(update={"width": out_w, "height": out_h, "crop": [int(v) for v in box], "frame": [w, h]})
             cropped += box != (0, 0, w, h)
     return cropped
 
