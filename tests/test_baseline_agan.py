@@ -7,11 +7,6 @@ paper's formulas."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -25,9 +20,9 @@ from rdrf_train.models.vgg16 import VGG16Features, load_vgg16, vgg16_features
 from rdrf_train.runs import RunFolder
 from rdrf_train.stages.agan import AGANConfig, AGANStage
 from schemas.errors import RdrfError
+from tests.baseline_helpers import check_resumed, kill_and_resume
 from tests.train_helpers import make_export
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = [
     "model.generator.recurrent_width=8", "model.generator.residual_blocks=2", "model.generator.widths=[16,32,32]",
     "model.generator.dilations=[2,4]", "model.generator.out_width=16",
@@ -125,49 +120,19 @@ def test_losses_are_the_papers():
     assert config.loss.multiscale == (0.6, 0.8, 1.0) and config.loss.gan_weight == 0.01 and config.loss.map_weight == 0.05
 
 
-def _metrics(run: Path) -> list[dict]:
-    path = run / "metrics.jsonl"
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
-
-
 @pytest.fixture(scope="module")
 def resumed(export, vgg_file, tmp_path_factory):
-    """A tiny AGAN run SIGKILLed after its step-6 checkpoint and resumed to step 24."""
-    run = tmp_path_factory.mktemp("agan-run") / "run"
-    sets = tiny(vgg_file, "run.log_every=1", "run.checkpoint_every=3", "run.val_every=12", "run.keep_checkpoints=2")
-    args = [sys.executable, "-c", "from rdrf.cli import main; main()", "-q", "train", "--stage", "agan",
-            "--data", str(export), "--output", str(run), "--max-steps", "24", *[x for o in sets for x in ("--set", o)]]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    folder = RunFolder(run)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        latest = folder.latest()
-        if latest and latest[0] >= 6:
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read().decode()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    before = {m["step"]: m for m in _metrics(run) if "loss" in m}
-    resume_step = folder.latest()[0]
-    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return folder, before, resume_step
+    """A tiny AGAN run SIGKILLed after its step-4 checkpoint and resumed to step 12."""
+    sets = tiny(vgg_file, "run.log_every=1", "run.checkpoint_every=2", "run.val_every=100", "run.keep_checkpoints=2")
+    return kill_and_resume("agan", export, tmp_path_factory.mktemp("agan-run") / "run", sets, 12, 4)
 
 
 def test_a_sigkilled_run_resumes_at_the_same_step_with_both_optimizers(resumed):
     folder, before, resume_step = resumed
-    assert resume_step >= 6 and max(before) < 24
-    after = _metrics(folder.path)
-    assert next(m for m in after if m.get("event") == "resume")["step"] == resume_step
-    steps = [m for m in after if "loss" in m]
-    assert [m["step"] for m in steps] == list(range(1, 25))  # no gap, no duplicate
-    first_new = next(m for m in steps if m["step"] == resume_step + 1)
-    if resume_step + 1 in before:  # deterministic on CPU: the generator's loss reads the discriminator just stepped
-        assert first_new["loss"] == pytest.approx(before[resume_step + 1]["loss"], rel=1e-5)
+    # the first new step's loss equals the killed run's: the generator's loss reads the discriminator
+    # just stepped, so this holds only if the discriminator's weights and Adam moments came back too
+    check_resumed(folder, before, resume_step, 12, 4)
     checkpoint = folder.latest()[1]
-    assert folder.latest()[0] == 24
     assert (checkpoint / "optimizer.bin").exists() and (checkpoint / "optimizer_1.bin").exists()  # generator, discriminator
 
 
@@ -176,7 +141,7 @@ def test_eval_and_restore_accept_an_agan_run(cli, resumed, export, tmp_path):
     r = cli("eval", "--data", export, "--checkpoint", folder.path, "--json")
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout)
-    assert report["images"] == 2 and report["step"] == 24 and len(report["rows"]) == 2
+    assert report["images"] == 2 and report["step"] == 12 and len(report["rows"]) == 2
     assert report["rows"][1]["psnr"] == pytest.approx(folder.metrics()[-1]["val_psnr"], abs=1e-3)  # as validated in training
     rng = np.random.default_rng(0)
     odd = (rng.random((45, 77, 3)) * 255).astype(np.uint8)  # not a multiple of 4: padded and cropped back

@@ -12,6 +12,7 @@ from rdrf_train.stages.agan import AGANStage
 from rdrf_train.stages.base import ImageRestorer, SamplingRestorer, Stage
 from rdrf_train.stages.control import ControlStage
 from rdrf_train.stages.fidelity import FidelityStage
+from rdrf_train.stages.histoformer import HistoformerStage
 from rdrf_train.stages.restore import RestoreStage
 from schemas.errors import RdrfError
 
@@ -20,6 +21,7 @@ STAGES: dict[str, type[Stage]] = {
     "control": ControlStage,  # stage II: Modulate&Gate control branch (sec. 4.2)
     "fidelity": FidelityStage,  # stage II: fidelity encoder (sec. 4.3)
     "agan": AGANStage,  # baseline: AGAN re-trained (seeds/000 Table 2, seeds/004)
+    "histoformer": HistoformerStage,  # baseline: Histoformer re-trained (Table 2)
 }
 
 
