@@ -269,6 +269,7 @@ def optimizer_step(t: Training, batch: dict) -> torch.Tensor:
     t.optimizer.step()
     t.scheduler.step()
     t.optimizer.zero_grad(set_to_none=True)
+    t.stage.after_optimizer_step()
     t.step += 1
     return loss
 

@@ -14,6 +14,7 @@ from rdrf_train.stages.control import ControlStage
 from rdrf_train.stages.fidelity import FidelityStage
 from rdrf_train.stages.histoformer import HistoformerStage
 from rdrf_train.stages.restore import RestoreStage
+from rdrf_train.stages.weatherdiff import WeatherDiffStage
 from schemas.errors import RdrfError
 
 STAGES: dict[str, type[Stage]] = {
@@ -22,6 +23,7 @@ STAGES: dict[str, type[Stage]] = {
     "fidelity": FidelityStage,  # stage II: fidelity encoder (sec. 4.3)
     "agan": AGANStage,  # baseline: AGAN re-trained (seeds/000 Table 2, seeds/004)
     "histoformer": HistoformerStage,  # baseline: Histoformer re-trained (Table 2)
+    "weatherdiff": WeatherDiffStage,  # baseline: WeatherDiff64 / RaindropDiff64 re-trained (Table 2)
 }
 
 

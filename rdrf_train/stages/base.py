@@ -119,6 +119,9 @@ class Stage(abc.ABC):
 
     step_auxiliary: Callable[["torch.Tensor"], None]  # set by the loop when auxiliary_optimizer() is not None
 
+    def after_optimizer_step(self) -> None:
+        """Called by the loop after each optimizer step (e.g. to update an EMA copy of the weights)."""
+
     @abc.abstractmethod
     def training_step(self, batch: dict) -> "torch.Tensor":
         """The scalar loss for one batch (the loop does backward, clipping and the optimizer step)."""
