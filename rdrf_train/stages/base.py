@@ -35,7 +35,8 @@ its parameters (left out of `trainable_parameters`) and `OptimSection`. The loop
 the same LR schedule for it, prepares it after the main optimizer (so both are in every
 checkpoint and resume exactly) and sets `stage.step_auxiliary(loss)`, which the stage calls
 inside `training_step` (zero grads, backward, clip, step, schedule) before computing the loss it
-returns for the main optimizer.
+returns for the main optimizer. `after_optimizer_step()` runs after every main optimizer step (an
+EMA copy of the weights is updated there, WeatherDiff's).
 
 Checkpoints are `accelerator.save_state` folders plus `weights/<module name>.safetensors` of each
 trainable module (unwrapped), so inference needs neither Accelerate nor the optimizer state.
