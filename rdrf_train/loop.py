@@ -193,11 +193,17 @@ def setup(config: TrainConfig, export_dir: Path, run: RunFolder, notify: Notify)
     o = config.optim
     optimizer = torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
     scheduler = make_lr_scheduler(optimizer, rc.max_steps, o, config.schedule)
+    auxiliary = stage.auxiliary_optimizer()
+    extra = [make_auxiliary_optimizer(*auxiliary)] if auxiliary else []
     names = list(modules)
-    prepared = accelerator.prepare(*modules.values(), optimizer, loader)
+    prepared = accelerator.prepare(*modules.values(), optimizer, *extra, loader)
     stage.modules = dict(zip(names, prepared[: len(names)]))
-    optimizer, loader = prepared[len(names)], prepared[len(names) + 1]
+    optimizer, loader = prepared[len(names)], prepared[-1]
     accelerator.register_for_checkpointing(scheduler)  # stepped by us once per optimizer step
+    if auxiliary:  # after the main optimizer and scheduler: their checkpoint files keep their names
+        aux_scheduler = make_lr_scheduler(prepared[len(names) + 1], rc.max_steps, auxiliary[1], config.schedule)
+        accelerator.register_for_checkpointing(aux_scheduler)
+        stage.step_auxiliary = auxiliary_stepper(accelerator, prepared[len(names) + 1], aux_scheduler, auxiliary[0], rc.grad_clip)
     for m in stage.modules.values():
         m.train()
 
@@ -211,6 +217,28 @@ def setup(config: TrainConfig, export_dir: Path, run: RunFolder, notify: Notify)
         test_set = PairDataset(export_dir, "test", config.data, train=False, max_items=rc.val_max_images)
         t.test_loader = eval_loader(test_set)
     return t
+
+
+def make_auxiliary_optimizer(params: list[torch.nn.Parameter], o) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, eps=o.eps)
+
+
+def auxiliary_stepper(accelerator: Accelerator, optimizer, scheduler, params: list[torch.nn.Parameter], grad_clip: float):
+    """`stage.step_auxiliary(loss)`: one step of the stage's second optimizer, as `optimizer_step`
+    does the main one; its grads are zeroed first (the main loss may have reached its parameters)."""
+
+    def step(loss: torch.Tensor) -> None:
+        if not torch.isfinite(loss):
+            raise RdrfError(f"the auxiliary training loss became {loss.item()}")
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        if grad_clip > 0 and accelerator.sync_gradients:
+            accelerator.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
 
 
 def resume(t: Training) -> int:
@@ -241,6 +269,7 @@ def optimizer_step(t: Training, batch: dict) -> torch.Tensor:
     t.optimizer.step()
     t.scheduler.step()
     t.optimizer.zero_grad(set_to_none=True)
+    t.stage.after_optimizer_step()
     t.step += 1
     return loss
 

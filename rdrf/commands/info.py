@@ -16,7 +16,7 @@ app = typer.Typer(help="Describe models and runs.", no_args_is_help=True)
 
 @app.command("model")
 def info_model(
-    stage: Annotated[str, typer.Option(help="restore, control or fidelity.")] = "restore",
+    stage: Annotated[str, typer.Option(help="restore, control, fidelity; baselines: agan, histoformer, weatherdiff.")] = "restore",
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file over the stage's default.")] = None,
     pretrained: Annotated[Optional[str], typer.Option(help="Stage II: prior folder, or a named config such as sd21-base-config.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value; repeatable.")] = None,

@@ -31,7 +31,7 @@ def progress_lines() -> bool:
 @app.command()
 def train(
     data: Annotated[Path, typer.Option("--data", help="Export folder (with manifest.jsonl) to train on.")],
-    stage: Annotated[str, typer.Option(help="restore (stage I, DRSformer), control or fidelity (stage II).")] = "restore",
+    stage: Annotated[str, typer.Option(help="restore (stage I, DRSformer), control or fidelity (stage II); baselines: agan, histoformer, weatherdiff.")] = "restore",
     config: Annotated[Optional[Path], typer.Option("--config", help="TOML file over the stage's shipped default (the paper's recipe).")] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Optimizer steps (overrides run.max_steps).")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per step per process (run.batch_size).")] = None,

@@ -8,16 +8,22 @@ from pathlib import Path
 from typing import Optional
 
 from rdrf_train.runs import RunFolder, resolve_checkpoint
+from rdrf_train.stages.agan import AGANStage
 from rdrf_train.stages.base import ImageRestorer, SamplingRestorer, Stage
 from rdrf_train.stages.control import ControlStage
 from rdrf_train.stages.fidelity import FidelityStage
+from rdrf_train.stages.histoformer import HistoformerStage
 from rdrf_train.stages.restore import RestoreStage
+from rdrf_train.stages.weatherdiff import WeatherDiffStage
 from schemas.errors import RdrfError
 
 STAGES: dict[str, type[Stage]] = {
     "restore": RestoreStage,  # stage I: DRSformer restoration (seeds/000 sec. 4.1)
     "control": ControlStage,  # stage II: Modulate&Gate control branch (sec. 4.2)
     "fidelity": FidelityStage,  # stage II: fidelity encoder (sec. 4.3)
+    "agan": AGANStage,  # baseline: AGAN re-trained (seeds/000 Table 2, seeds/004)
+    "histoformer": HistoformerStage,  # baseline: Histoformer re-trained (Table 2)
+    "weatherdiff": WeatherDiffStage,  # baseline: WeatherDiff64 / RaindropDiff64 re-trained (Table 2)
 }
 
 

@@ -30,6 +30,14 @@ What the loop does with a stage
     # every val_every steps, on the main process, in eval mode and under torch.no_grad():
     metrics = mean of stage.validation_step(batch) over the test split (batch size 1)
 
+A stage with a second optimizer (a GAN's discriminator) returns it from `auxiliary_optimizer()`:
+its parameters (left out of `trainable_parameters`) and `OptimSection`. The loop builds AdamW and
+the same LR schedule for it, prepares it after the main optimizer (so both are in every
+checkpoint and resume exactly) and sets `stage.step_auxiliary(loss)`, which the stage calls
+inside `training_step` (zero grads, backward, clip, step, schedule) before computing the loss it
+returns for the main optimizer. `after_optimizer_step()` runs after every main optimizer step (an
+EMA copy of the weights is updated there, WeatherDiff's).
+
 Checkpoints are `accelerator.save_state` folders plus `weights/<module name>.safetensors` of each
 trainable module (unwrapped), so inference needs neither Accelerate nor the optimizer state.
 
@@ -54,9 +62,9 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, ClassVar, Optional, Protocol, runtime_checkable
 
-from rdrf_train.config import TrainConfig
+from rdrf_train.config import OptimSection, TrainConfig
 
 if TYPE_CHECKING:  # torch stays out of imports of this module's names at CLI start-up
     import numpy as np
@@ -105,6 +113,15 @@ class Stage(abc.ABC):
 
     def trainable_parameters(self) -> list["torch.nn.Parameter"]:
         return [p for m in self.modules.values() for p in m.parameters() if p.requires_grad]
+
+    def auxiliary_optimizer(self) -> Optional[tuple[list["torch.nn.Parameter"], OptimSection]]:
+        """A second optimizer's parameters and settings (see "What the loop does"); None: one optimizer."""
+        return None
+
+    step_auxiliary: Callable[["torch.Tensor"], None]  # set by the loop when auxiliary_optimizer() is not None
+
+    def after_optimizer_step(self) -> None:
+        """Called by the loop after each optimizer step (e.g. to update an EMA copy of the weights)."""
 
     @abc.abstractmethod
     def training_step(self, batch: dict) -> "torch.Tensor":
