@@ -143,6 +143,12 @@ def test_eval_and_restore_accept_an_agan_run(cli, resumed, export, tmp_path):
     report = json.loads(r.stdout)
     assert report["images"] == 2 and report["step"] == 12 and len(report["rows"]) == 2
     assert report["rows"][1]["psnr"] == pytest.approx(folder.metrics()[-1]["val_psnr"], abs=1e-3)  # as validated in training
+    # a Table 2 row of its own in `rdrf benchmark`, scored from this run
+    r = cli("benchmark", "--data", export, "--run", f"AGAN†={folder.path}", "--cache", tmp_path / "cache", "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.stdout)["rows"]
+    assert [row["method"] for row in rows] == ["Degraded input", "AGAN†"]
+    assert rows[1]["scores"]["psnr"] == pytest.approx(report["rows"][1]["psnr"], abs=1e-6)
     rng = np.random.default_rng(0)
     odd = (rng.random((45, 77, 3)) * 255).astype(np.uint8)  # not a multiple of 4: padded and cropped back
     large = (rng.random((150, 170, 3)) * 255).astype(np.uint8)  # larger than the run's 64 px tile
