@@ -254,7 +254,7 @@ def test_live_qa_and_align_flag_a_scene_that_moved_or_whose_light_changed(cli, w
     assert all("opening and closing GT" not in p["reason"] for p in _json(cli, ws, "pairs"))
 
 
-def test_an_imported_scene_has_no_bracket_and_no_rig_record(cli, ws, tmp_path):
+def test_an_imported_scene_has_no_bracket_and_no_rig_record(cli, ws, tmp_path, monkeypatch):
     from tests.images import textured, write_jpeg
 
     scene = textured(160, 240, 3)
@@ -268,6 +268,7 @@ def test_an_imported_scene_has_no_bracket_and_no_rig_record(cli, ws, tmp_path):
     assert _rig_cell(None) == "no rig record"  # the shots table's cell, never an empty string
     (rec,) = _json(cli, ws, "scenes")
     assert rec["bracket"] == "no bracket" and rec["gt_drift"] == []
+    monkeypatch.setenv("COLUMNS", "160")  # the table has nine columns: wide enough not to wrap a cell
     assert "no bracket" in cli("--workspace", ws, "scenes").stdout
     assert cli("--workspace", ws, "align", "--all").exit_code == 0
     (pair,) = _json(cli, ws, "pairs")
