@@ -127,6 +127,7 @@ def resumed(export, vgg_file, tmp_path_factory):
     return kill_and_resume("agan", export, tmp_path_factory.mktemp("agan-run") / "run", sets, 12, 4)
 
 
+@pytest.mark.slow  # a kill-and-resume run: CI runs it with -m slow
 def test_a_sigkilled_run_resumes_at_the_same_step_with_both_optimizers(resumed):
     folder, before, resume_step = resumed
     # the first new step's loss equals the killed run's: the generator's loss reads the discriminator
@@ -136,6 +137,7 @@ def test_a_sigkilled_run_resumes_at_the_same_step_with_both_optimizers(resumed):
     assert (checkpoint / "optimizer.bin").exists() and (checkpoint / "optimizer_1.bin").exists()  # generator, discriminator
 
 
+@pytest.mark.slow  # a kill-and-resume run: CI runs it with -m slow
 def test_eval_and_restore_accept_an_agan_run(cli, resumed, export, tmp_path):
     folder, _, _ = resumed
     r = cli("eval", "--data", export, "--checkpoint", folder.path, "--json")

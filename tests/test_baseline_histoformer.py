@@ -56,11 +56,13 @@ def resumed(export, tmp_path_factory):
     return kill_and_resume("histoformer", export, tmp_path_factory.mktemp("histo-run") / "run", sets, 8, 4)
 
 
+@pytest.mark.slow  # a kill-and-resume run: CI runs it with -m slow
 def test_a_sigkilled_run_resumes_at_the_same_step(resumed):
     folder, before, resume_step = resumed
     check_resumed(folder, before, resume_step, 8, 4)
 
 
+@pytest.mark.slow  # a kill-and-resume run: CI runs it with -m slow
 def test_eval_and_restore_accept_a_histoformer_run(cli, resumed, export, tmp_path):
     folder, _, _ = resumed
     r = cli("eval", "--data", export, "--checkpoint", folder.path, "--json")

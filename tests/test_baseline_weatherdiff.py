@@ -81,6 +81,7 @@ def resumed(export, tmp_path_factory):
     return kill_and_resume("weatherdiff", export, tmp_path_factory.mktemp("wd-run") / "run", sets, 12, 4)
 
 
+@pytest.mark.slow  # a kill-and-resume run: CI runs it with -m slow
 def test_a_sigkilled_run_resumes_at_the_same_step(resumed):
     folder, before, resume_step = resumed
     check_resumed(folder, before, resume_step, 12, 4)
@@ -88,6 +89,7 @@ def test_a_sigkilled_run_resumes_at_the_same_step(resumed):
     assert (weights / "unet.safetensors").exists() and (weights / "ema.safetensors").exists()
 
 
+@pytest.mark.slow  # a kill-and-resume run: CI runs it with -m slow
 def test_eval_and_restore_accept_a_weatherdiff_run(cli, resumed, export, tmp_path):
     folder, _, _ = resumed
     r = cli("eval", "--data", export, "--checkpoint", folder.path, "--json", "--steps", "2")
