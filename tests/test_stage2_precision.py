@@ -42,7 +42,7 @@ def test_control_branch_is_copied_from_the_fp32_weights_before_the_prior_is_cast
 
 def test_validation_runs_in_fp32_like_rdrf_restore_and_leaves_the_prior_in_bf16(capsys):
     from rdrf_train.pipeline import DiffUR3Pipeline
-    from rdrf_train.stages.stage2 import image_metrics
+    from rdrf_train.stages.base import image_metrics
 
     config = control_config("model.val_steps=2")
     accelerator = fake_accelerator("bf16")

@@ -17,16 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from rdrf_train import metrics
 from rdrf_train.config import OptimSection, Section, TrainConfig
 from rdrf_train.models.agan import AttentiveDiscriminator, AttentiveGenerator
 from rdrf_train.runs import RunFolder
-from rdrf_train.stages.base import Stage, count_parameters
+from rdrf_train.stages.base import Stage, count_parameters, image_metrics
 from rdrf_train.stages.restore import DRSformerRestorer
 from rdrf_train.tiling import tiled
 from schemas.errors import RdrfError
@@ -164,14 +162,7 @@ class AGANStage(Stage):
     def validation_step(self, batch: dict) -> dict[str, float]:
         model = self.accelerator.unwrap_model(self.modules["generator"])
         out = tiled(model.forward_any_size, batch["lq"], self.config.tile, self.config.tile_overlap)
-        to_np = lambda t: t[0].float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()  # noqa: E731
-        gt, lq, res = to_np(batch["gt"]), to_np(batch["lq"]), metrics.quantize(to_np(out))
-        return {
-            "psnr": metrics.psnr(gt, res),
-            "ssim": metrics.ssim(gt, res),
-            "l1": float(np.abs(res - gt).mean()),
-            "psnr_identity": metrics.psnr(gt, lq),
-        }
+        return image_metrics(batch["gt"], out, batch["lq"])
 
     @classmethod
     def parameter_counts(cls, config: AGANConfig, pretrained: Optional[str] = None) -> dict[str, dict[str, int]]:

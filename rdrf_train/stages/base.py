@@ -144,3 +144,15 @@ class Stage(abc.ABC):
         cls, run: "RunFolder", checkpoint: Optional[Path] = None, device: str | None = None
     ) -> ImageRestorer:
         """An inference callable built from a run folder (latest checkpoint unless one is given)."""
+
+
+def image_metrics(gt: "torch.Tensor", out: "torch.Tensor", lq: "torch.Tensor") -> dict[str, float]:
+    """A validation image's figures, as every stage logs them: PSNR and SSIM of the output rounded to
+    8 bits as `rdrf restore` saves it, its L1, and the degraded input's PSNR (the identity baseline)."""
+    import numpy as np
+
+    from rdrf_train import metrics
+
+    to_np = lambda t: t[0].float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()  # noqa: E731
+    g, o, q = to_np(gt), metrics.quantize(to_np(out)), to_np(lq)
+    return {"psnr": metrics.psnr(g, o), "ssim": metrics.ssim(g, o), "l1": float(np.abs(o - g).mean()), "psnr_identity": metrics.psnr(g, q)}

@@ -9,13 +9,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rdrf_train import metrics
 from pydantic import Field
 
 from rdrf_train.config import Section, TrainConfig
 from rdrf_train.models.drsformer import DRSformer
 from rdrf_train.runs import RunFolder
-from rdrf_train.stages.base import Stage, count_parameters
+from rdrf_train.stages.base import Stage, count_parameters, image_metrics
 from rdrf_train.tiling import tiled
 
 
@@ -88,14 +87,7 @@ class RestoreStage(Stage):
     def validation_step(self, batch: dict) -> dict[str, float]:
         model = self.accelerator.unwrap_model(self.modules["restorer"])
         out = tiled(model.forward_any_size, batch["lq"], self.config.tile, self.config.tile_overlap)  # fp32, as `rdrf restore`
-        to_np = lambda t: t[0].float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()  # noqa: E731
-        gt, lq, res = to_np(batch["gt"]), to_np(batch["lq"]), metrics.quantize(to_np(out))
-        return {
-            "psnr": metrics.psnr(gt, res),
-            "ssim": metrics.ssim(gt, res),
-            "l1": float(np.abs(res - gt).mean()),
-            "psnr_identity": metrics.psnr(gt, lq),
-        }
+        return image_metrics(batch["gt"], out, batch["lq"])
 
     @classmethod
     def parameter_counts(cls, config: RestoreConfig, pretrained: Optional[str] = None) -> dict[str, dict[str, int]]:

@@ -11,7 +11,6 @@ from typing import Callable, Optional
 import torch
 from pydantic import Field
 
-from rdrf_train import metrics
 from rdrf_train.config import Section
 from rdrf_train.runs import resolve_checkpoint
 from schemas.errors import RdrfError
@@ -88,7 +87,3 @@ def prior_architecture(spec: Optional[str]):
     raise RdrfError(f"--pretrained {spec!r}: not a folder, a checkpoint file, 'tiny' or 'sd21-base-config'")
 
 
-def image_metrics(gt: torch.Tensor, out: torch.Tensor, lq: torch.Tensor) -> dict[str, float]:
-    to_np = lambda t: t[0].float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()  # noqa: E731
-    g, o, q = to_np(gt), metrics.quantize(to_np(out)), to_np(lq)
-    return {"psnr": metrics.psnr(g, o), "ssim": metrics.ssim(g, o), "psnr_identity": metrics.psnr(g, q)}

@@ -23,11 +23,10 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from rdrf_train import metrics
 from rdrf_train.config import Section, TrainConfig
 from rdrf_train.models.weatherdiff import PatchDiffusionUNet
 from rdrf_train.runs import RunFolder
-from rdrf_train.stages.base import Stage, count_parameters
+from rdrf_train.stages.base import Stage, count_parameters, image_metrics
 from rdrf_train.tiling import tiled_map
 
 
@@ -168,14 +167,7 @@ class WeatherDiffStage(Stage):
         d = self.config.diffusion
         gen = torch.Generator(device=self.device).manual_seed(d.seed)
         out = restore_overlapping(model, batch["lq"].float(), d, d.sampling_steps, self.config.model.resolution, gen)
-        to_np = lambda t: t[0].float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()  # noqa: E731
-        gt, lq, res = to_np(batch["gt"]), to_np(batch["lq"]), metrics.quantize(to_np(out))
-        return {
-            "psnr": metrics.psnr(gt, res),
-            "ssim": metrics.ssim(gt, res),
-            "l1": float(np.abs(res - gt).mean()),
-            "psnr_identity": metrics.psnr(gt, lq),
-        }
+        return image_metrics(batch["gt"], out, batch["lq"])
 
     @classmethod
     def parameter_counts(cls, config: WeatherDiffConfig, pretrained: Optional[str] = None) -> dict[str, dict[str, int]]:
