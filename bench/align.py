@@ -9,7 +9,7 @@ For every pair, interleaved (the machine is shared, so both see the same load):
   warped image and the mask as PNGs (cv2.imwrite);
 - rdrf: exactly what a worker of `rdrf align` does per pair (rdrf_align.registration.runner.work):
   decode the degraded image, register, photometric model, masks, QC, and write what only alignment
-  can compute (the raindrop mask) durably; plus the scene's GT decode and preparation, measured per
+  can compute (the raindrop mask and the reflection map) durably; plus the scene's GT decode and preparation, measured per
   scene and amortized over the scene's shots - reported for `--per-scene` shots per scene (a real
   RDRF scene has ~40; 3 is a small one).
 
@@ -172,7 +172,7 @@ def fast(scene: SceneGT, lq_path: Path, mask_method: str = "default"):
 def task(root: Path, gt: Path, lq: Path, name: str) -> runner.Task:
     """What `rdrf align` hands a worker for this pair (paths relative to `root`)."""
     return runner.Task(0, "bench", str(root), str(Path(gt).resolve().relative_to(root)), str(Path(lq).resolve().relative_to(root)),
-                       {"raindrop_mask": f"aligned/{name}.mask.png"})
+                       {kind: f"aligned/{name}{suffix}" for kind, suffix in runner.OUTPUTS.items()})
 
 
 def _hwm_mb() -> float:
@@ -192,7 +192,8 @@ def _peak(kind: str, gt_path: str, lq_path: str, q) -> None:
             root = Path(tmp)
             for src, name in ((gt_path, "gt.jpg"), (lq_path, "lq.jpg")):
                 os.symlink(src, root / name)
-            res = runner.work(runner.Task(0, "bench", str(root), "gt.jpg", "lq.jpg", {"raindrop_mask": "aligned/lq.mask.png"}))
+            outputs = {kind: f"aligned/lq{suffix}" for kind, suffix in runner.OUTPUTS.items()}
+            res = runner.work(runner.Task(0, "bench", str(root), "gt.jpg", "lq.jpg", outputs))
             assert res.stored, res.reason
     q.put((base, _hwm_mb()))
 

@@ -76,3 +76,21 @@ def test_exposure_is_blind_to_an_added_veil_and_focus_sees_blur():
     assert abs(measure(veiled, gt, valid).exposure_ev + 1.0) < 0.15
     blurred = cv2.GaussianBlur(gt, (0, 0), 2.5)
     assert measure(blurred, gt, valid).detail_retained < 0.2
+
+
+def test_linear_luma_and_saturation_equal_the_per_pixel_formulas():
+    """The lookup table and OpenCV channel max give exactly what the sRGB formula and a float
+    channel max give, for 8- and 16-bit frames (exposure figures must not move with the speed-up)."""
+    import cv2
+
+    from rdrf_align.registration import exposure_focus as ef
+    from schemas.imageio import to_float
+
+    rng = np.random.default_rng(0)
+    for dtype, top in ((np.uint8, 255), (np.uint16, 65535)):
+        img = rng.integers(0, top + 1, (61, 83, 3)).astype(dtype)
+        v = to_float(img)
+        lin = np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4, dtype=np.float32)).astype(np.float32)
+        b, g, r = cv2.split(lin)
+        assert np.array_equal(ef.linear_luma(img), 0.0722 * b + 0.7152 * g + 0.2126 * r)
+        assert np.array_equal(ef._unsaturated(img), v.max(axis=2) < ef.SATURATED)

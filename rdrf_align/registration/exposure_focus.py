@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from schemas.imageio import to_float
+from schemas.imageio import full_scale, to_float
 
 BLOCKS_ACROSS = 30  # block side = long side / this (24 px at 720 wide), at least 16 px
 COARSE_SIGMA = 2.0  # px of the reduced copy: the band exposure is measured in
@@ -49,12 +49,31 @@ class ExposureFocus:
     blocks: int  # blocks that measured the exposure
 
 
+_LINEAR: dict[np.dtype, np.ndarray] = {}
+
+
+def _linear_table(dtype: np.dtype) -> np.ndarray:
+    """The sRGB decoding of every code value of `dtype` (float32): a table, so a frame costs a lookup
+    per pixel instead of a power (the same float32 arithmetic, so the same values)."""
+    if dtype not in _LINEAR:
+        v = to_float(np.arange(int(full_scale(np.zeros(1, dtype))) + 1, dtype=dtype))
+        _LINEAR[dtype] = np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4, dtype=np.float32)).astype(np.float32)
+    return _LINEAR[dtype]
+
+
 def linear_luma(img: np.ndarray) -> np.ndarray:
     """Luma in linear light (float32), decoding the sRGB transfer curve both shots were encoded with."""
-    v = to_float(img)
-    lin = np.where(v <= 0.04045, v / 12.92, np.power((v + 0.055) / 1.055, 2.4, dtype=np.float32))
-    b, g, r = cv2.split(lin.astype(np.float32))
+    table = _linear_table(img.dtype)
+    lin = cv2.LUT(img, table) if img.dtype == np.uint8 else table.take(img)
+    b, g, r = cv2.split(lin)
     return 0.0722 * b + 0.7152 * g + 0.2126 * r
+
+
+def _unsaturated(img: np.ndarray) -> np.ndarray:
+    """Pixels whose every channel is below SATURATED of full scale (channel max with OpenCV: numpy's
+    reduction over the last axis of a frame was the slowest step of a pair's alignment)."""
+    b, g, r = cv2.split(img)
+    return cv2.max(cv2.max(b, g), r) < SATURATED * full_scale(img)
 
 
 def _blocks(x: np.ndarray, side: int) -> np.ndarray:
@@ -76,7 +95,7 @@ def measure(aligned_s: np.ndarray, gt_s: np.ndarray, valid_s: np.ndarray) -> Exp
     side = max(16, round(max(gt_s.shape[:2]) / BLOCKS_ACROSS))
     la, lg = linear_luma(aligned_s), linear_luma(gt_s)
     usable = cv2.erode(valid_s, np.ones((7, 7), np.uint8)) > 0
-    usable &= (to_float(aligned_s).max(axis=2) < SATURATED) & (to_float(gt_s).max(axis=2) < SATURATED)
+    usable &= _unsaturated(aligned_s) & _unsaturated(gt_s)
     whole = _blocks(usable.astype(np.float32), side).mean(axis=1) > 0.999
     ca, cg = cv2.GaussianBlur(la, (0, 0), COARSE_SIGMA), cv2.GaussianBlur(lg, (0, 0), COARSE_SIGMA)
     cg_b = _blocks(cg, side)[whole]
