@@ -120,6 +120,8 @@ def test_wild_folder_with_a_bad_file_is_refused_by_name(cli, workspace, tmp_path
     assert {s["scene"] for s in _json(cli, workspace, "scenes")} == {"dashcam"}  # the good scene went in
     r = cli("--workspace", workspace, "export", "--split", "wild", "--format", "webdataset")
     assert r.exit_code == 2 and "folder or imagefolder" in r.stderr
+    r = cli("--workspace", workspace, "export", "--split", "wild", "--borders", "keep")  # nothing is warped: not silently ignored
+    assert r.exit_code == 2 and "--borders" in r.stderr
 
 
 @pytest.fixture

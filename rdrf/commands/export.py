@@ -44,6 +44,8 @@ def export(
     if split == "wild":
         if include_rejected:
             raise RdrfError("--include-rejected is about pairs; a wild export has none", exit_code=2)
+        if borders != "crop":
+            raise RdrfError("--borders is about the warp of aligned pairs; a wild export is not warped", exit_code=2)
         _export_wild(cat, format, size, fit, out, clean_domain)
         return
     if clean_domain:
