@@ -52,6 +52,22 @@ class _Failures:
             raise GPError(-52)
 
 
+def _connector(body, session: Callable[[], object], on_connect: Optional[Callable] = None):
+    """What `GPhotoCamera(connect=...)` calls: a fresh libgphoto2 session on `body`, or the error an
+    unplugged body gives at init (-105, GP_ERROR_MODEL_NOT_FOUND); `on_connect` may re-plug it."""
+
+    def connect():
+        if on_connect:
+            on_connect(body)
+        body.failures.check(body, "connect")
+        if not body.plugged:
+            raise GPError(-105)
+        body.inits += 1
+        return session()
+
+    return connect
+
+
 @dataclass
 class SonyBody:
     """A Sony in PC Remote mode. `shots`: per press, the body's (file name, bytes) in the order the
@@ -87,16 +103,7 @@ class SonyBody:
         self.ram.clear()  # "Camera on-off does not delete RAM. Just USB reconnection helps." (library.c:4997-5001)
 
     def connector(self, on_connect: Optional[Callable[["SonyBody"], None]] = None):
-        def connect():
-            if on_connect:
-                on_connect(self)
-            self.failures.check(self, "connect")
-            if not self.plugged:
-                raise GPError(-105)
-            self.inits += 1
-            return SonyPCControl(self)
-
-        return connect
+        return _connector(self, lambda: SonyPCControl(self), on_connect)
 
 
 class SonyPCControl:
@@ -237,16 +244,7 @@ class NikonBody:
         self.plugged = False
 
     def connector(self, on_connect: Optional[Callable[["NikonBody"], None]] = None):
-        def connect():
-            if on_connect:
-                on_connect(self)
-            self.failures.check(self, "connect")
-            if not self.plugged:
-                raise GPError(-105)
-            self.inits += 1
-            return NikonPTP(self)
-
-        return connect
+        return _connector(self, lambda: NikonPTP(self), on_connect)
 
 
 class NikonPTP:
