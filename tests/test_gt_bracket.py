@@ -25,6 +25,7 @@ from schemas.catalogue import Shot
 from schemas.views import shot_rig
 from schemas.settings import BracketSettings
 from schemas.workspace import Catalogue, Workspace
+from tests.test_capture_session import Quiet
 
 W, H = 480, 320
 LIMITS = BracketSettings()
@@ -117,22 +118,6 @@ def test_the_bracket_reason_rejects_ok_pairs_and_joins_other_reasons():
 # --- the capture session and the commands, on the virtual camera ------------------------------------
 
 SMALL = "\n[virtual]\nwidth = 320\nheight = 213\nraw = false\n"
-
-
-class Quiet:
-    interactive = False
-
-    def __init__(self):
-        self.messages: list[str] = []
-
-    def say(self, m: str) -> None:
-        self.messages.append(m)
-
-    def ready(self, prompt: str) -> bool:
-        return True
-
-    def quit_requested(self) -> bool:
-        return False
 
 
 class FaultyRig(VirtualRig):
