@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from rdrf_train.config import OptimSection, Section, TrainConfig
 from rdrf_train.models.agan import AttentiveDiscriminator, AttentiveGenerator
 from rdrf_train.runs import RunFolder
-from rdrf_train.stages.base import Stage, count_parameters, image_metrics
+from rdrf_train.stages.base import Stage, checkpoint_of, count_parameters, image_metrics, load_weights
 from rdrf_train.stages.restore import DRSformerRestorer
 from rdrf_train.tiling import tiled
 from schemas.errors import RdrfError
@@ -178,14 +178,7 @@ class AGANStage(Stage):
 
     @classmethod
     def load_restorer(cls, run: RunFolder, checkpoint: Optional[Path] = None, device: str | None = None):
-        from safetensors.torch import load_file
-
-        from rdrf_train.runs import resolve_checkpoint
-
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = run.load_config(AGANConfig)
-        if checkpoint is None:
-            run, checkpoint = resolve_checkpoint(run.path)
-        model = config.model.generator.build()
-        model.load_state_dict(load_file(str(Path(checkpoint) / "weights" / "generator.safetensors")))
+        model = load_weights(config.model.generator.build(), checkpoint_of(run, checkpoint), "generator")
         return DRSformerRestorer(model.to(device).eval(), config.tile, config.tile_overlap)

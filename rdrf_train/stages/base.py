@@ -156,3 +156,23 @@ def image_metrics(gt: "torch.Tensor", out: "torch.Tensor", lq: "torch.Tensor") -
     to_np = lambda t: t[0].float().permute(1, 2, 0).clamp(0, 1).cpu().numpy()  # noqa: E731
     g, o, q = to_np(gt), metrics.quantize(to_np(out)), to_np(lq)
     return {"psnr": metrics.psnr(g, o), "ssim": metrics.ssim(g, o), "l1": float(np.abs(o - g).mean()), "psnr_identity": metrics.psnr(g, q)}
+
+
+def load_weights(module: "torch.nn.Module", checkpoint: Path, name: str) -> "torch.nn.Module":
+    """`module` with the weights a checkpoint saved for it (`weights/<name>.safetensors`)."""
+    from safetensors.torch import load_file
+
+    from schemas.errors import RdrfError
+
+    path = Path(checkpoint) / "weights" / f"{name}.safetensors"
+    if not path.exists():
+        raise RdrfError(f"checkpoint {checkpoint} has no weights/{name}.safetensors")
+    module.load_state_dict(load_file(str(path)))
+    return module
+
+
+def checkpoint_of(run: "RunFolder", checkpoint: Optional[Path]) -> Path:
+    """`checkpoint`, or the run's latest complete one."""
+    from rdrf_train.runs import resolve_checkpoint
+
+    return Path(checkpoint) if checkpoint is not None else resolve_checkpoint(run.path)[1]

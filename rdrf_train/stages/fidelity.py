@@ -22,9 +22,9 @@ from pydantic import Field
 
 from rdrf_train.config import TrainConfig
 from rdrf_train.runs import RunFolder, resolve_checkpoint
-from rdrf_train.stages.base import Stage, count_parameters, image_metrics
+from rdrf_train.stages.base import Stage, count_parameters, image_metrics, load_weights
 from rdrf_train.stages.control import ControlConfig, ControlStage
-from rdrf_train.stages.stage2 import Stage2ModelSection, frozen_dtype, load_stage1, load_weights, prior_architecture, require_prior
+from rdrf_train.stages.stage2 import Stage2ModelSection, frozen_dtype, load_stage1, prior_architecture, require_prior
 from schemas.errors import RdrfError
 
 

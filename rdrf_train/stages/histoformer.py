@@ -15,6 +15,7 @@ from pydantic import Field
 from rdrf_train.config import Section, TrainConfig
 from rdrf_train.models.histoformer import Histoformer
 from rdrf_train.runs import RunFolder
+from rdrf_train.stages.base import checkpoint_of, load_weights
 from rdrf_train.stages.restore import DRSformerRestorer, RestoreStage
 
 
@@ -64,14 +65,7 @@ class HistoformerStage(RestoreStage):
 
     @classmethod
     def load_restorer(cls, run: RunFolder, checkpoint: Optional[Path] = None, device: str | None = None):
-        from safetensors.torch import load_file
-
-        from rdrf_train.runs import resolve_checkpoint
-
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = run.load_config(HistoformerConfig)
-        if checkpoint is None:
-            run, checkpoint = resolve_checkpoint(run.path)
-        model = config.model.build()
-        model.load_state_dict(load_file(str(Path(checkpoint) / "weights" / "restorer.safetensors")))
+        model = load_weights(config.model.build(), checkpoint_of(run, checkpoint), "restorer")
         return DRSformerRestorer(model.to(device).eval(), config.tile, config.tile_overlap)

@@ -14,7 +14,7 @@ from pydantic import Field
 from rdrf_train.config import Section, TrainConfig
 from rdrf_train.models.drsformer import DRSformer
 from rdrf_train.runs import RunFolder
-from rdrf_train.stages.base import Stage, count_parameters, image_metrics
+from rdrf_train.stages.base import Stage, checkpoint_of, count_parameters, image_metrics, load_weights
 from rdrf_train.tiling import tiled
 
 
@@ -44,16 +44,8 @@ class RestoreConfig(TrainConfig):
 
 def load_drsformer(run: RunFolder, checkpoint: Optional[Path] = None, device: str | torch.device = "cpu") -> DRSformer:
     """The stage I network of a run, in eval mode; stage II uses this to make I_s."""
-    from safetensors.torch import load_file
-
-    from rdrf_train.runs import resolve_checkpoint
-
     config = run.load_config(RestoreConfig)
-    if checkpoint is None:
-        run, checkpoint = resolve_checkpoint(run.path)
-    model = config.model.build()
-    model.load_state_dict(load_file(str(Path(checkpoint) / "weights" / "restorer.safetensors")))
-    return model.to(device).eval()
+    return load_weights(config.model.build(), checkpoint_of(run, checkpoint), "restorer").to(device).eval()
 
 
 class DRSformerRestorer:

@@ -63,16 +63,6 @@ def load_stage1(spec: str, device, notify: Optional[Callable[[str], None]] = Non
     return stage1
 
 
-def load_weights(module: torch.nn.Module, checkpoint: Path, name: str) -> torch.nn.Module:
-    from safetensors.torch import load_file
-
-    path = Path(checkpoint) / "weights" / f"{name}.safetensors"
-    if not path.exists():
-        raise RdrfError(f"checkpoint {checkpoint} has no weights/{name}.safetensors")
-    module.load_state_dict(load_file(str(path)))
-    return module
-
-
 def prior_architecture(spec: Optional[str]):
     """(unet, vae, text_encoder) to count: built from config (meta tensors) unless tiny."""
     from rdrf_train.prior import SD21_BASE_CONFIG, TINY, build_from_config, build_tiny

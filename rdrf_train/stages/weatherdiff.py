@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from rdrf_train.config import Section, TrainConfig
 from rdrf_train.models.weatherdiff import PatchDiffusionUNet
 from rdrf_train.runs import RunFolder
-from rdrf_train.stages.base import Stage, count_parameters, image_metrics
+from rdrf_train.stages.base import Stage, checkpoint_of, count_parameters, image_metrics, load_weights
 from rdrf_train.tiling import tiled_map
 
 
@@ -176,14 +176,7 @@ class WeatherDiffStage(Stage):
 
     @classmethod
     def load_restorer(cls, run: RunFolder, checkpoint: Optional[Path] = None, device: str | None = None):
-        from safetensors.torch import load_file
-
-        from rdrf_train.runs import resolve_checkpoint
-
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         config = run.load_config(WeatherDiffConfig)
-        if checkpoint is None:
-            run, checkpoint = resolve_checkpoint(run.path)
-        model = config.model.build()
-        model.load_state_dict(load_file(str(Path(checkpoint) / "weights" / "ema.safetensors")))
+        model = load_weights(config.model.build(), checkpoint_of(run, checkpoint), "ema")
         return WeatherDiffRestorer(model.to(device).eval(), config)
