@@ -1,5 +1,5 @@
-"""Shared by the baseline tests (issue 15): a training run SIGKILLed after a checkpoint and resumed,
-as `test_train_loop` does for stage I, through the real CLI in a subprocess."""
+"""A training run SIGKILLed after a checkpoint and resumed, through the real CLI in a subprocess:
+shared by stage I's test (`test_train_loop`) and the baseline tests (issue 15)."""
 
 from __future__ import annotations
 

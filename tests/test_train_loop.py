@@ -5,11 +5,6 @@ and `rdrf info model` on the result. Tiny DRSformer configs go through the same 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -21,6 +16,7 @@ from rdrf_train.loop import train
 from rdrf_train.runs import RunFolder
 from rdrf_train.lr_schedule import lr_at
 from rdrf_train.stages.restore import RestoreConfig
+from tests.baseline_helpers import check_resumed, kill_and_resume
 from tests.train_helpers import make_export
 
 TINY = ["model.dim=8", "model.blocks=[1,1,1,1]", "run.num_workers=0"]
@@ -131,42 +127,19 @@ def _metrics(run: Path) -> list[dict]:
 
 
 def test_a_sigkilled_run_resumes_at_the_right_step_and_learning_rate(export, tmp_path):
-    run = tmp_path / "run"
-    args = [sys.executable, "-c", "from rdrf.cli import main; main()", "-q", "train", "--stage", "restore",
-            "--data", str(export), "--output", str(run), "--max-steps", "24", "--batch-size", "2",
-            *[x for o in TINY + ["data.crop=32", "run.log_every=1", "run.checkpoint_every=3", "run.val_every=1000",
-                                  "run.keep_checkpoints=2", "schedule.constant_fraction=0"] for x in ("--set", o)]]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    folder = RunFolder(run)
-    deadline = time.time() + 240
-    while time.time() < deadline and proc.poll() is None:
-        latest = folder.latest()
-        if latest and latest[0] >= 6:
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.stderr.read().decode()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    before = {m["step"]: m for m in _metrics(run) if "loss" in m}
-    resume_step = folder.latest()[0]
-    assert resume_step >= 6 and max(before) < 24
-
-    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    after = _metrics(run)
+    sets = TINY + ["run.batch_size=2", "data.crop=32", "run.log_every=1", "run.checkpoint_every=3", "run.val_every=1000",
+                   "run.keep_checkpoints=2", "schedule.constant_fraction=0"]
+    folder, before, resume_step = kill_and_resume("restore", export, tmp_path / "run", sets, 24, 6)
+    check_resumed(folder, before, resume_step, 24, 6)  # one resume event, every step once, the same loss
+    after = _metrics(folder.path)
     event = next(m for m in after if m.get("event") == "resume")
-    assert event["step"] == resume_step
     config = folder.load_config(RestoreConfig)
     expected_lr = lr_at(resume_step, 24, config.optim, config.schedule)
     assert event["lr"] == pytest.approx(expected_lr, rel=1e-9)
-    steps = [m for m in after if "loss" in m]
-    assert [m["step"] for m in steps] == list(range(1, 25))  # no gap, no duplicate
-    first_new = next(m for m in steps if m["step"] == resume_step + 1)
+    first_new = next(m for m in after if "loss" in m and m["step"] == resume_step + 1)
     assert first_new["lr"] == pytest.approx(expected_lr, rel=1e-9)
-    if resume_step + 1 in before:  # the killed run got there too: same LR and, deterministic on CPU, same loss
+    if resume_step + 1 in before:  # the killed run got there too: the same LR
         assert first_new["lr"] == pytest.approx(before[resume_step + 1]["lr"], rel=1e-9)
-        assert first_new["loss"] == pytest.approx(before[resume_step + 1]["loss"], rel=1e-5)
     assert len(folder.checkpoints()) == 2 and folder.latest()[0] == 24
 
 
