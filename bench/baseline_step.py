@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 
+from bench.steps import time_steps as timed
 from rdrf_train.config import resolve_dict, validate
 from rdrf_train.loop import auxiliary_stepper, make_auxiliary_optimizer
 from rdrf_train.stages import get_stage
@@ -52,22 +51,16 @@ def time_steps(stage_name: str, steps: int, device: str, overrides: list[str]) -
     gen = torch.Generator().manual_seed(0)
     data = {k: torch.rand(batch, c, size, size, generator=gen).to(acc.device) for k, c in (("gt", 3), ("lq", 3), ("mask", 1))}
     data["mask"] = (data["mask"] > 0.8).float()
-    times = []
-    for _ in range(steps + 1):  # the first step warms up allocators and kernels
-        if acc.device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+
+    def step() -> None:
         loss = stage.training_step(data)
         acc.backward(loss)
         if cfg.run.grad_clip > 0:
             acc.clip_grad_norm_(params, cfg.run.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if acc.device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-        print(f"  step {len(times) - 1 or 'warm-up'}: {times[-1]:.3f} s", file=sys.stderr, flush=True)
-    return times[1:], batch, size
+
+    return timed(step, steps, acc.device), batch, size
 
 
 def main() -> None:

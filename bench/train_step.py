@@ -23,11 +23,11 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 
 import torch
 from accelerate import Accelerator
 
+from bench.steps import time_steps as timed
 from rdrf_train.config import resolve_dict, validate
 from rdrf_train.stages.restore import RestoreConfig, RestoreStage
 
@@ -42,22 +42,16 @@ def time_steps(steps: int, device: str, bf16: bool, size: int, batch: int) -> li
     stage.modules = {"restorer": model}
     gen = torch.Generator().manual_seed(0)
     data = {k: torch.rand(batch, c, size, size, generator=gen).to(acc.device) for k, c in (("gt", 3), ("lq", 3), ("mask", 1))}
-    times = []
-    for _ in range(steps + 1):  # the first step warms up allocators and kernels
-        if acc.device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+
+    def step() -> None:
         with acc.autocast():
             loss = stage.training_step(data)
         acc.backward(loss)
         acc.clip_grad_norm_(model.parameters(), 0.01)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        if acc.device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-        print(f"  step {len(times) - 1 or 'warm-up'}: {times[-1]:.3f} s", file=sys.stderr, flush=True)
-    return times[1:]
+
+    return timed(step, steps, acc.device)
 
 
 def peak_memory_gib(device: str) -> float:
