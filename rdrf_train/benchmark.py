@@ -173,7 +173,12 @@ def restore_cached(method: Method, records: list[ExportRecord], reader: ExportRe
     from rdrf_train.stages import load_restorer
 
     index_path = folder / "index.json"
-    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    try:
+        index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        index = {}  # a damaged index vouches for nothing: every image is restored again
+    if not isinstance(index, dict):
+        index = {}
     todo = []
     for r in records:
         f = folder / f"{r.name}.png"

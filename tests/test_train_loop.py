@@ -175,6 +175,9 @@ def test_benchmark_prints_table_2_from_each_run_and_caches_the_restorations(cli,
     assert json.loads(y.stdout)["rows"][1]["scores"]["psnr"] == pytest.approx(ev[1]["psnr_y"])
     cached[0].write_bytes(b"damaged")  # a damaged cache entry is restored again
     assert cli(*args, "--format", "csv").exit_code == 0 and cv2.imread(str(cached[0])) is not None
+    index = cached[0].parent / "index.json"
+    index.write_text('{"truncated')  # so is everything a damaged index vouched for
+    assert cli(*args, "--format", "csv").exit_code == 0 and json.loads(index.read_text()).keys() == {p.stem for p in cached}
     # the markdown table: arrows, best bold and second underlined among the methods, identity unranked
     md = cli(*args).stdout
     assert md.splitlines()[0] == "| Method | PSNR ↑ | SSIM ↑ |"
