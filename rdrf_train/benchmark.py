@@ -360,6 +360,17 @@ def _fmt(key: str, v: Optional[float]) -> str:
     return f"{v:.2f}" if key in ("psnr", "musiq") else f"{v:.4f}"
 
 
+def _cells(report: BenchmarkReport, rk: dict[tuple[int, str], int], i: int,
+           best: Callable[[str], str], second: Callable[[str], str]) -> list[str]:
+    """Row `i`'s formatted values, the best marked with `best` and the second with `second`."""
+    marks = {1: best, 2: second}
+    out = []
+    for c in report.columns:
+        t = _fmt(c.key, report.rows[i].scores.get(c.key))
+        out.append(marks[rk[(i, c.key)]](t) if (i, c.key) in rk else t)
+    return out
+
+
 def render(report: BenchmarkReport, fmt: TableFormat) -> str:
     if fmt == "json":
         return report.model_dump_json(indent=2)
@@ -382,11 +393,7 @@ def render(report: BenchmarkReport, fmt: TableFormat) -> str:
                  r"\begin{tabular}{l" + "c" * len(report.columns) + "}", r"\toprule",
                  "Method & " + " & ".join(f"{esc(c.label)}{arrow_tex(c)}" for c in report.columns) + r" \\", r"\midrule"]
         for i, r in enumerate(report.rows):
-            cells = []
-            for c in report.columns:
-                t = _fmt(c.key, r.scores.get(c.key))
-                t = {1: rf"\textbf{{{t}}}", 2: rf"\underline{{{t}}}"}.get(rk.get((i, c.key), 0), t)
-                cells.append(t)
+            cells = _cells(report, rk, i, lambda t: rf"\textbf{{{t}}}", lambda t: rf"\underline{{{t}}}")
             lines.append(f"{esc(r.method)} & " + " & ".join(cells) + r" \\")
             if i == 0:
                 lines.append(r"\midrule")
@@ -395,11 +402,7 @@ def render(report: BenchmarkReport, fmt: TableFormat) -> str:
     lines = ["| Method | " + " | ".join(f"{c.label} {arrow(c)}" for c in report.columns) + " |",
              "| --- |" + " ---: |" * len(report.columns)]
     for i, r in enumerate(report.rows):
-        cells = []
-        for c in report.columns:
-            t = _fmt(c.key, r.scores.get(c.key))
-            t = {1: f"**{t}**", 2: f"<u>{t}</u>"}.get(rk.get((i, c.key), 0), t)
-            cells.append(t)
+        cells = _cells(report, rk, i, lambda t: f"**{t}**", lambda t: f"<u>{t}</u>")
         lines.append(f"| {r.method} | " + " | ".join(cells) + " |")
     lines += ["", caption]
     lines += [f"- {label}: {text}" for label, text in report.conventions.items()]
