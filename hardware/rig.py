@@ -61,7 +61,7 @@ def parse_glass(text: str | float) -> float:
         try:
             value = float(t)
         except ValueError:
-            raise RdrfError(f"--glass {text!r}: expected a thickness in millimetres such as 3mm, 5mm or 8mm") from None
+            raise RdrfError(f"--glass {text!r}: expected a thickness in millimetres such as 3mm, 5mm or 8mm", exit_code=2) from None
     if not 0 < value < 100:
-        raise RdrfError(f"--glass {text!r}: expected a thickness between 0 and 100 mm (the RDRF rig used 3, 5 and 8 mm)")
+        raise RdrfError(f"--glass {text!r}: expected a thickness between 0 and 100 mm (the RDRF rig used 3, 5 and 8 mm)", exit_code=2)
     return value

@@ -91,16 +91,16 @@ def test_remote_trigger_delivers_through_events(cli, ws):
 
 
 def test_bad_input_is_refused_before_anything_is_stored(cli, ws):
-    for args, words in (
-        (["--glass", "thick"], "expected a thickness in millimetres"),
-        (["--glass", "5mm", "--category", "beach"], "expected one of"),
-        (["--glass", "5mm", "--scene", "a/b"], "cannot name a folder on every OS: '/' is not allowed"),
+    for args, words, code in (
+        (["--glass", "thick"], "expected a thickness in millimetres", 2),
+        (["--glass", "5mm", "--category", "beach"], "expected one of", 2),
+        (["--glass", "5mm", "--scene", "a/b"], "cannot name a folder on every OS: '/' is not allowed", 2),
     ):
         base = ["--workspace", ws, "capture", "--camera", "virtual", "--scene", "9", "--yes"]
         if "--scene" in args:
             base = base[:5] + base[7:]
         r = cli(*base, *args)
-        assert r.exit_code == 1 and words in r.output, (args, r.output)
+        assert r.exit_code == code and words in r.output, (args, r.output)
     # a choice outside the vocabulary is a usage error (exit 2), named by the option parser
     r = cli("--workspace", ws, "capture", "--camera", "virtual", "--scene", "9", "--yes", "--glass", "5mm", "--trigger", "wifi")
     assert r.exit_code == 2 and "'wifi' is not one of" in r.output and "--trigger" in r.output, r.output
@@ -113,6 +113,9 @@ def test_no_camera_connected(cli, ws, monkeypatch):
     assert r.exit_code == 0 and json.loads(r.stdout) == []
     r = cli("--workspace", ws, "capture", "--scene", "1", "--glass", "5mm", "--yes")
     assert r.exit_code == 1 and "no camera found" in r.output
+    # a typo in the label is said first (a usage error), not hidden behind the missing camera
+    r = cli("--workspace", ws, "capture", "--scene", "Straße12", "--glass", "5mm", "--yes")
+    assert r.exit_code == 2 and "'ß' is not allowed" in r.output and "no camera" not in r.output, r.output
     assert json.loads(cli("--workspace", ws, "shots", "--json").stdout) == []
 
 

@@ -73,6 +73,15 @@ def capture(
     from rdrf_align.registration import drift
     from rdrf_capture.bracket import DriftCheck
     from rdrf_capture.capture import CaptureOptions, open_camera_and_rig, run_session
+    from rdrf_capture.importer import canonical_category
+    from rdrf_capture.ingest import check_label
+    try:  # the user's typos are said before any camera is looked for
+        check_label(scene)
+        category = None if category is None else canonical_category(category)
+    except RdrfError as exc:
+        raise RdrfError(f"--scene: {exc}", exit_code=2) from None
+    except ValueError as exc:
+        raise RdrfError(f"--category: {exc}", exit_code=2) from None
     glass_mm = parse_glass(glass)
     cat = context.open_catalogue()
     operator = TerminalOperator(interactive=not yes and sys.stdin.isatty())
