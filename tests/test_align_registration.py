@@ -70,3 +70,27 @@ def test_no_overlap_fails():
     lq = view(canvas, T, w, h, 0)
     with pytest.raises(RegistrationFailed):
         register(prepare_reference(gt), lq)
+
+
+def test_dense_drops_over_a_plain_scene_register_through_the_affine_fallback(monkeypatch):
+    """A virtual-rig pair with ~2,000 drops over a low-texture scene: the GT has ~300 keypoints, the
+    drops give the degraded shot 1,500, and only ~14 of 92 matches are true. MAGSAC's best homography
+    then folds the frame; the affine fallback finds the true matches and the patches confirm it."""
+    from hardware.sim import encode_jpeg
+    from hardware.sim.faults import render_fault
+    from schemas import imageio
+
+    p = render_fault("good", 720, 480, 110003)
+    gt = imageio.decode(encode_jpeg(p.gt, 95), "gt.jpg")
+    lq = imageio.decode(encode_jpeg(p.lq, p.params.jpeg_quality), "lq.jpg")
+    ref = prepare_reference(gt)
+    reg = register(ref, lq)
+    assert reg.coarse_model == "affine" and reg.refined
+    assert corner_error(reg.homography, p.degraded.homography, 720, 480).max() < 1.0
+    # without the fallback this pair is lost
+    import rdrf_align.registration.homography as hg
+
+    real = hg._coarse
+    monkeypatch.setattr(hg, "_coarse", lambda r, l8, f, model="homography": real(r, l8, f) if model == "homography" else (None, 0, 0, float("nan")))
+    with pytest.raises(RegistrationFailed, match="plausible"):
+        register(prepare_reference(gt), lq)

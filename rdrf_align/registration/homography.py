@@ -72,10 +72,12 @@ class Registration:
     n_patch_inliers: int = 0
     refined: bool = False
     factor: float = 1.0
+    coarse_model: str = "homography"  # or "affine": the fallback when the homography from features was implausible
 
     def figures(self) -> dict:
         return {
             "coarse_factor": round(self.factor, 3),
+            "coarse_model": self.coarse_model,
             "patches": self.n_patches,
             "patch_inliers": self.n_patch_inliers,
             "refined": self.refined,
@@ -143,7 +145,9 @@ def prepare_reference(gt: np.ndarray) -> Reference:
     return ref
 
 
-def _coarse(ref: Reference, lq8: np.ndarray, factor: float) -> tuple[np.ndarray | None, int, int, float]:
+def _coarse(ref: Reference, lq8: np.ndarray, factor: float, model: str = "homography") -> tuple[np.ndarray | None, int, int, float]:
+    """Coarse estimate from SIFT matches: (H, matches, inliers, RMS of the inliers in full px).
+    `model` "affine" fits 6 parameters instead of 8 (the fallback, see `register`)."""
     lq_feats = feat.detect(lq8, factor)
     gt_feats = ref.features_at(factor)
     if len(gt_feats) < MIN_COARSE_INLIERS:
@@ -156,7 +160,11 @@ def _coarse(ref: Reference, lq8: np.ndarray, factor: float) -> tuple[np.ndarray 
         return None, n, 0, float("nan")
     thr = 1.5 * factor
     feat.reseed()
-    H, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, thr, maxIters=5000, confidence=0.9999)
+    if model == "affine":
+        A, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=thr, maxIters=5000, confidence=0.9999)
+        H = None if A is None else np.vstack([A, [0.0, 0.0, 1.0]])
+    else:
+        H, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, thr, maxIters=5000, confidence=0.9999)
     if H is None or inl is None:
         return None, n, 0, float("nan")
     inl = inl.ravel().astype(bool)
@@ -250,6 +258,16 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
         H2, n2, ninl2, rms2 = _coarse(ref, lq8, factor / 2)
         if H2 is not None and ninl2 > ninl:
             H, n, ninl, rms, factor = H2, n2, ninl2, rms2, factor / 2
+    coarse_model = "homography"
+    if H is None or ninl < MIN_COARSE_INLIERS or not _plausible(H, lw, lh):
+        # Few true matches among many false ones (dense drops add keypoints the GT lacks; a low-texture
+        # GT has few): MAGSAC's best 8-parameter model can be a wrong one that folds the frame. The
+        # coarse stage only has to land within a pixel or two, and between shots from a tripod the
+        # perspective part is tiny, so an affine model - two fewer parameters, found from fewer true
+        # matches - is tried; it is kept only if the patch refinement then confirms it (below).
+        Ha, na, ninla, rmsa = _coarse(ref, lq8, factor, "affine")
+        if Ha is not None and ninla >= MIN_COARSE_INLIERS and _plausible(Ha, lw, lh):
+            H, n, ninl, rms, coarse_model = Ha, na, ninla, rmsa, "affine"
     if H is None or ninl < MIN_COARSE_INLIERS:
         raise RegistrationFailed(
             f"no consistent homography: {ninl} feature inliers of {n} matches "
@@ -261,7 +279,7 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
             "the frame (images do not overlap, or show different scenes)"
         )
     H = H / H[2, 2]
-    reg = Registration(H, n, ninl, ninl / max(n, 1), rms, H.copy(), factor=factor)
+    reg = Registration(H, n, ninl, ninl / max(n, 1), rms, H.copy(), factor=factor, coarse_model=coarse_model)
     for k in range(refine_rounds):
         # the first of several rounds only has to bring the estimate within ~0.1 px of the last's
         # (which then converges in a few ECC iterations): every other patch does, where that leaves
@@ -276,6 +294,11 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
         reg.n_patches = len(src)
         reg.n_patch_inliers = int(keep.sum())
         reg.refined = True
+    if coarse_model == "affine" and not reg.refined:
+        raise RegistrationFailed(
+            f"no plausible homography: the feature matches ({ninl} affine inliers of {n}) were not confirmed by the "
+            "image patches (images do not overlap, or show different scenes)"
+        )
     return reg
 
 
