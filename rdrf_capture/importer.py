@@ -2,7 +2,8 @@
 
 Layouts (DESIGN.md): `rdrf` - DIR/<scene>/gt.<ext> (one shot; gt.ARW + gt.JPG is one RAW+JPEG
 shot), DIR/<scene>/lq/*.<ext> (shots grouped by file stem, numbered in natural name order),
-optional DIR/<scene>/scene.toml; `deraindrop` - the AGAN Raindrop layout DIR/{data,gt}/N_rain.* and
+optional DIR/<scene>/scene.toml; a dual-pixel shot is lq/NAME_L.<ext> + lq/NAME_R.<ext>
+(its views) with or without lq/NAME.<ext> (its combined image; rdrf_capture/dual_pixel.py); `deraindrop` - the AGAN Raindrop layout DIR/{data,gt}/N_rain.* and
 N_clean.*, one scene per N. One transaction per scene: a bad scene changes nothing, and the others
 still go in.
 
@@ -24,6 +25,7 @@ from typing import Callable, Optional
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import select
 
+from rdrf_capture.dual_pixel import combined_png, pair_views, view_of
 from rdrf_capture.exif import read_exposure
 from rdrf_capture.image_check import is_supported
 from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots, primary
@@ -33,7 +35,7 @@ from schemas.imageio import is_jpeg, is_raw
 from schemas.records import CATEGORIES
 from schemas.storage import sha256_file
 from schemas.views import scene_order
-from schemas.vocabulary import Degradation, ImportLayout, SceneKind, values
+from schemas.vocabulary import VIEW_KIND, Degradation, ImportLayout, SceneKind, values
 from schemas.workspace import Catalogue
 
 
@@ -138,14 +140,19 @@ def _scene_lq(folder: Path) -> list[list[Path]]:
             raise RdrfError(f"{p}: unsupported file type; expected JPEG/PNG/TIFF or RAW")
     if not lq_files:
         raise RdrfError(f"{lq_dir}: empty; expected one or more degraded shots")
-    lq_shots = _group_by_stem(lq_files)
+    plain, views = pair_views(lq_files, lq_dir)
+    lq_shots = _group_by_stem(plain)
     for files in lq_shots:
         if not is_one_shot(files):
             raise RdrfError(
                 f"{lq_dir}: {', '.join(p.name for p in files)} share a name; expected one file per shot "
                 "(or one RAW + one JPEG of the same shot)"
             )
-    return lq_shots
+    # A dual-pixel shot: its combined file(s), if any, then its left and right views.
+    by_stem = {files[0].stem: files for files in lq_shots}
+    for base, sides in views.items():
+        by_stem[base] = by_stem.get(base, []) + [sides["left"], sides["right"]]
+    return [by_stem[k] for k in sorted(by_stem, key=scene_order)]
 
 
 def _scene_meta(folder: Path) -> SceneToml:
@@ -252,11 +259,23 @@ def import_scene(catalogue: Catalogue, src: SceneSource, degradation: Optional[s
     # scene.toml's degradation, else the command's, else unknown where nobody could know (wild, GT-Rain).
     lq_degradation = m.degradation or degradation or ("unknown" if src.kind != "paired" else None)
     shots += [
-        ([IncomingFile(p.name, p) for p in files],
+        (_incoming(files),
          ShotInfo(role="lq", degradation=lq_degradation, frame_index=src.frames.get(files[0].name), **common))
         for files in src.lq
     ]
     return ingest_shots(catalogue, src.label, shots)
+
+
+def _incoming(files: list[Path]) -> list[IncomingFile]:
+    """A shot's files as stored: originals, and for a dual-pixel shot its two views (and, when no
+    combined file came with them, the combined image computed from the views, as a derived file)."""
+    sides = {side: p for p in files if (found := view_of(p)) for side in (found[1],)}
+    out = [IncomingFile(p.name, p) for p in files if p not in sides.values()]
+    if sides and not out:
+        base = view_of(sides["left"])[0]
+        out.append(IncomingFile(f"{base}.png", combined_png(sides["left"], sides["right"]), kind="developed"))
+    out += [IncomingFile(p.name, p, kind=VIEW_KIND[side]) for side, p in sorted(sides.items())]
+    return out
 
 
 def _shown(values: set) -> str:
