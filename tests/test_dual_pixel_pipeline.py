@@ -189,3 +189,39 @@ def test_downgrade_below_0006_refuses_while_views_are_catalogued(cli, workspace,
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM files WHERE kind LIKE 'view_%'")).scalar() == 2
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+
+
+def test_import_with_dual_pixel_raw_refuses_a_raw_with_one_frame_and_stores_nothing(cli, workspace, tmp_path):
+    scene = tmp_path / "in" / "s2"
+    (scene / "lq").mkdir(parents=True)
+    img = textured(48, 64, seed=2)
+    cv2.imwrite(str(scene / "gt.png"), img)
+    (scene / "lq" / "IMG_0002.dng").write_bytes(dng_from_rgb(img[:, :, ::-1]))
+    r = cli("--workspace", workspace, "import", tmp_path / "in", "--dual-pixel-raw", "left")
+    assert r.exit_code == 1 and "IMG_0002.dng: this RAW file holds one image" in r.stderr
+    assert _json(cli, workspace, "shots") == []
+    r = cli("--workspace", workspace, "import", tmp_path / "in", "--dual-pixel-raw", "middle")
+    assert r.exit_code == 2
+
+
+def test_dual_pixel_raw_views_are_developed_at_the_combined_exposure(monkeypatch):
+    """The rawpy path past `shot_select`: frame 1 stood in by half of frame 0 (one photodiode of two),
+    as no Dual Pixel RAW can live in the repository."""
+    import rawpy
+
+    from rdrf_capture import dual_pixel
+    from rdrf_capture.develop import DevelopParams, develop
+
+    data = dng_from_rgb(textured(48, 64, seed=5)[:, :, ::-1] // 3)  # nothing clipped: the views are exact
+    with rawpy.imread(io.BytesIO(data)) as raw:
+        combined = raw.raw_image_visible.copy()
+        white = int(raw.white_level)
+    half = (combined // 2).astype(np.uint16)
+    monkeypatch.setattr(dual_pixel, "read_dual_pixel_raw",
+                        lambda d, n: dual_pixel.DualPixelRaw(combined, half, np.zeros_like(combined), white))
+    params = DevelopParams((1.0, 1.0, 1.0, 1.0))
+    views = dual_pixel.develop_views(data, "IMG.CR2", params, "right")
+    whole = develop(data, "IMG.CR2", params).astype(float)
+    for side in ("left", "right"):
+        assert views[side].shape == whole.shape
+        assert abs(views[side].astype(float).mean() / whole.mean() - 1) < 0.02, side
