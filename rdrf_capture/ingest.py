@@ -7,7 +7,7 @@ Order of events for one batch of shots (a scene on import, one shot on capture):
 3. one transaction registers scene, setup, shots, files and pairs and clears the journal.
 A crash in step 2 leaves journalled files that `rdrf verify` explains and a re-run overwrites; an
 error in step 2 removes what this call wrote. Sources are only ever read, never moved or changed.
-A file is "already catalogued" only as an original of the same scene: the same bytes in another
+A file is "already catalogued" only as an original (or dual-pixel view) of the same scene: the same bytes in another
 scene are that scene's shot, and are stored again for this one (a scene never loses its GT).
 """
 
