@@ -10,6 +10,9 @@
     OUT/<scene>/truth/<name>_streaks.png  with --kind streaks: the rain streaks' opacity in the GT frame (255 = opaque)
     OUT/<scene>/truth/<name>_transmission.png  with --kind accumulation: the veil's transmission t in the
                                        GT frame (255 = clear air; I = J t + A (1 - t), A in params)
+    OUT/<scene>/lq/<scene>_<k>_L.png   with --dual-pixel: the left and right half-aperture views (lossless; the
+    OUT/<scene>/lq/<scene>_<k>_R.png   JPEG beside them is the combined picture, their mean in linear light)
+    OUT/<scene>/truth/<name>_mask_L.png  with --dual-pixel: each view's raindrop mask in the GT frame (_R: right)
     OUT/truth.json                     per degraded file: homography (lq px -> GT px), mask path, params
 
 truth.json is written last: a folder without it is an interrupted run.
@@ -68,6 +71,7 @@ def synthesize(
     reflections: bool = True,
     kinds: frozenset[DegradationKind] | None = None,
     backgrounds: Path | None = None,
+    dual_pixel: bool = False,
     advance: Callable[[], None] = lambda: None,
 ) -> SynthSummary:
     """Render `scenes` scenes with `lq` degraded shots each into `out` (which must be new or empty).
@@ -75,6 +79,7 @@ def synthesize(
     The same arguments give the same bytes. Default size is a quarter of the paper's 4752x3168 per
     side, which keeps a dataset quick to make; the renderer works at any size. `kinds` (combinable)
     chooses the degradations; by default drops and, with `reflections`, reflection (the RDRF protocol).
+    `dual_pixel` adds each degraded shot's left and right half-aperture views and their masks (DPRRN).
     """
     if kinds is None:
         kinds = frozenset({"drops", "reflection"} if reflections else {"drops"})
@@ -95,7 +100,7 @@ def synthesize(
     for i, scene_seq in enumerate(np.random.SeedSequence([seed, 1]).spawn(scenes)):
         label = f"{i + 1:0{digits}d}"
         scene = _SceneSpec(
-            out, label, CATEGORIES[int(order[i % len(order)])], np.random.default_rng(scene_seq), width, height, kinds
+            out, label, CATEGORIES[int(order[i % len(order)])], np.random.default_rng(scene_seq), width, height, kinds, dual_pixel
         )
         scene_index[label] = _synth_scene(scene, photos[i % len(photos)] if photos else None, lq, files, advance)
     truth = {
@@ -108,6 +113,8 @@ def synthesize(
         "streaks": "PNG in the GT frame (null without streaks): rain-streak opacity, 255 = opaque",
         "transmission": "PNG in the GT frame (null without accumulation): veil transmission t, 255 = clear; I = J t + A (1 - t)",
         "kinds": sorted(kinds),
+        **({"views": "per file with --dual-pixel: left/right view images (lq frame) and mask_left/mask_right (GT frame, like mask)"}
+           if dual_pixel else {}),
         "scenes": scene_index,
         "files": files,
     }
@@ -125,6 +132,7 @@ class _SceneSpec:
     width: int
     height: int
     kinds: frozenset
+    dual_pixel: bool = False
 
     @property
     def reflections(self) -> bool:
@@ -163,7 +171,7 @@ def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, d
     for k in range(lq):
         params = sample_params(rng, reflections=sc.reflections, glass_mm=glass, drops="drops" in sc.kinds,
                                streaks="streaks" in sc.kinds, accumulation="accumulation" in sc.kinds).model_copy(update=glass_fields)
-        shot = render_degraded(world, params, int(rng.integers(2**31)), reflection_scene=reflected)
+        shot = render_degraded(world, params, int(rng.integers(2**31)), reflection_scene=reflected, dual_pixel=sc.dual_pixel)
         name = f"{label}_{k + 1:02d}"
         lq_rel = f"{label}/lq/{name}.jpg"
         mask_rel = f"{label}/truth/{name}_mask.png"
@@ -180,7 +188,14 @@ def _synth_scene(sc: _SceneSpec, photo: Path | None, lq: int, files: dict[str, d
         if shot.transmission is not None:
             transmission_rel = f"{label}/truth/{name}_transmission.png"
             durable_write(_png(unit_map(shot.transmission)), sc.out / transmission_rel)
+        views = {}
+        for half, tag in (("left", "L"), ("right", "R")) if sc.dual_pixel else ():
+            views[half] = f"{label}/lq/{name}_{tag}.png"
+            views[f"mask_{half}"] = f"{label}/truth/{name}_mask_{tag}.png"
+            durable_write(_png(shot.views[half]), sc.out / views[half])
+            durable_write(_png(shot.view_masks[half]), sc.out / views[f"mask_{half}"])
         files[lq_rel] = {
+            **({"views": views} if views else {}),
             "scene": label,
             "degradation": degradation,
             "streaks": streaks_rel,

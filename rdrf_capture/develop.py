@@ -18,6 +18,7 @@ from schemas.errors import RdrfError
 from schemas.imageio import encode_png, is_raw
 from schemas.storage import clear_temporaries, durable_write
 from schemas.views import scene_gt
+from schemas.vocabulary import VIEW_KIND
 from schemas.workspace import Catalogue
 
 
@@ -57,6 +58,22 @@ def develop(data: bytes, name: str, params: DevelopParams) -> np.ndarray:
                 output_bps=16,
                 half_size=params.half_size,
                 output_color=rawpy.ColorSpace.sRGB,
+            )
+    except (rawpy.LibRawError, ValueError, OSError) as exc:
+        raise RdrfError(f"{name}: RAW development failed ({exc})") from exc
+
+
+def develop_mosaic(data: bytes, name: str, params: DevelopParams, mosaic: np.ndarray, exp_shift: float = 1.0) -> np.ndarray:
+    """`develop` of the file's frame 0 with its visible mosaic replaced by `mosaic` (a dual-pixel view,
+    rdrf_capture/dual_pixel.py), brightened by `exp_shift` (linear; 2.0: one photodiode of two)."""
+    import rawpy
+
+    try:
+        with rawpy.imread(io.BytesIO(data)) as raw:
+            raw.raw_image_visible[:] = mosaic
+            return raw.postprocess(
+                user_wb=list(params.white_balance), use_camera_wb=False, use_auto_wb=False, no_auto_bright=True,
+                output_bps=16, half_size=params.half_size, output_color=rawpy.ColorSpace.sRGB, exp_shift=exp_shift,
             )
     except (rawpy.LibRawError, ValueError, OSError) as exc:
         raise RdrfError(f"{name}: RAW development failed ({exc})") from exc
@@ -104,15 +121,30 @@ def develop_shot(catalogue: Catalogue, shot_id: int) -> bool:
         rel = developed_path(shot)
         wb = _scene_white_balance(catalogue, shot)
         raw_path = raw.path
-        s.add(IngestJournal(path=rel, source=f"develop {raw_path}"))
+        frame1 = ((shot.qa or {}).get("dual_pixel_raw") or {}).get("frame1")  # a Canon DPRAW: which view frame 1 is
+        views = {side: view_path(rel, side) for side in VIEW_KIND} if frame1 else {}
+        for path in (rel, *views.values()):
+            s.add(IngestJournal(path=path, source=f"develop {raw_path}"))
     clear_temporaries(ws.abs(rel).parent)
     data = ws.abs(raw_path).read_bytes()
-    rgb = develop(data, raw_path, DevelopParams(wb or as_shot_white_balance(data, raw_path), half_size))
-    stored = durable_write(encode_png(rgb, order="rgb", level=1), ws.abs(rel))
+    params = DevelopParams(wb or as_shot_white_balance(data, raw_path), half_size)
+    rgb = develop(data, raw_path, params)
+    stored = {"developed": (rel, durable_write(encode_png(rgb, order="rgb", level=1), ws.abs(rel)))}
+    if frame1:
+        from rdrf_capture.dual_pixel import develop_views
+
+        for side, img in develop_views(data, raw_path, params, frame1).items():
+            stored[VIEW_KIND[side]] = (views[side], durable_write(encode_png(img, order="rgb", level=1), ws.abs(views[side])))
     with catalogue.session() as s:
         shot = s.get(Shot, shot_id)
-        if s.scalar(select(File.id).where(File.path == rel)) is None:
-            s.add(File(shot=shot, kind="developed", path=rel, sha256=stored.sha256, size=stored.size))
+        for kind, (path, st) in stored.items():
+            if s.scalar(select(File.id).where(File.path == path)) is None:
+                s.add(File(shot=shot, kind=kind, path=path, sha256=st.sha256, size=st.size))
         shot.width, shot.height = int(rgb.shape[1]), int(rgb.shape[0])
-        s.execute(delete(IngestJournal).where(IngestJournal.path == rel))
+        s.execute(delete(IngestJournal).where(IngestJournal.path.in_([path for path, _ in stored.values()])))
     return True
+
+
+def view_path(developed: str, side: str) -> str:
+    """Where a Dual Pixel RAW's developed view goes: beside its combined image (`NAME.left.png`)."""
+    return developed.removesuffix(".png") + f".{side}.png"

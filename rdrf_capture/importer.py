@@ -2,7 +2,8 @@
 
 Layouts (DESIGN.md): `rdrf` - DIR/<scene>/gt.<ext> (one shot; gt.ARW + gt.JPG is one RAW+JPEG
 shot), DIR/<scene>/lq/*.<ext> (shots grouped by file stem, numbered in natural name order),
-optional DIR/<scene>/scene.toml; `deraindrop` - the AGAN Raindrop layout DIR/{data,gt}/N_rain.* and
+optional DIR/<scene>/scene.toml; a dual-pixel shot is lq/NAME_L.<ext> + lq/NAME_R.<ext>
+(its views) with or without lq/NAME.<ext> (its combined image; rdrf_capture/dual_pixel.py); `deraindrop` - the AGAN Raindrop layout DIR/{data,gt}/N_rain.* and
 N_clean.*, one scene per N. One transaction per scene: a bad scene changes nothing, and the others
 still go in.
 
@@ -24,6 +25,7 @@ from typing import Callable, Optional
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy import select
 
+from rdrf_capture.dual_pixel import check_dual_pixel_raw, combined_png, pair_views, view_of
 from rdrf_capture.exif import read_exposure
 from rdrf_capture.image_check import is_supported
 from rdrf_capture.ingest import IncomingFile, IngestResult, SetupInfo, ShotInfo, check_label, ingest_shots, primary
@@ -33,7 +35,7 @@ from schemas.imageio import is_jpeg, is_raw
 from schemas.records import CATEGORIES
 from schemas.storage import sha256_file
 from schemas.views import scene_order
-from schemas.vocabulary import Degradation, ImportLayout, SceneKind, values
+from schemas.vocabulary import VIEW_KIND, Degradation, ImportLayout, SceneKind, View, values
 from schemas.workspace import Catalogue
 
 
@@ -138,14 +140,19 @@ def _scene_lq(folder: Path) -> list[list[Path]]:
             raise RdrfError(f"{p}: unsupported file type; expected JPEG/PNG/TIFF or RAW")
     if not lq_files:
         raise RdrfError(f"{lq_dir}: empty; expected one or more degraded shots")
-    lq_shots = _group_by_stem(lq_files)
+    plain, views = pair_views(lq_files, lq_dir)
+    lq_shots = _group_by_stem(plain)
     for files in lq_shots:
         if not is_one_shot(files):
             raise RdrfError(
                 f"{lq_dir}: {', '.join(p.name for p in files)} share a name; expected one file per shot "
                 "(or one RAW + one JPEG of the same shot)"
             )
-    return lq_shots
+    # A dual-pixel shot: its combined file(s), if any, then its left and right views.
+    by_stem = {files[0].stem: files for files in lq_shots}
+    for base, sides in views.items():
+        by_stem[base] = by_stem.get(base, []) + [sides["left"], sides["right"]]
+    return [by_stem[k] for k in sorted(by_stem, key=scene_order)]
 
 
 def _scene_meta(folder: Path) -> SceneToml:
@@ -243,7 +250,8 @@ def read_gt_rain_folder(folder: Path, prefix: str = "") -> SceneSource:
                        extra_gt=[[clean[k]] for k in sorted(clean) if k != 0], frames={p.name: k for k, p in rainy})
 
 
-def import_scene(catalogue: Catalogue, src: SceneSource, degradation: Optional[str] = None) -> list[IngestResult]:
+def import_scene(catalogue: Catalogue, src: SceneSource, degradation: Optional[str] = None,
+                 dual_pixel_raw: Optional[View] = None) -> list[IngestResult]:
     m = src.meta
     setup = SetupInfo(camera_model=m.camera, glass_mm=m.glass_mm, distance_cm=m.distance_cm, angle_deg=m.angle_deg)
     common = dict(trigger="import", category=m.category, notes=m.notes, setup=setup, scene_kind=src.kind)
@@ -251,12 +259,37 @@ def import_scene(catalogue: Catalogue, src: SceneSource, degradation: Optional[s
              for files in ([src.gt] if src.gt else []) + src.extra_gt]
     # scene.toml's degradation, else the command's, else unknown where nobody could know (wild, GT-Rain).
     lq_degradation = m.degradation or degradation or ("unknown" if src.kind != "paired" else None)
+    if dual_pixel_raw and not any(is_raw(p.name) for files in src.lq for p in files):
+        raise RdrfError(f"{src.folder}: --dual-pixel-raw, but no degraded shot of scene {src.label} is a RAW file; "
+                        "expected Canon Dual Pixel RAW files (.CR2/.CR3) in lq/")
     shots += [
-        ([IncomingFile(p.name, p) for p in files],
-         ShotInfo(role="lq", degradation=lq_degradation, frame_index=src.frames.get(files[0].name), **common))
+        (_incoming(files),
+         ShotInfo(role="lq", degradation=lq_degradation, frame_index=src.frames.get(files[0].name),
+                  qa=_dual_pixel_raw_qa(files, dual_pixel_raw), **common))
         for files in src.lq
     ]
     return ingest_shots(catalogue, src.label, shots)
+
+
+def _dual_pixel_raw_qa(files: list[Path], frame1: Optional[View]) -> Optional[dict]:
+    """With --dual-pixel-raw, a degraded shot's RAW must hold the two frames of a Canon Dual Pixel RAW
+    (checked before anything is stored); its QA record says which view frame 1 is, for development."""
+    raws = [p for p in files if is_raw(p.name)]
+    if frame1 is None or not raws:
+        return None
+    return {"dual_pixel_raw": {"frame1": frame1, **check_dual_pixel_raw(raws[0])}}
+
+
+def _incoming(files: list[Path]) -> list[IncomingFile]:
+    """A shot's files as stored: originals, and for a dual-pixel shot its two views (and, when no
+    combined file came with them, the combined image computed from the views, as a derived file)."""
+    sides = {side: p for p in files if (found := view_of(p)) for side in (found[1],)}
+    out = [IncomingFile(p.name, p) for p in files if p not in sides.values()]
+    if sides and not out:
+        base = view_of(sides["left"])[0]
+        out.append(IncomingFile(f"{base}.png", combined_png(sides["left"], sides["right"]), kind="developed"))
+    out += [IncomingFile(p.name, p, kind=VIEW_KIND[side]) for side, p in sorted(sides.items())]
+    return out
 
 
 def _shown(values: set) -> str:
@@ -354,6 +387,7 @@ def import_folder(
     add_to_existing: bool = False,
     wild: bool = False,
     degradation: Optional[str] = None,
+    dual_pixel_raw: Optional[View] = None,
     on_scene: Callable[[str], None] = lambda label: None,
 ) -> ImportSummary:
     """Import every scene; a bad scene is listed in `bad` and the rest go on. A failure of the
@@ -366,7 +400,7 @@ def import_folder(
         try:
             src = read()
             note = check_existing_scene(catalogue, src, add_to_existing)
-            results = import_scene(catalogue, src, degradation)
+            results = import_scene(catalogue, src, degradation, dual_pixel_raw)
         except WorkspaceError:
             raise
         except RdrfError as exc:

@@ -7,7 +7,7 @@ Order of events for one batch of shots (a scene on import, one shot on capture):
 3. one transaction registers scene, setup, shots, files and pairs and clears the journal.
 A crash in step 2 leaves journalled files that `rdrf verify` explains and a re-run overwrites; an
 error in step 2 removes what this call wrote. Sources are only ever read, never moved or changed.
-A file is "already catalogued" only as an original of the same scene: the same bytes in another
+A file is "already catalogued" only as an original (or dual-pixel view) of the same scene: the same bytes in another
 scene are that scene's shot, and are stored again for this one (a scene never loses its GT).
 """
 
@@ -29,7 +29,7 @@ from schemas.errors import RdrfError
 from schemas.imageio import is_raw
 from schemas.storage import clear_temporaries, durable_copy, durable_write, sha256_bytes
 from schemas.views import scene_gt
-from schemas.vocabulary import Degradation, Role, SceneKind, Trigger
+from schemas.vocabulary import Degradation, FileKind, Role, SceneKind, Trigger, VIEW_KIND
 from schemas.workspace import Catalogue
 
 # A scene label names folders (originals/<label>/...) on every OS: what each rule below keeps out.
@@ -45,6 +45,10 @@ WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in r
 class IncomingFile:
     name: str  # the camera's or the source's file name, kept as the stored name
     source: Path | bytes
+    # 'original' (stored under originals/ exactly as given), a dual-pixel view ('view_left'/'view_right',
+    # also stored as given), or 'developed': derived here (a combined image computed from two views),
+    # stored under developed/ and never taken for an original.
+    kind: FileKind = "original"
 
     def read(self) -> bytes:
         if isinstance(self.source, bytes):
@@ -161,8 +165,19 @@ def primary(names: Sequence[str]) -> int:
     return next((i for i, name in enumerate(names) if is_raw(name)), 0)
 
 
+# The kinds of file that came from outside, as given: what "already catalogued" is judged by.
+SOURCE_KINDS: tuple[str, ...] = ("original", *VIEW_KIND.values())
+
+
 def _primary(p: _Planned) -> _Checked:
-    return p.files[primary([c.incoming.name for c in p.files])]
+    """Its RAW or first original; a shot of two views alone: its combined image (derived), else its first file."""
+    files = [c for c in p.files if c.incoming.kind == "original"] or [c for c in p.files if c.incoming.kind == "developed"] or p.files
+    return files[primary([c.incoming.name for c in files])]
+
+
+def _source(p: _Planned) -> _Checked:
+    """The shot's first file that came from outside: derived files cannot identify a shot."""
+    return next(c for c in p.files if c.incoming.kind in SOURCE_KINDS)
 
 
 def _setup_for(s: Session, scene: Scene, info: Optional[SetupInfo], exposure: Exposure) -> Optional[Setup]:
@@ -226,7 +241,7 @@ def ingest_shots(
         todo = [p for p in plan if not p.known]
         # 2. journal, then write durably; 3. register
         if todo:
-            paths = [_dest(scene_label, p, c.incoming.name) for p in todo for c in p.files]
+            paths = [_dest(scene_label, p, c.incoming.name, c.incoming.kind) for p in todo for c in p.files]
             _journal(catalogue, scene_label, paths)
             _write(catalogue, scene_label, todo, paths)
             _register(catalogue, scene_label, todo, paths)
@@ -234,7 +249,7 @@ def ingest_shots(
             _develop_scene(catalogue, scene_label)
     with catalogue.session() as s:
         shot_of = _catalogued(s, scene_label, plan)
-    return [IngestResult(shot_of[p.files[0].sha256], not p.known, p.index) for p in plan]
+    return [IngestResult(shot_of[_source(p).sha256], not p.known, p.index) for p in plan]
 
 
 def _number(catalogue: Catalogue, scene_label: str, plan: list[_Planned]) -> None:
@@ -247,7 +262,7 @@ def _number(catalogue: Catalogue, scene_label: str, plan: list[_Planned]) -> Non
         for p in plan:
             fresh = [c for c in p.files if c.sha256 not in seen]
             seen.update(c.sha256 for c in p.files)
-            if not fresh:
+            if not any(c.incoming.kind in SOURCE_KINDS for c in fresh):  # derived files alone are no new shot
                 p.known = True
                 continue
             p.files = fresh
@@ -257,8 +272,9 @@ def _number(catalogue: Catalogue, scene_label: str, plan: list[_Planned]) -> Non
             counters[role] += 1
 
 
-def _dest(scene_label: str, p: _Planned, name: str) -> str:
-    return f"originals/{scene_label}/{p.info.role}-{p.index:03d}/{name}"
+def _dest(scene_label: str, p: _Planned, name: str, kind: str = "original") -> str:
+    top = "developed" if kind == "developed" else "originals"
+    return f"{top}/{scene_label}/{p.info.role}-{p.index:03d}/{name}"
 
 
 def _catalogued(s: Session, scene_label: str, plan: list[_Planned]) -> dict[str, int]:
@@ -268,7 +284,7 @@ def _catalogued(s: Session, scene_label: str, plan: list[_Planned]) -> dict[str,
         select(File.sha256, File.shot_id)
         .join(Shot, File.shot_id == Shot.id)
         .join(Scene)
-        .where(Scene.label == scene_label, File.kind == "original", File.sha256.in_(hashes))
+        .where(Scene.label == scene_label, File.kind.in_(SOURCE_KINDS), File.sha256.in_(hashes))
     )
     return {sha: shot_id for sha, shot_id in rows}
 
@@ -327,7 +343,7 @@ def _write(catalogue: Catalogue, scene_label: str, todo: list[_Planned], paths: 
     try:
         for p in todo:
             for c in p.files:
-                rel = _dest(scene_label, p, c.incoming.name)
+                rel = _dest(scene_label, p, c.incoming.name, c.incoming.kind)
                 target = ws.abs(rel)
                 if isinstance(c.incoming.source, bytes):
                     stored = durable_write(c.incoming.source, target)
@@ -363,7 +379,7 @@ def _register(catalogue: Catalogue, scene_label: str, todo: list[_Planned], path
             shot = _shot_row(s, scene, p)
             s.add(shot)
             for c, rel in p.stored:
-                s.add(File(shot=shot, kind="original", path=rel, sha256=c.sha256, size=c.size))
+                s.add(File(shot=shot, kind=c.incoming.kind, path=rel, sha256=c.sha256, size=c.size))
         ensure_pairs(s, scene)
         s.execute(delete(IngestJournal).where(IngestJournal.path.in_(paths)))
 

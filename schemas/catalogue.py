@@ -184,6 +184,9 @@ class Alignment(Base):
     aligned_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
     valid_mask_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
     reflection_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))  # masks.reflection_map
+    # A dual-pixel pair's raindrop mask per view (revision 0006; NULL for ordinary pairs).
+    mask_left_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
+    mask_right_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("files.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     pair: Mapped[Pair] = relationship(foreign_keys=[pair_id])
@@ -193,6 +196,8 @@ class Alignment(Base):
     aligned_file: Mapped[Optional[File]] = relationship(foreign_keys=[aligned_file_id])
     valid_mask_file: Mapped[Optional[File]] = relationship(foreign_keys=[valid_mask_file_id])
     reflection_file: Mapped[Optional[File]] = relationship(foreign_keys=[reflection_file_id])
+    mask_left_file: Mapped[Optional[File]] = relationship(foreign_keys=[mask_left_file_id])
+    mask_right_file: Mapped[Optional[File]] = relationship(foreign_keys=[mask_right_file_id])
 
 
 class Export(Base):

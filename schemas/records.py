@@ -152,6 +152,10 @@ class PairRecord(Record):
     reflection: Optional[str] = Field(
         default=None, description="small 8-bit map of the estimated reflection layer's strength, GT frame (255 = full scale)"
     )
+    lq_left: Optional[str] = Field(default=None, description="dual-pixel shots: the left view (null for ordinary shots)")
+    lq_right: Optional[str] = Field(default=None, description="dual-pixel shots: the right view (null for ordinary shots)")
+    mask_left: Optional[str] = Field(default=None, description="dual-pixel pairs: the left view's raindrop mask, GT frame")
+    mask_right: Optional[str] = Field(default=None, description="dual-pixel pairs: the right view's raindrop mask, GT frame")
     alignment: Optional[AlignmentRecord] = None
 
 
@@ -178,6 +182,12 @@ class ExportRecord(Record):
         description="8-bit map of the estimated reflection layer's strength at the export size (255 = full scale); "
         "None for a pair aligned before reflection maps existed (catalogue revision < 0004)",
     )
+    lq_left: Optional[str] = Field(
+        default=None, description="dual-pixel pairs: the left half-aperture view, warped like lq (same homography); null for ordinary pairs"
+    )
+    lq_right: Optional[str] = Field(default=None, description="dual-pixel pairs: the right view, warped like lq; null for ordinary pairs")
+    mask_left: Optional[str] = Field(default=None, description="dual-pixel pairs: the left view's raindrop mask; null for ordinary pairs")
+    mask_right: Optional[str] = Field(default=None, description="dual-pixel pairs: the right view's raindrop mask; null for ordinary pairs")
     width: int
     height: int
     crop: Optional[list[int]] = Field(
@@ -214,6 +224,7 @@ class StatusRecord(Record):
     brackets: dict[str, int] = Field(default_factory=dict, description="scenes per GT bracket verdict")
     drifted: dict[str, list[str]] = Field(default_factory=dict, description="scene -> what drifted between its GTs")
     kinds: dict[str, int] = Field(default_factory=dict, description="scenes by kind: paired, video, wild")
+    dual_pixel_shots: int = Field(default=0, description="degraded shots that carry left/right dual-pixel views")
 
 
 RECORDS: dict[str, type[Record]] = {

@@ -7,7 +7,7 @@ import re
 from schemas.catalogue import Alignment, File, Pair, Scene, Shot
 from schemas.imageio import is_plain_image
 from schemas.records import AlignmentRecord, DriftRecord, FileRecord, PairRecord, RigRecord, SceneRecord, ShotRecord
-from schemas.vocabulary import BracketStatus
+from schemas.vocabulary import VIEW_KIND, BracketStatus
 
 
 def scene_order(label: str) -> list:
@@ -25,6 +25,12 @@ def shot_image(shot: Shot) -> File:
     if not plain:
         raise LookupError(f"shot {shot.id} of scene {shot.scene.label} has no readable image file")
     return plain[0]
+
+
+def shot_views(shot: Shot) -> dict[str, File]:
+    """A dual-pixel shot's view files by side ('left', 'right'); {} for an ordinary shot (or one with a single view)."""
+    found = {side: f for f in shot.files for side, kind in VIEW_KIND.items() if f.kind == kind}
+    return found if len(found) == 2 else {}
 
 
 def alignment_sources(pair: Pair) -> tuple[File, File]:
@@ -149,6 +155,7 @@ def pair_record(pair: Pair) -> PairRecord:
         sources = alignment_sources(pair)
     except LookupError:
         sources = None
+    views = shot_views(pair.lq_shot)
     return PairRecord(
         pair_id=pair.id,
         scene=pair.scene.label,
@@ -164,5 +171,9 @@ def pair_record(pair: Pair) -> PairRecord:
         aligned_lq=a.aligned_file.path if a and a.aligned_file else None,
         valid_mask=a.valid_mask_file.path if a and a.valid_mask_file else None,
         reflection=a.reflection_file.path if a and a.reflection_file else None,
+        lq_left=views["left"].path if views else None,
+        lq_right=views["right"].path if views else None,
+        mask_left=a.mask_left_file.path if a and a.mask_left_file else None,
+        mask_right=a.mask_right_file.path if a and a.mask_right_file else None,
         alignment=alignment_record(a) if a else None,
     )

@@ -44,14 +44,22 @@ SceneSplit = Literal["train", "test", "wild"]
 ExportSplit = Literal["train", "test", "all", "wild"]
 # What a catalogued file is. 'aligned' (the warped degraded image) and 'valid_mask' are written by
 # versions before catalogue revision 0003 only (LEGACY_KINDS): rendered and derived on demand now.
-FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask", "reflection"]
+# 'view_left'/'view_right': a dual-pixel shot's half-aperture views (DPRRN), as imported or developed;
+# 'mask_left'/'mask_right': the raindrop mask of each view, written by `rdrf align` (revision 0006).
+FileKind = Literal["original", "developed", "aligned", "valid_mask", "raindrop_mask", "reflection",
+                   "view_left", "view_right", "mask_left", "mask_right"]
+# A dual-pixel shot's two views, and the file kinds of a view and of its mask.
+View = Literal["left", "right"]
+VIEW_KIND: dict[str, str] = {"left": "view_left", "right": "view_right"}
+VIEW_MASK_KIND: dict[str, str] = {"left": "mask_left", "right": "mask_right"}
 LEGACY_KINDS: tuple[FileKind, ...] = ("aligned", "valid_mask")
 # Export layouts, what to do with frames of another aspect ratio, and with warp borders.
 ExportFormat = Literal["folder", "imagefolder", "webdataset"]
 Fit = Literal["crop", "refuse"]
 Borders = Literal["crop", "keep"]
-# The image roles of an exported pair: GT, aligned degraded image, raindrop mask, reflection map.
-ExportImage = Literal["gt", "lq", "mask", "reflection"]
+# The image roles of an exported pair: GT, aligned degraded image, raindrop mask, reflection map;
+# a dual-pixel pair adds its aligned left/right views and their masks.
+ExportImage = Literal["gt", "lq", "mask", "reflection", "lq_left", "lq_right", "mask_left", "mask_right"]
 # How the raindrop mask is made: rdrf's default, or the published AGAN threshold |aligned - GT| > 30.
 MaskMethod = Literal["default", "agan"]
 # Folder layouts `rdrf import` reads.

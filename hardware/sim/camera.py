@@ -5,10 +5,15 @@ Compositing happens in linear light (what the sensor integrates); images enter a
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 
 from schemas import imageio
+
+# Which part of the lens a picture is taken through: the whole aperture, or one half of it (a dual-pixel view).
+Aperture = Literal["full", "left", "right"]
 
 _SRGB_TO_LINEAR = np.where(
     (v := np.arange(256, dtype=np.float64) / 255.0) <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4
@@ -67,26 +72,44 @@ def camera_motion(rng: np.random.Generator, width: int, height: int, max_px: flo
     return cv2.getPerspectiveTransform(corners.astype(np.float32), (corners + moves).astype(np.float32)).astype(np.float64)
 
 
-def disk_kernel(radius: float) -> np.ndarray:
-    """A normalised anti-aliased disk: the point-spread function of an out-of-focus plane."""
+def disk_kernel(radius: float, half: Aperture = "full") -> np.ndarray:
+    """A normalised anti-aliased disk: the point-spread function of an out-of-focus plane.
+
+    `half` = "left" / "right": the part of that disk the light through one half of the aperture
+    makes (a dual-pixel view; a point nearer than the focus plane lands on the left half of its
+    disk in the left view): the disk cut along its vertical diameter, the centre column shared
+    half and half, so that the mean of the two halves is the full disk exactly. A half-disk's
+    centroid lies 4r/(3 pi) off centre, which is where the defocused point appears in that view.
+    """
     r = max(radius, 0.5)
     n = int(np.ceil(r)) + 1
     yy, xx = np.mgrid[-n : n + 1, -n : n + 1].astype(np.float32)
     k = np.clip(r + 0.5 - np.sqrt(xx * xx + yy * yy), 0, 1)
-    return (k / k.sum()).astype(np.float32)
+    total = k.sum()
+    if half != "full":
+        side = np.where(xx < 0, 1.0, np.where(xx == 0, 0.5, 0.0)).astype(np.float32)
+        k = k * (side if half == "left" else side[:, ::-1])
+        total = total / 2  # each half holds exactly half of the disk (symmetric about x = 0)
+    return (k / total).astype(np.float32)
 
 
-def defocus(image: np.ndarray, radius: float) -> np.ndarray:
-    """Blur with a disk PSF of `radius` px; large radii run on a downscaled copy (the result has no fine detail)."""
+def _psf_kernel(radius: float, half: Aperture) -> np.ndarray:
+    """The kernel cv2.filter2D needs for a PSF: it correlates, so the PSF mirrored (the full disk is its own mirror)."""
+    return np.ascontiguousarray(disk_kernel(radius, half)[::-1, ::-1])
+
+
+def defocus(image: np.ndarray, radius: float, half: Aperture = "full") -> np.ndarray:
+    """Blur with a disk PSF of `radius` px (or one half of it, `disk_kernel`); large radii run on a
+    downscaled copy (the result has no fine detail)."""
     if radius < 0.75:
         return image
     h, w = image.shape[:2]
     factor = max(1, int(radius // 6))
     if factor > 1:
         small = cv2.resize(image, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
-        small = cv2.filter2D(small, -1, disk_kernel(radius / factor), borderType=cv2.BORDER_REFLECT)
+        small = cv2.filter2D(small, -1, _psf_kernel(radius / factor, half), borderType=cv2.BORDER_REFLECT)
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    return cv2.filter2D(image, -1, disk_kernel(radius), borderType=cv2.BORDER_REFLECT)
+    return cv2.filter2D(image, -1, _psf_kernel(radius, half), borderType=cv2.BORDER_REFLECT)
 
 
 def expose(linear: np.ndarray, exposure_ev: float, wb_gains: tuple[float, float, float]) -> np.ndarray:

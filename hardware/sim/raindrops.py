@@ -9,12 +9,12 @@ the lens, so the camera sees it through a large defocus disk, composited over th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from hardware.sim.camera import defocus
+from hardware.sim.camera import Aperture, defocus
 from hardware.sim.params import REFERENCE_WIDTH, DegradationParams
 
 WORK_WIDTH = 1600  # the water layer is defocused: it is built at most this wide and upsampled
@@ -27,6 +27,7 @@ class DropLayer:
     alpha: np.ndarray  # float32 HxW: opacity of the defocused water layer
     color: np.ndarray  # float32 HxWx3: premultiplied linear colour of the layer
     drops: np.ndarray  # float32 Nx3: centre x, centre y, mean radius of each drop (full-res px)
+    halves: dict = field(default_factory=dict)  # dual pixel: "left"/"right" -> (alpha, color) through that half of the aperture
 
 
 def _stamp(h: np.ndarray, cx: float, cy: float, rx: float, ry: float, theta: float, harmonics: np.ndarray, hk: float) -> None:
@@ -129,8 +130,12 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     return t * t * (3 - 2 * t)
 
 
-def render_drops(behind: np.ndarray, params: DegradationParams, rng: np.random.Generator) -> DropLayer:
-    """The defocused water layer over `behind` (linear float32 HxWx3, what the glass transmits)."""
+def render_drops(behind: np.ndarray, params: DegradationParams, rng: np.random.Generator, dual_pixel: bool = False) -> DropLayer:
+    """The defocused water layer over `behind` (linear float32 HxWx3, what the glass transmits).
+
+    With `dual_pixel`, also the layer as each half of the aperture sees it (`DropLayer.halves`): the
+    same sharp water defocused by a half disk, so each drop moves sideways by ~0.42 of its blur
+    radius in each view; the draws from `rng` are the same either way."""
     height, width = behind.shape[:2]
     factor = max(1.0, width / WORK_WIDTH)
     ww, wh = int(round(width / factor)), int(round(height / factor))
@@ -164,10 +169,18 @@ def render_drops(behind: np.ndarray, params: DegradationParams, rng: np.random.G
 
     water = (h > 0.05).astype(np.float32)
     radius = params.drop_blur_px * (width / REFERENCE_WIDTH) / factor
-    alpha = defocus(water, radius)
-    color = defocus(view * water[..., None], radius)
+    sharp = view * water[..., None]
+
+    def seen(half: Aperture) -> tuple[np.ndarray, np.ndarray]:
+        alpha = defocus(water, radius, half)
+        color = defocus(sharp, radius, half)
+        if factor > 1:
+            alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
+            color = cv2.resize(color, (width, height), interpolation=cv2.INTER_LINEAR)
+        return np.clip(alpha, 0, 1), color
+
+    alpha, color = seen("full")
+    halves = {half: seen(half) for half in ("left", "right")} if dual_pixel else {}
     if factor > 1:
-        alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
-        color = cv2.resize(color, (width, height), interpolation=cv2.INTER_LINEAR)
         drops = drops * np.float32(factor)
-    return DropLayer(alpha=np.clip(alpha, 0, 1), color=color, drops=drops)
+    return DropLayer(alpha=alpha, color=color, drops=drops, halves=halves)

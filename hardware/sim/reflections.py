@@ -13,7 +13,7 @@ import math
 import cv2
 import numpy as np
 
-from hardware.sim.camera import defocus, to_linear
+from hardware.sim.camera import Aperture, defocus, to_linear
 from hardware.sim.params import REFERENCE_WIDTH, DegradationParams
 
 _FRESNEL_NORMAL = ((1.52 - 1) / (1.52 + 1)) ** 2
@@ -28,8 +28,13 @@ def smooth_field(rng: np.random.Generator, width: int, height: int, cells: int, 
     return np.clip(low + (high - low) * field, low, high)
 
 
-def render_reflection(scene: np.ndarray, width: int, height: int, params: DegradationParams, rng: np.random.Generator) -> np.ndarray:
-    """The reflected layer added to the frame (linear float32 HxWx3) from an sRGB reflected scene."""
+def render_reflection(scene: np.ndarray, width: int, height: int, params: DegradationParams, rng: np.random.Generator,
+                      dual_pixel: bool = False):
+    """The reflected layer added to the frame (linear float32 HxWx3) from an sRGB reflected scene.
+
+    With `dual_pixel`, a dict of that layer through the full aperture and each half of it ("full",
+    "left", "right"): the reflected objects are nearer than the focus plane, so like the drops they
+    move apart between the views by their defocus; the draws from `rng` are the same either way."""
     px = width / REFERENCE_WIDTH
     blur = params.reflection_blur_px * px
     factor = int(min(8, max(1, blur // 2)))
@@ -40,18 +45,24 @@ def render_reflection(scene: np.ndarray, width: int, height: int, params: Degrad
     zoom = max(ww / sw, wh / sh) * rng.uniform(1.05, 1.6)
     sx, sy = (s * px / factor for s in params.reflection_shift_px)
     m = np.array([[zoom, 0, (ww - zoom * sw) / 2 + sx], [0, zoom, (wh - zoom * sh) / 2 + sy]], np.float32)
-    layer = cv2.warpAffine(source, m, (ww, wh), flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    layer = defocus(layer, blur / factor)
-
+    sharp = cv2.warpAffine(source, m, (ww, wh), flags=cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     front, back = params.fresnel()
     ghost = params.ghost_px() * px / factor
     d = math.radians(params.ghost_dir_deg)
     shift = np.array([[1, 0, ghost * math.cos(d)], [0, 1, ghost * math.sin(d)]], np.float32)
-    second = cv2.warpAffine(layer, shift, (ww, wh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    layer = (layer + np.float32(back / front) * second) / np.float32(1 + back / front)
+    weights: np.ndarray | None = None
 
-    strength = params.reflection_strength * front / _FRESNEL_NORMAL
-    layer *= (np.float32(strength) * smooth_field(rng, ww, wh, 2, 0.35, 1.0))[..., None]
-    if factor > 1:
-        layer = cv2.resize(layer, (width, height), interpolation=cv2.INTER_LINEAR)
-    return layer
+    def seen(half: Aperture) -> np.ndarray:
+        nonlocal weights
+        layer = defocus(sharp, blur / factor, half)
+        second = cv2.warpAffine(layer, shift, (ww, wh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        layer = (layer + np.float32(back / front) * second) / np.float32(1 + back / front)
+        if weights is None:  # drawn once, after the blur as it always was: every view gets the same field
+            strength = params.reflection_strength * front / _FRESNEL_NORMAL
+            weights = (np.float32(strength) * smooth_field(rng, ww, wh, 2, 0.35, 1.0))[..., None]
+        layer *= weights
+        if factor > 1:
+            layer = cv2.resize(layer, (width, height), interpolation=cv2.INTER_LINEAR)
+        return layer
+
+    return seen("full") if not dual_pixel else {half: seen(half) for half in ("full", "left", "right")}

@@ -10,7 +10,7 @@ import typer
 from rdrf import context
 from rdrf.console import err_console, progress, say
 from schemas.errors import RdrfError
-from schemas.vocabulary import Degradation, ImportLayout
+from schemas.vocabulary import Degradation, ImportLayout, View
 
 app = typer.Typer()
 
@@ -23,6 +23,7 @@ def import_(
     add_to_existing: Annotated[bool, typer.Option("--add-to-existing", help="A folder named like a catalogued scene but holding another shoot: add its shots to that scene (same camera and glass only; its GT is kept as an extra GT, not paired).")] = False,
     wild: Annotated[bool, typer.Option("--wild", help="Wild (unpaired) shots: any folder of images with no GT; images in DIR are one scene named after DIR, each sub-folder another. They go in the 'wild' split, never in a paired export.")] = False,
     degradation: Annotated[Optional[Degradation], typer.Option(help="The degraded shots' degradation where scene.toml does not say (default: both for rdrf folders, unknown for wild and gt-rain).")] = None,
+    dual_pixel_raw: Annotated[Optional[View], typer.Option("--dual-pixel-raw", help="The degraded RAW files are Canon Dual Pixel RAW: store both views of each, its second frame being this view (left or right; the other is the combined frame minus it). A RAW with one frame is refused.")] = None,
     skip_bad: Annotated[bool, typer.Option("--skip-bad", hidden=True, help="What import always does now.")] = False,
 ) -> None:
     """Copy images into the workspace, checksummed; one transaction per scene; re-running adds nothing.
@@ -34,6 +35,8 @@ def import_(
     Examples: rdrf import ~/shoots/2026-11 --scene-prefix 2026-11-
               rdrf import --wild ~/dashcam/2026-11-rain --scene-prefix wild-
               rdrf import ~/data/GT-RAIN_train --layout gt-rain --scene-prefix gtrain-
+              rdrf import ~/shoots/dprrn-real --dual-pixel-raw left   (Canon DPRAW .CR2 degraded shots)
+    Dual-pixel image pairs need no option: lq/NAME_L.png + lq/NAME_R.png (+ lq/NAME.jpg, the combined image).
     """
     from rdrf_capture.importer import import_folder, scene_folders, wild_folders
 
@@ -43,7 +46,7 @@ def import_(
         total = len(wild_folders(directory) if wild else scene_folders(directory))
     with progress(total or 1, "importing") as advance:
         summary = import_folder(cat, directory, layout, prefix=prefix, add_to_existing=add_to_existing, wild=wild,
-                                degradation=degradation, on_scene=lambda _: advance())
+                                degradation=degradation, dual_pixel_raw=dual_pixel_raw, on_scene=lambda _: advance())
     say(f"imported {summary.scenes} scenes: {summary.shots_added} shots added, {summary.shots_known} already catalogued")
     for note in summary.notes:
         err_console.print(f"[yellow]note[/]: {note}", highlight=False, soft_wrap=True)

@@ -21,7 +21,7 @@ app = typer.Typer()
 
 @app.command()
 def status(json_: JsonFlag = False) -> None:
-    """Summary of the catalogue: scenes (by kind), shots, files, pairs by status, splits, GT brackets.
+    """Summary of the catalogue: scenes (by kind), shots (dual-pixel ones counted), files, pairs by status, splits, GT brackets.
 
     Example: rdrf status
     """
@@ -42,6 +42,7 @@ def status(json_: JsonFlag = False) -> None:
                 sc.label: _drift_flags(scene_drifts(sc)) for sc in all_scenes if verdicts[sc.label] == "drifted"
             },
             kinds={k: n for k, n in s.execute(select(Scene.kind, func.count(Scene.id)).group_by(Scene.kind))},
+            dual_pixel_shots=s.scalar(select(func.count(func.distinct(File.shot_id))).where(File.kind == "view_left")) or 0,
         )
     if json_:
         print_json(rec)
@@ -53,6 +54,8 @@ def status(json_: JsonFlag = False) -> None:
             table.add_row(f"  {kind} scenes", str(rec.kinds[kind]))
     table.add_row("GT shots", str(rec.gt_shots))
     table.add_row("degraded shots", str(rec.lq_shots))
+    if rec.dual_pixel_shots:
+        table.add_row("  with dual-pixel views", str(rec.dual_pixel_shots))
     table.add_row("files", str(rec.files))
     for st in values(PairStatus):
         table.add_row(f"pairs {st}", str(rec.pairs.get(st, 0)))

@@ -24,6 +24,7 @@ def synth(
     no_reflections: Annotated[bool, typer.Option("--no-reflections", help="Raindrops only (light-blocking box left on).")] = False,
     kind: Annotated[Optional[list[str]], typer.Option("--kind", metavar="[" + "|".join(values(DegradationKind)) + "]", help="Degradations to render, repeatable or comma-joined: drops, streaks (rain streaks), accumulation (rain veil), reflection. Default: drops and reflection.")] = None,
     backgrounds: Annotated[Optional[Path], typer.Option("--backgrounds", help="Folder of your own photographs to use as scenes.")] = None,
+    dual_pixel: Annotated[bool, typer.Option("--dual-pixel", help="Also write each degraded shot's left and right half-aperture views (lq/NAME_L.png, NAME_R.png) and their masks (truth/NAME_mask_L.png, _R), as DPRRN uses.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a summary as JSON.")] = False,
 ) -> None:
     """Render scenes and degraded shots through wet glass: OUT/<scene>/gt.png, lq/*.jpg, scene.toml, OUT/truth.json.
@@ -32,6 +33,7 @@ def synth(
 
     Examples: rdrf synth /tmp/synth --scenes 8 --lq 4 --size 1188x792 --seed 1
               rdrf synth /tmp/gtrain-like --kind streaks --kind accumulation --scenes 4
+              rdrf synth /tmp/dprrn-like --dual-pixel --scenes 20 --lq 5 --size 1680x1120
     """
     import json
 
@@ -49,7 +51,7 @@ def synth(
     with progress(scenes * lq, "rendering") as advance:
         summary = synthesize(
             out, scenes=scenes, lq=lq, width=width, height=height, seed=seed,
-            reflections=not no_reflections, kinds=frozenset(kind) if kind else None, backgrounds=backgrounds, advance=advance,
+            reflections=not no_reflections, kinds=frozenset(kind) if kind else None, backgrounds=backgrounds, dual_pixel=dual_pixel, advance=advance,
         )
     if as_json:
         print(json.dumps({"out": str(summary.out), "scenes": summary.scenes, "lq_files": summary.lq_files, "truth": str(summary.truth)}))

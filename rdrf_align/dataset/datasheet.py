@@ -107,6 +107,20 @@ def _loading(fmt: str, splits: tuple[str, ...]) -> str:
     )
 
 
+def _dual_pixel(records: list[ExportRecord], splits: tuple[str, ...]) -> str:
+    """The dual-pixel pairs (DPRRN-style: left/right half-aperture views and a mask per view) per split."""
+    dual = [r for r in records if r.lq_left]
+    if not dual:
+        return "Dual-pixel pairs: none (no degraded shot carries left/right views)."
+    counts = ", ".join(f"{sum(r.split == s for r in dual)} {s}" for s in splits)
+    return (
+        f"Dual-pixel pairs: {len(dual)} of {len(records)} ({counts}). Each also has its left and right "
+        "half-aperture views (`lq_left`, `lq_right`), warped by the pair's homography (registered on the "
+        "combined image `lq`), and a raindrop mask per view (`mask_left`, `mask_right`): out-of-focus drops sit "
+        "in different places in the two views, the focused scene does not."
+    )
+
+
 def _card_header(fmt: str, split: str, n: int) -> str:
     """YAML front matter the Hugging Face Hub reads as the dataset card (imagefolder exports only)."""
     if fmt != "imagefolder":
@@ -188,6 +202,8 @@ RDRF paper's dataset has 216 training scenes (9003 pairs) and 36 test scenes (83
 {_by(records, lambda r: r.degradation, splits)}
 
 {_by(records, lambda r: r.kind, splits)}
+
+{_dual_pixel(records, splits)}
 
 ### Alignment quality of the exported pairs
 

@@ -10,6 +10,11 @@
   with members `NAME.gt.png`, `NAME.lq.png`, `NAME.mask.png`, `NAME.reflection.png` and `NAME.json`
   (its ExportRecord). Names contain no dots, so WebDataset groups the members by name.
 
+A dual-pixel pair adds its two half-aperture views, warped by the pair's homography like `lq`, and
+each view's raindrop mask: `lq_left`, `lq_right`, `mask_left`, `mask_right` (folders of those names,
+`<role>_file_name` columns, `NAME.<role>.png` members, and the manifest's keys of those names, null
+for an ordinary pair).
+
 The reflection map (the light the glass adds, estimated by `rdrf align`, 255 = full scale) is stored
 small (it is defocused) and exported at the pair's size with the same crop, bilinearly; a pair aligned
 before reflection maps existed has none (`reflection` is null in its record). In the manifest a member is
@@ -64,6 +69,8 @@ def hf_metadata(records: Iterable[ExportRecord]) -> bytes:
             "lq_file_name": f"lq/{r.name}.png",
             "mask_file_name": f"mask/{r.name}.png",
             "reflection_file_name": f"reflection/{r.name}.png" if r.reflection else None,
+            **{f"{role}_file_name": f"{role}/{r.name}.png" if getattr(r, role) else None
+               for role in ("lq_left", "lq_right", "mask_left", "mask_right")},
             "name": r.name,
             "pair_id": r.pair_id,
             "scene": r.scene,

@@ -31,7 +31,7 @@ from schemas.errors import RdrfError
 from schemas.records import ExportRecord
 from schemas.storage import sha256_bytes
 from schemas.version import tool_version
-from schemas.views import alignment_figures, alignment_sources, scene_drifts, scene_order, shot_camera, shot_rig
+from schemas.views import alignment_figures, alignment_sources, scene_drifts, scene_order, shot_camera, shot_rig, shot_views
 from schemas.vocabulary import Borders, ExportFormat, ExportImage, ExportSplit, Fit, PairStatus, Split, values
 from schemas.warp import covered_quad
 from schemas.workspace import Catalogue, Workspace
@@ -60,6 +60,11 @@ class ExportParams:
         return f"{self.split}-{self.format}-{self.size}"
 
 
+# A dual-pixel pair's images beyond an ordinary pair's, and the images rendered through the homography.
+VIEW_ROLES: tuple[ExportImage, ...] = ("lq_left", "lq_right", "mask_left", "mask_right")
+WARPED: tuple[ExportImage, ...] = ("lq", "lq_left", "lq_right")
+
+
 @dataclass(frozen=True)
 class Source:
     path: str  # relative to the workspace
@@ -76,12 +81,13 @@ class Item:
     target: Optional[tuple[int, int]]
     reflection: Optional[Source] = None  # None: aligned before reflection maps existed
     full: tuple[int, int] = (0, 0)  # the GT's (width, height): the frame the small reflection map covers
+    views: dict[str, Source] = field(default_factory=dict)  # dual pixel: lq_left, lq_right, mask_left, mask_right
 
     def recipe(self, role: ExportImage) -> str:
         """What an output file is made from: the same recipe gives the same bytes."""
-        src = {"gt": self.gt, "lq": self.lq, "mask": self.mask, "reflection": self.reflection}[role]
+        src = {"gt": self.gt, "lq": self.lq, "mask": self.mask, "reflection": self.reflection, **self.views}[role]
         assert src is not None, role
-        warp = [self.record.homography] if role == "lq" else []
+        warp = [self.record.homography] if role in WARPED else []
         return sha256_bytes(json.dumps([RECIPE_VERSION, role, src.sha256, self.box, self.target, *warp]).encode())
 
 
@@ -172,6 +178,8 @@ def _pairs_query():
         selectinload(Pair.alignment).selectinload(Alignment.lq_file),
         selectinload(Pair.alignment).selectinload(Alignment.raindrop_mask_file),
         selectinload(Pair.alignment).selectinload(Alignment.reflection_file),
+        selectinload(Pair.alignment).selectinload(Alignment.mask_left_file),
+        selectinload(Pair.alignment).selectinload(Alignment.mask_right_file),
     )
 
 
@@ -272,7 +280,26 @@ class _Selection:
         )
         refl = a.reflection_file
         return Item(record, gt, lq, Source(a.raindrop_mask_file.path, a.raindrop_mask_file.sha256), box, self.target,
-                    Source(refl.path, refl.sha256) if refl is not None else None, (gw, gh))
+                    Source(refl.path, refl.sha256) if refl is not None else None, (gw, gh), self._views(pair))
+
+    def _views(self, pair: Pair) -> dict[str, Source]:
+        """A dual-pixel pair's views and their masks ({} for an ordinary pair). A dual-pixel shot aligned
+        without view masks (views added after `rdrf align`) is refused rather than exported as one view short."""
+        views = shot_views(pair.lq_shot)
+        if not views:
+            return {}
+        a = pair.alignment
+        masks = {"left": a.mask_left_file, "right": a.mask_right_file}
+        if not all(masks.values()):
+            raise RdrfError(
+                f"pair {pair.id} (scene {pair.scene.label}, {pair.lq_shot.original_name}) has dual-pixel views but its "
+                f"alignment has no mask per view; re-run `rdrf align --force --scene {pair.scene.label}`"
+            )
+        out = {}
+        for side, f in views.items():
+            out[f"lq_{side}"] = Source(f.path, f.sha256)
+            out[f"mask_{side}"] = Source(masks[side].path, masks[side].sha256)
+        return out
 
     def nothing_to_export(self) -> RdrfError:
         what = " or ".join(sorted(self.wanted))
@@ -313,5 +340,6 @@ def _place(items: list[Item], params: ExportParams) -> None:
         if params.format == "webdataset":
             shard = layouts.shard_name(r.split, count[r.split] // params.shard_size)
             count[r.split] += 1
-        roles = [role for role in values(ExportImage) if role != "reflection" or it.reflection is not None]
+        roles = [role for role in values(ExportImage) if (role != "reflection" or it.reflection is not None)
+                 and (role not in VIEW_ROLES or role in it.views)]
         it.record = r.model_copy(update=layouts.file_paths(params.format, r.split, r.name, shard, roles))

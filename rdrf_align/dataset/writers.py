@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from rdrf_align.dataset import layouts
 from rdrf_align.dataset.folders import RECIPE_VERSION
-from rdrf_align.dataset.plan import ExportPlan, Item, Source
+from rdrf_align.dataset.plan import VIEW_ROLES, ExportPlan, Item, Source
 from rdrf_align.dataset.resize import resize_image, resize_map, resize_mask
 from schemas import imageio
 from schemas.errors import RdrfError
@@ -138,12 +138,21 @@ class Renderer:
         if it.reflection is not None:
             small = imageio.decode(self.read(it.reflection, f"reflection map of pair {r.pair_id}"), it.reflection.path, channels="as-stored")
             out["reflection"] = imageio.encode_png(imageio.to_uint8(resize_map(small, it.full, it.box, it.target)), level=1)
+        for side in ("left", "right") if it.views else ():  # dual pixel: each view warped like lq, and its mask
+            src = it.views[f"lq_{side}"]
+            view = imageio.decode(self.read(src, f"{side} view of pair {r.pair_id}"), src.path)
+            out[f"lq_{side}"] = imageio.encode_png(imageio.to_uint8(render_aligned(view, r.homography, it.box, it.target)), level=1)
+            del view
+            src = it.views[f"mask_{side}"]
+            view_mask = imageio.decode(self.read(src, f"{side} view's mask of pair {r.pair_id}"), src.path, channels="as-stored")
+            out[f"mask_{side}"] = imageio.encode_png(resize_mask(view_mask, it.box, it.target), level=1)
         return out
 
 
 def pair_roles(it: Item) -> list[ExportImage]:
-    """The images a pair has of its own, in export order (the reflection map only where align made one)."""
-    return ["lq", "mask"] + (["reflection"] if it.reflection is not None else [])
+    """The images a pair has of its own, in export order (the reflection map only where align made one,
+    the views and their masks only for a dual-pixel pair)."""
+    return ["lq", "mask"] + (["reflection"] if it.reflection is not None else []) + [r for r in VIEW_ROLES if r in it.views]
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:

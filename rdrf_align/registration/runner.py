@@ -39,7 +39,7 @@ import cv2
 import numpy as np
 from sqlalchemy import select, update
 
-from rdrf_align.registration import drift, masks
+from rdrf_align.registration import drift, dual_pixel, masks
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
 from rdrf_align.registration.quality import ShotSetup, setup_mismatch
 from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene, Shot
@@ -77,6 +77,7 @@ class Task:
     gt_file_id: int | None = None  # the files behind gt_path and lq_path, recorded on the Alignment
     lq_file_id: int | None = None
     bracket_reason: str = ""  # the scene drifted between its opening and closing GT (drift.scene_reason)
+    views: dict[str, str] = field(default_factory=dict)  # a dual-pixel shot's view files by side (dual_pixel.py)
 
 
 @dataclass
@@ -152,12 +153,13 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
                     problem = f"{role} shot {shot.id} belongs to scene {shot.scene.label}, not to the pair's scene {pair.scene.label}"
             if not problem:
                 problem = setup_mismatch(shot_setup(pair.gt_shot), shot_setup(pair.lq_shot))
+            views = dual_pixel.view_sources(pair.lq_shot)
             tasks.append(
                 Task(
                     pair.id, pair.scene.label, str(ws.root), gt and gt.path, lq and lq.path,
-                    output_paths(pair.scene.label, pair.lq_shot.index), problem,
+                    output_paths(pair.scene.label, pair.lq_shot.index) | dual_pixel.output_paths(pair.scene.label, pair.lq_shot.index, views), problem,
                     options.mask_method, options.quality, options.mask_params, gt and gt.id, lq and lq.id,
-                    bracket_reason=drift.scene_reason(pair.scene.label, scene_drifts(pair.scene), options.bracket),
+                    bracket_reason=drift.scene_reason(pair.scene.label, scene_drifts(pair.scene), options.bracket), views=views,
                 )
             )
     return tasks, skipped
@@ -246,6 +248,7 @@ def work(task: Task) -> TaskResult:
                     "free some space and run `rdrf align` again to finish the rest"
                 ) from None
             res.stored[kind] = (rel, st.sha256, st.size)
+        dual_pixel.add_view_masks(task, scene, out, res, root)  # a dual-pixel pair: a mask per view
         res.params.setdefault("timings_s", {})["write"] = round(time.perf_counter() - t, 4)
     res.params["mask_method"] = task.mask_method
     res.seconds = time.perf_counter() - t0

@@ -19,8 +19,8 @@ from typing import Callable
 from jinja2 import Environment, select_autoescape
 
 from rdrf_align.report import figures
-from rdrf_align.report.plan import RejectedPage, ReportPlan, ScenePage
-from rdrf_align.report.render import OVERLAY_SIDE, render_rejected, render_sheet
+from rdrf_align.report.plan import DualPixelFigure, RejectedPage, ReportPlan, ScenePage
+from rdrf_align.report.render import OVERLAY_SIDE, render_rejected, render_sheet, render_views
 from schemas.errors import RdrfError
 from schemas.records import CATEGORIES
 from schemas.storage import durable_write
@@ -99,8 +99,22 @@ def build_report(plan: ReportPlan, workers: int = 4, advance: Advance = lambda n
         except RdrfError as exc:
             r.problem = str(exc)
 
+    def views_job(d: DualPixelFigure) -> None:
+        cached = cache / f"views-{d.images.sources[:40]}-{OVERLAY_SIDE}.jpg"
+        try:
+            if cached.is_file():
+                data = cached.read_bytes()
+            else:
+                data = render_views(ws, d.images)
+                durable_write(data, cached)
+            d.image = save(f"views-{d.row.pair_id}.jpg", data, "image/jpeg")
+        except RdrfError as exc:
+            d.problem = str(exc)
+
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for fut in [pool.submit(rejected_job, r) for r in plan.rejected] + [pool.submit(scene_job, p) for p in plan.scenes]:
+        jobs = [pool.submit(rejected_job, r) for r in plan.rejected] + [pool.submit(scene_job, p) for p in plan.scenes]
+        jobs += [pool.submit(views_job, d) for p in plan.scenes for d in p.dual]
+        for fut in jobs:
             fut.result()
             advance(1)
     for stale in figdir.iterdir():

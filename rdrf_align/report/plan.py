@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from schemas.catalogue import Alignment, Export, File, Pair, Scene, Shot
 from schemas.imageio import is_jpeg
 from schemas.storage import sha256_bytes
-from schemas.views import alignment_sources, pair_record, scene_gt, scene_order, scene_record, shot_image
+from schemas.views import alignment_sources, pair_record, scene_gt, scene_order, scene_record, shot_image, shot_views
 from schemas.vocabulary import PairStatus, values
 from schemas.workspace import Catalogue, Workspace
 
@@ -67,6 +67,7 @@ class ScenePage:
     sheet: str = ""  # data URI, filled in when rendered
     problem: str = ""  # why no sheet could be drawn
     kind: str = "paired"  # paired: a ring around the GT; video: a frame strip after the GT; wild: shots only
+    dual: list["DualPixelFigure"] = field(default_factory=list)  # the scene's dual-pixel pairs: both views each
 
     @property
     def status_counts(self) -> str:
@@ -90,6 +91,8 @@ class PairImages:
     homography: Optional[list[list[float]]]
     mask_path: Optional[str]
     sources: str = ""  # hash of everything the pictures are drawn from (cache key)
+    views: dict[str, str] = field(default_factory=dict)  # dual pixel: "left"/"right" -> the view's image
+    view_masks: dict[str, str] = field(default_factory=dict)  # dual pixel: "left"/"right" -> the view's raindrop mask
 
 
 def pair_images(pair: Pair) -> PairImages:
@@ -100,9 +103,23 @@ def pair_images(pair: Pair) -> PairImages:
         gt, lq = _image_file(pair.gt_shot), _image_file(pair.lq_shot)
     mask = a.raindrop_mask_file if a is not None else None
     H = a.homography if a is not None else None
-    key = [PAIR_PICTURE_VERSION, *(f.sha256 if f else "-" for f in (gt, lq, mask)), json.dumps(H)]
+    views = shot_views(pair.lq_shot)
+    view_masks = {side: f for side, f in (("left", a.mask_left_file), ("right", a.mask_right_file)) if f} if a is not None else {}
+    files = (gt, lq, mask, *views.values(), *view_masks.values())
+    key = [PAIR_PICTURE_VERSION, *(f.sha256 if f else "-" for f in files), json.dumps(H)]
     return PairImages(pair.id, pair.scene.label, gt.path if gt else None, lq.path if lq else None, H,
-                      mask.path if mask else None, sha256_bytes("|".join(key).encode()))
+                      mask.path if mask else None, sha256_bytes("|".join(key).encode()),
+                      {side: f.path for side, f in views.items()}, {side: f.path for side, f in view_masks.items()})
+
+
+@dataclass
+class DualPixelFigure:
+    """A dual-pixel pair's two views, aligned, with their masks outlined (render.render_views)."""
+
+    row: "PairRow"
+    images: PairImages
+    image: str = ""  # data URI, filled in when rendered
+    problem: str = ""
 
 
 @dataclass
@@ -166,6 +183,8 @@ def _scenes_query():
         selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.gt_file),
         selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.lq_file),
         selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.raindrop_mask_file),
+        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.mask_left_file),
+        selectinload(Scene.pairs).selectinload(Pair.alignment).selectinload(Alignment.mask_right_file),
     )
 
 
@@ -179,6 +198,7 @@ class _Tally:
         self.categories: dict[Optional[str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.pair_status: Counter = Counter()
         self.shots: Counter = Counter()
+        self.dual_pixel = 0  # degraded shots with left/right views
 
     def scene(self, scene: Scene) -> ScenePage:
         record = scene_record(scene)
@@ -191,7 +211,7 @@ class _Tally:
         elif gt is not None and gt_image is None:
             self.warnings.append(f"scene {scene.label}: the GT shot has no readable image (RAW not developed?)")
         pair_by_lq = {p.lq_shot_id: p for p in scene.pairs}
-        tiles, rows = [], []
+        tiles, rows, dual = [], [], []
         for shot in scene.shots:
             if shot.role != "lq":
                 continue
@@ -199,6 +219,9 @@ class _Tally:
             thumb = _thumb_file(shot)
             status = pair.status if pair else "pending"
             label = f"#{shot.index} {status}"
+            if shot_views(shot):
+                self.dual_pixel += 1
+                label += " DP"  # dual pixel: its views are shown below the sheet
             if scene.kind == "wild":
                 label = f"#{shot.index} no GT"
             elif shot.frame_index is not None:
@@ -206,11 +229,13 @@ class _Tally:
             tiles.append(ShotTile(thumb.path if thumb else None, thumb.sha256 if thumb else "", label, status))
             if pair is not None:
                 rows.append(self.pair(pair, shot))
+                if shot_views(shot):
+                    dual.append(DualPixelFigure(rows[-1], pair_images(pair)))
         slug = _slug(scene.label)
         return ScenePage(
             record.scene, slug, record.category, record.split, record.split_pinned, record.notes,
             gt_thumb.path if gt_thumb else None, gt_thumb.sha256 if gt_thumb else "", tiles, rows,
-            record.cameras, record.glass_mm, kind=scene.kind,
+            record.cameras, record.glass_mm, kind=scene.kind, dual=dual,
         )
 
     def pair(self, pair: Pair, shot: Shot) -> PairRow:
@@ -240,6 +265,7 @@ class _Tally:
             "unassigned": splits.get("unassigned", 0),
             "gt_shots": self.shots["gt"],
             "lq_shots": self.shots["lq"],
+            "dual_pixel_shots": self.dual_pixel,
             "pairs": sum(self.pair_status.values()),
             "pair_status": {s: self.pair_status[s] for s in values(PairStatus) if self.pair_status[s]},
             "train_pairs": sum(p.status == "ok" for s in pages if s.split == "train" for p in s.pairs),

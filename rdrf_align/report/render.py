@@ -125,6 +125,35 @@ def pair_pictures(ws: Workspace, p: PairImages, side: int) -> dict[str, np.ndarr
     return out
 
 
+def view_pictures(ws: Workspace, p: PairImages, side: int) -> list[tuple[np.ndarray, str]]:
+    """A dual-pixel pair's two views at about `side` px, warped onto the GT by the pair's homography
+    (the combined image's), each view's raindrop mask outlined; as shot when it was never aligned."""
+    if p.gt_path is None:
+        raise RdrfError(f"pair {p.pair_id}: its scene {p.scene} has no GT image")
+    gw, gh = imageio.file_size(ws.abs(p.gt_path), f"GT of scene {p.scene}")
+    scale = min(1.0, side / max(gw, gh))
+    size = (max(1, round(gw * scale)), max(1, round(gh * scale)))
+    panels = []
+    for which in ("left", "right"):
+        img = read_rgb(ws, p.views[which])
+        if p.homography is None:
+            panels.append((cv2.resize(img, size, interpolation=cv2.INTER_AREA), f"{which} view (not aligned)"))
+            continue
+        view = np.ascontiguousarray(warp.render_aligned(img, p.homography, (0, 0, gw, gh), size))
+        del img
+        if which in p.view_masks:
+            mask = cv2.resize(read_grey(ws, p.view_masks[which]), size, interpolation=cv2.INTER_NEAREST)
+            contours, _ = cv2.findContours((mask > 0).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            cv2.drawContours(view, contours, -1, (0, 230, 255), max(1, size[0] // 400), cv2.LINE_AA)
+        panels.append((view, f"{which} view, mask outlined"))
+    return panels
+
+
+def render_views(ws: Workspace, p: PairImages) -> bytes:
+    """The report's figure of a dual-pixel pair: left | right view (`view_pictures`)."""
+    return imageio.encode_jpeg(sheets.side_by_side(view_pictures(ws, p, OVERLAY_SIDE), PANEL_WIDTH), QUALITY, order="rgb")
+
+
 def render_rejected(ws: Workspace, p: PairImages) -> bytes:
     """GT | aligned degraded | difference overlay (GT | degraded when it was never aligned)."""
     pics = pair_pictures(ws, p, OVERLAY_SIDE)
@@ -145,5 +174,7 @@ def render_pair_view(ws: Workspace, p: PairImages, side: int = SHOW_SIDE, order:
     mask_rgb = cv2.cvtColor(mask, cv2.COLOR_GRAY2RGB) if mask is not None else np.zeros_like(pics["gt"])
     panels = [(pics["gt"], "GT"), (pics["aligned"], "aligned degraded"), (mask_rgb, "raindrop mask"),
               (pics["overlay"], "|difference| x4, mask outlined")]
+    if p.views:  # a dual-pixel pair: both views too
+        panels += view_pictures(ws, p, side)
     view = sheets.side_by_side(panels, pics["gt"].shape[1])
     return cv2.cvtColor(view, cv2.COLOR_RGB2BGR) if order == "bgr" else view
