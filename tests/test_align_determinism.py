@@ -175,12 +175,12 @@ def test_kill_and_resume_gives_the_uninterrupted_result(tmp_path, cli, layout):
 def test_full_disk_stops_the_run_and_the_resume_gives_the_uninterrupted_result(tmp_path, cli, layout, monkeypatch):
     import errno
 
-    from rdrf_align.registration import runner
+    from rdrf_align.registration import outputs, runner
 
     straight = _workspace(tmp_path, "straight", cli, layout)
     assert cli("--workspace", straight, "align", "--all").exit_code == 0
     resumed = _workspace(tmp_path, "resumed", cli, layout)
-    real, calls = runner.durable_write, []
+    real, calls = outputs.durable_write, []
     per_pair = len(runner.output_paths("1", 1))  # files a pair writes
 
     def disk_fills_up(data, dest):
@@ -189,10 +189,10 @@ def test_full_disk_stops_the_run_and_the_resume_gives_the_uninterrupted_result(t
             raise OSError(errno.ENOSPC, "No space left on device", str(dest))
         return real(data, dest)
 
-    monkeypatch.setattr(runner, "durable_write", disk_fills_up)
+    monkeypatch.setattr(outputs, "durable_write", disk_fills_up)
     r = cli("--workspace", resumed, "align", "--all")
     assert r.exit_code == 1 and "No space left on device" in r.output and "run `rdrf align` again" in r.output
-    monkeypatch.setattr(runner, "durable_write", real)
+    monkeypatch.setattr(outputs, "durable_write", real)
     assert len(_results_so_far(resumed)) == 3  # the pairs done before the disk filled up are kept
     assert cli("--workspace", resumed, "align", "--all").exit_code == 0
     _assert_identical(_results(straight), _results(resumed))

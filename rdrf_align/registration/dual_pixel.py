@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from rdrf_align.registration import masks
-from rdrf_align.registration.pair import PairOutcome, SceneGT
+from rdrf_align.registration.outputs import write_output
+from rdrf_align.registration.pair import PairOutcome, SceneGT, warp_reduced
 from rdrf_align.registration.photometric import fit_photometric
 from schemas import imageio
 from schemas.catalogue import Shot
 from schemas.errors import RdrfError
-from schemas.storage import durable_write
 from schemas.views import shot_views
 from schemas.vocabulary import VIEW_MASK_KIND, MaskMethod
 from schemas.warp import render_aligned, valid_area
@@ -44,14 +44,11 @@ def view_mask(scene: SceneGT, view: np.ndarray, homography: np.ndarray, mask_met
               params: masks.MaskParams = masks.MaskParams()) -> np.ndarray:
     """The raindrop mask of one view in the GT frame (uint8 0/255, full size), under `homography`."""
     gt = scene.image
-    gh, gw = gt.shape[:2]
-    lh, lw = view.shape[:2]
-    small_size = (scene.small.shape[1], scene.small.shape[0])
-    valid = valid_area(homography, (lw, lh), (gw, gh))
     if mask_method == "agan":
+        gh, gw = gt.shape[:2]
+        valid = valid_area(homography, (view.shape[1], view.shape[0]), (gw, gh))
         return masks.agan_mask(render_aligned(view, homography, (0, 0, gw, gh)), gt, valid)
-    a_s = render_aligned(view, homography, (0, 0, gw, gh), small_size)
-    v_s = valid_area(homography, (lw, lh), small_size, gw / small_size[0]) if small_size != (gw, gh) else valid
+    a_s, valid, v_s = warp_reduced(scene, view, homography)
     photo = fit_photometric(a_s, scene.small, v_s, imageio.full_scale(gt))
     return masks.analyse(a_s, scene.reduced, v_s, valid, photo, params).mask
 
@@ -86,11 +83,7 @@ def add_view_masks(task, scene: SceneGT, out: PairOutcome, res, root: Path) -> N
     valid = max(1, int(np.count_nonzero(out.valid))) if out.valid is not None else 1
     for side, mask in found.items():
         rel = task.outputs[VIEW_MASK_KIND[side]]
-        try:
-            st = durable_write(imageio.encode_png(mask, level=1, bilevel=True, rle=True), root / rel)
-        except OSError as exc:  # the workspace's problem, not this pair's: stop the run, as the runner does
-            raise RdrfError(f"{root / rel}: cannot write ({exc.strerror or exc}); the pairs aligned so far are kept - "
-                            "free some space and run `rdrf align` again to finish the rest") from None
+        st = write_output(imageio.encode_png(mask, level=1, bilevel=True, rle=True), root, rel)
         res.stored[VIEW_MASK_KIND[side]] = (rel, st.sha256, st.size)
         coverage[side] = {"mask_coverage": round(float(np.count_nonzero(mask)) / valid, 5)}
     res.params["views"] = coverage

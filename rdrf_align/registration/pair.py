@@ -85,6 +85,18 @@ class PairOutcome:
         return p
 
 
+def warp_reduced(scene: SceneGT, lq: np.ndarray, H: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`lq` warped by `H` into the GT frame at the masks' reduced size, the valid area at full size
+    and at that size: what the photometry and the masks of a degraded image (or a dual-pixel view) need."""
+    gh, gw = scene.image.shape[:2]
+    lh, lw = lq.shape[:2]
+    small_size = (scene.small.shape[1], scene.small.shape[0])
+    a_s = render_aligned(lq, H, (0, 0, gw, gh), small_size)
+    valid = valid_area(H, (lw, lh), (gw, gh))
+    v_s = valid_area(H, (lw, lh), small_size, gw / small_size[0]) if small_size != (gw, gh) else valid
+    return a_s, valid, v_s
+
+
 def align_pair(
     scene: SceneGT,
     lq: np.ndarray,
@@ -124,10 +136,7 @@ def align_pair(
     H = reg.homography
 
     t = time.perf_counter()
-    small_size = (scene.small.shape[1], scene.small.shape[0])
-    a_s = render_aligned(lq, H, (0, 0, gw, gh), small_size)
-    valid = valid_area(H, (lw, lh), (gw, gh))
-    v_s = valid_area(H, (lw, lh), small_size, gw / small_size[0]) if small_size != (gw, gh) else valid
+    a_s, valid, v_s = warp_reduced(scene, lq, H)
     aligned = render_aligned(lq, H, (0, 0, gw, gh)) if mask_method == "agan" else None
     timings["warp"] = time.perf_counter() - t
 

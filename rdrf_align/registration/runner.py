@@ -40,13 +40,14 @@ import numpy as np
 from sqlalchemy import select, update
 
 from rdrf_align.registration import drift, dual_pixel, masks
+from rdrf_align.registration.outputs import write_output
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
 from rdrf_align.registration.quality import ShotSetup, setup_mismatch
 from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene, Shot
 from schemas import imageio
 from schemas.errors import RdrfError
 from schemas.settings import AlignSettings, BracketSettings
-from schemas.storage import TMP_MARK, durable_write
+from schemas.storage import TMP_MARK
 from schemas.views import scene_drifts, shot_image
 from schemas.vocabulary import AlignStatus, MaskMethod, values
 from schemas.workspace import Catalogue, Workspace
@@ -240,13 +241,7 @@ def work(task: Task) -> TaskResult:
         t = time.perf_counter()
         for kind, data in output_pngs(out).items():
             rel = task.outputs[kind]
-            try:
-                st = durable_write(data, root / rel)
-            except OSError as exc:  # a full disk is the workspace's problem, not this pair's: stop the run
-                raise RdrfError(
-                    f"{root / rel}: cannot write ({exc.strerror or exc}); the pairs aligned so far are kept - "
-                    "free some space and run `rdrf align` again to finish the rest"
-                ) from None
+            st = write_output(data, root, rel)
             res.stored[kind] = (rel, st.sha256, st.size)
         dual_pixel.add_view_masks(task, scene, out, res, root)  # a dual-pixel pair: a mask per view
         res.params.setdefault("timings_s", {})["write"] = round(time.perf_counter() - t, 4)
