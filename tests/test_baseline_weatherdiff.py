@@ -68,6 +68,31 @@ def test_overlapping_patch_sampler_is_exact_with_exact_outputs(size, kind):
     assert not torch.allclose(wrong, clean, atol=1e-2)  # the condition decides the result
 
 
+class Arbitrary(torch.nn.Module):
+    """A fixed, wrong network: the DDIM trajectory then depends on both (x0, noise) conversions."""
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return 0.3 * x[:, :3] - 0.6 * x[:, 3:] + 4e-4 * t.view(-1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("kind", ["epsilon", "sample", "v_prediction"])
+def test_one_window_sampler_is_diffusers_ddim(kind):
+    # exact outputs give x0 whatever x_t is, so they cannot check the noise estimate the next x_t is
+    # built from: diffusers' DDIMScheduler (eta 0, no clipping, final alpha 1) on the same noise can
+    from diffusers import DDIMScheduler
+
+    d = DiffusionSection(prediction_type=kind)
+    lq = torch.rand(1, 3, 16, 16)
+    out = restore_overlapping(Arbitrary(), lq, d, 5, 16, torch.Generator().manual_seed(0))
+    sched = DDIMScheduler(num_train_timesteps=d.timesteps, beta_start=d.beta_start, beta_end=d.beta_end, beta_schedule="linear",
+                          clip_sample=False, set_alpha_to_one=True, prediction_type=kind)
+    sched.set_timesteps(5)
+    x = torch.randn(lq.shape, generator=torch.Generator().manual_seed(0))
+    for t in sched.timesteps:
+        x = sched.step(Arbitrary()(torch.cat([lq * 2 - 1, x], 1), t.float()[None]), t, x, eta=0.0).prev_sample
+    assert torch.allclose(out, ((x + 1) / 2).clamp(0, 1), atol=1e-4)
+
+
 def test_the_targets_are_diffusers_ddim_conventions():
     # v = sqrt(a_bar) noise - sqrt(1 - a_bar) x0, as DDIMScheduler.get_velocity; x_t itself is
     # sqrt(a_bar) x0 + sqrt(1 - a_bar) noise, as DDIMScheduler.add_noise

@@ -5,10 +5,12 @@ utils/sampling.py, models/restoration.py, configs/raindrop.yml).
 Training: each training crop gives `patches_per_image` random 64 px patches (the original cuts
 16 from each whole image); images in [-1, 1]; timesteps drawn in antithetic pairs (t, T - 1 - t);
 loss = squared noise error summed over a patch, averaged over patches; an EMA of the weights
-(rate 0.999), which is what restores.
+(rate 0.999), which is what restores. `diffusion.prediction_type` (diffusers' names) trains the
+same network on x0 or v instead of the noise; the sampler converts its output to (x0, noise) by the
+same type, so everything else is one code path.
 
-Restoration: DDIM (eta 0) on `sampling_steps` evenly spaced timesteps; at every step the noise of
-the whole image is the plain average of the predictions of 64 px windows every `grid_stride`
+Restoration: DDIM (eta 0) on `sampling_steps` evenly spaced timesteps; at every step the network output (noise,
+x0 or v) over the whole image is the plain average of 64 px windows every `grid_stride`
 pixels - `rdrf_train.tiling.tiled_map` with a flat window, which also adds a window flush with the
 far edges (the original resizes images to multiples of 16 instead). Images smaller than a patch
 are padded (replicate) and cropped back.
