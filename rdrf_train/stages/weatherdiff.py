@@ -9,9 +9,9 @@ loss = squared noise error summed over a patch, averaged over patches; an EMA of
 same network on x0 or v instead of the noise; the sampler converts its output to (x0, noise) by the
 same type, so everything else is one code path.
 
-Restoration: DDIM (eta 0) on `sampling_steps` evenly spaced timesteps; at every step the network output (noise,
-x0 or v) over the whole image is the plain average of 64 px windows every `grid_stride`
-pixels - `rdrf_train.tiling.tiled_map` with a flat window, which also adds a window flush with the
+Restoration: DDIM (eta 0) on `sampling_steps` evenly spaced timesteps; at every step the network
+output (noise, x0 or v) over the whole image is the plain average of 64 px windows every
+`grid_stride` pixels - `rdrf_train.tiling.tiled_map` with a flat window, which also adds a window flush with the
 far edges (the original resizes images to multiples of 16 instead). Images smaller than a patch
 are padded (replicate) and cropped back.
 """
