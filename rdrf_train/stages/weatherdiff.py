@@ -11,9 +11,9 @@ same type, so everything else is one code path.
 
 Restoration: DDIM (eta 0) on `sampling_steps` evenly spaced timesteps; at every step the network
 output (noise, x0 or v) over the whole image is the plain average of 64 px windows every
-`grid_stride` pixels - `rdrf_train.tiling.tiled_map` with a flat window, which also adds a window flush with the
-far edges (the original resizes images to multiples of 16 instead). Images smaller than a patch
-are padded (replicate) and cropped back.
+`grid_stride` pixels - `rdrf_train.tiling.tiled_map` with a flat window, which also adds a window
+flush with the far edges (the original resizes images to multiples of 16 instead). Images smaller
+than a patch are padded (replicate) and cropped back.
 """
 
 from __future__ import annotations
