@@ -1,7 +1,8 @@
 """WeatherDiff64 (Ozdenizci & Legenstein, TPAMI 2023, "Restoring Vision in Adverse Weather Conditions
 with Patch-Based Denoising Diffusion Models"; RaindropDiff64 in seeds/000 Table 2): the noise
 predictor, a DDPM U-Net (Ho et al.'s, as ermongroup/ddim writes it) that reads the degraded patch
-concatenated with the noisy clean patch and predicts the noise.
+concatenated with the noisy clean patch and predicts the noise (or, as a training option of the
+stage, `diffusion.prediction_type`, the clean patch or v: the network is the same).
 
 Layer sizes and order follow the public code (IGITUGraz/WeatherDiffusion, models/unet.py) so its
 configuration (configs/raindrop.yml: 64 px patches, ch 128, ch_mult [1, 1, 2, 2, 4, 4], two
@@ -88,12 +89,13 @@ class Upsample(nn.Module):
 
 
 class PatchDiffusionUNet(ModelMixin, ConfigMixin):
-    """Noise prediction eps(cat[lq, x_t], t) on square patches of side `resolution` (a multiple of
-    2^(len(ch_mult) - 1)). The defaults are WeatherDiff64's configuration.
+    """Noise prediction eps(cat[lq, x_t], t) (or x0 / v: the stage decides what the output is trained
+    as) on square patches of side `resolution` (a multiple of 2^(len(ch_mult) - 1)). The defaults
+    are WeatherDiff64's configuration.
 
     Args:
         in_channels: channels of the image; the network reads twice as many (condition + noisy image).
-        out_channels: channels of the predicted noise.
+        out_channels: channels of the output (the predicted noise, x0 or v).
         ch: base width; level i is ch * ch_mult[i] wide, the timestep embedding 4 * ch.
         ch_mult: width multipliers per resolution level (one 2x downsampling between levels).
         num_res_blocks: residual blocks per level in the encoder (the decoder has one more).
@@ -154,7 +156,7 @@ class PatchDiffusionUNet(ModelMixin, ConfigMixin):
         self.conv_out = nn.Conv2d(c, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """x: (B, 2C, S, S) = cat[condition, x_t] in [-1, 1]; t: (B,) timesteps -> predicted noise (B, C, S, S)."""
+        """x: (B, 2C, S, S) = cat[condition, x_t] in [-1, 1]; t: (B,) timesteps -> predicted noise (or x0 / v) (B, C, S, S)."""
         temb = self.temb(timestep_embedding(t, self.config.ch))
         hs = [self.conv_in(x)]
         for i, (blocks, attn) in enumerate(zip(self.down_blocks, self.down_attn)):

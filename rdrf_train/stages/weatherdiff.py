@@ -5,13 +5,15 @@ utils/sampling.py, models/restoration.py, configs/raindrop.yml).
 Training: each training crop gives `patches_per_image` random 64 px patches (the original cuts
 16 from each whole image); images in [-1, 1]; timesteps drawn in antithetic pairs (t, T - 1 - t);
 loss = squared noise error summed over a patch, averaged over patches; an EMA of the weights
-(rate 0.999), which is what restores.
+(rate 0.999), which is what restores. `diffusion.prediction_type` (diffusers' names) trains the
+same network on x0 or v instead of the noise; the sampler converts its output to (x0, noise) by the
+same type, so everything else is one code path.
 
-Restoration: DDIM (eta 0) on `sampling_steps` evenly spaced timesteps; at every step the noise of
-the whole image is the plain average of the predictions of 64 px windows every `grid_stride`
-pixels - `rdrf_train.tiling.tiled_map` with a flat window, which also adds a window flush with the
-far edges (the original resizes images to multiples of 16 instead). Images smaller than a patch
-are padded (replicate) and cropped back.
+Restoration: DDIM (eta 0) on `sampling_steps` evenly spaced timesteps; at every step the network
+output (noise, x0 or v) over the whole image is the plain average of 64 px windows every
+`grid_stride` pixels - `rdrf_train.tiling.tiled_map` with a flat window, which also adds a window
+flush with the far edges (the original resizes images to multiples of 16 instead). Images smaller
+than a patch are padded (replicate) and cropped back.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class PatchUNetSection(Section):
         return PatchDiffusionUNet(**self.model_dump())
 
 
+PredictionType = Literal["epsilon", "sample", "v_prediction"]
+
+
 class DiffusionSection(Section):
     """`[diffusion]`: noise schedule, patch sampling in training, and the patch-overlap sampler."""
 
@@ -57,6 +62,9 @@ class DiffusionSection(Section):
     grid_stride: int = Field(16, ge=1, description="r: pixels between overlapping sampling windows")
     ema_rate: float = Field(0.999, ge=0, lt=1)
     seed: int = Field(0, description="seed of the initial noise when restoring (results are repeatable)")
+    prediction_type: PredictionType = Field(
+        "epsilon", description="what the U-Net predicts, as diffusers' DDIMScheduler: 'epsilon' (the noise; "
+        "WeatherDiff64's), 'sample' (the clean patch x0) or 'v_prediction' (v = sqrt(a_bar) eps - sqrt(1 - a_bar) x0)")
 
 
 class WeatherDiffConfig(TrainConfig):
@@ -82,6 +90,27 @@ def alphas_cumprod(d: DiffusionSection, device=None) -> torch.Tensor:
     return torch.from_numpy(np.cumprod(1 - betas)).float().to(device)
 
 
+def training_target(x0: torch.Tensor, noise: torch.Tensor, a_bar: torch.Tensor, kind: PredictionType) -> torch.Tensor:
+    """What the network must output for x_t = sqrt(a_bar) x0 + sqrt(1 - a_bar) noise."""
+    if kind == "epsilon":
+        return noise
+    if kind == "sample":
+        return x0
+    return a_bar.sqrt() * noise - (1 - a_bar).sqrt() * x0
+
+
+def split_prediction(out: torch.Tensor, xt: torch.Tensor, a_bar: torch.Tensor, kind: PredictionType) -> tuple[torch.Tensor, torch.Tensor]:
+    """Network output at x_t -> (x0, noise) estimates (diffusers' DDIMScheduler.step conversions).
+    With 'sample' or 'v_prediction' a conditional network is right about x0 from the first steps (it
+    starts from "x0 ~ condition"); with 'epsilon' x0 = (x_t - sqrt(1 - a_bar) eps) / sqrt(a_bar)
+    multiplies the noise error by up to 1 / sqrt(a_bar_T) (~150 for WeatherDiff64's schedule)."""
+    if kind == "epsilon":
+        return (xt - (1 - a_bar).sqrt() * out) / a_bar.sqrt(), out
+    if kind == "sample":
+        return out, (xt - a_bar.sqrt() * out) / (1 - a_bar).sqrt()
+    return a_bar.sqrt() * xt - (1 - a_bar).sqrt() * out, a_bar.sqrt() * out + (1 - a_bar).sqrt() * xt
+
+
 def random_patches(images: list[torch.Tensor], size: int, n: int) -> list[torch.Tensor]:
     """n random size x size patches at the same places in each (B, C, H, W) tensor -> (B * n, C, size, size)."""
     b, _, h, w = images[0].shape
@@ -104,9 +133,9 @@ def restore_overlapping(model: PatchDiffusionUNet, lq: torch.Tensor, d: Diffusio
     for i, j in zip(reversed(seq), reversed([-1] + seq[:-1])):
         at, at_next = a_bar[i], (a_bar[j] if j >= 0 else torch.ones((), device=lq.device))
         t = torch.full((1,), float(i), device=lq.device)
-        eps = tiled_map(lambda c, xt: model(torch.cat([c, xt], 1), t), tuple(cond.shape[-2:]), [(cond, 1), (x, 1)],
+        out = tiled_map(lambda c, xt: model(torch.cat([c, xt], 1), t), tuple(cond.shape[-2:]), [(cond, 1), (x, 1)],
                         patch, d.grid_stride, window=flat)
-        x0 = (x - eps * (1 - at).sqrt()) / at.sqrt()
+        x0, eps = split_prediction(out, x, at, d.prediction_type)
         x = at_next.sqrt() * x0 + (1 - at_next).sqrt() * eps
     return ((x0[..., :h, :w] + 1) / 2).clamp(0, 1)
 
@@ -159,7 +188,7 @@ class WeatherDiffStage(Stage):
         a = self.a_bar[t].view(-1, 1, 1, 1)
         xt = x0 * a.sqrt() + noise * (1 - a).sqrt()
         pred = self.modules["unet"](torch.cat([cond, xt], 1), t.float()).float()
-        return (noise - pred).square().sum(dim=(1, 2, 3)).mean()
+        return (training_target(x0, noise, a, d.prediction_type) - pred).square().sum(dim=(1, 2, 3)).mean()
 
     @torch.no_grad()
     def validation_step(self, batch: dict) -> dict[str, float]:
