@@ -4,8 +4,13 @@ backward and the optimizer step, on random tensors. The first, warm-up step is n
 each step, then the median. AGAN's perceptual loss reads VGG16: random weights in torchvision's
 layout are written to a temporary file (the time is the same as with ImageNet's).
 
+`--micro-batches K` runs the recipe's batch as K micro-batches whose gradients add up before the one
+optimizer step: the same arithmetic per step in 1/K of the activation memory, for recipes whose batch
+does not fit this machine (Histoformer's 8 x 128 px, WeatherDiff's 16 images x 16 patches). Not for
+AGAN, whose discriminator steps inside `training_step`.
+
     .venv/bin/python -m bench.baseline_step --stage agan [--steps 3] [--device cpu|cuda] [--threads N]
-                                            [--set section.key=value ...]
+                                            [--micro-batches K] [--set section.key=value ...]
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ def stage_overrides(stage: str, scratch: Path) -> list[str]:
     return []
 
 
-def time_steps(stage_name: str, steps: int, device: str, overrides: list[str]) -> tuple[list[float], int, int]:
+def time_steps(stage_name: str, steps: int, device: str, overrides: list[str], micro: int = 1) -> tuple[list[float], int, int]:
     stage_cls = get_stage(stage_name)
     cfg = validate(stage_cls.config_class, resolve_dict(stage_name, None, overrides), "bench")
     acc = Accelerator(cpu=device == "cpu", mixed_precision="no")
@@ -52,9 +57,15 @@ def time_steps(stage_name: str, steps: int, device: str, overrides: list[str]) -
     data = {k: torch.rand(batch, c, size, size, generator=gen).to(acc.device) for k, c in (("gt", 3), ("lq", 3), ("mask", 1))}
     data["mask"] = (data["mask"] > 0.8).float()
 
+    if aux and micro > 1:
+        raise SystemExit(f"--micro-batches: {stage_name} steps a second optimizer inside its training step; run it whole")
+    if batch % micro:
+        raise SystemExit(f"--micro-batches {micro} does not divide the batch of {batch}")
+    parts = [{k: v[i * batch // micro : (i + 1) * batch // micro] for k, v in data.items()} for i in range(micro)]
+
     def step() -> None:
-        loss = stage.training_step(data)
-        acc.backward(loss)
+        for part in parts:  # gradients add up; the loss is each micro-batch's share of the batch mean
+            acc.backward(stage.training_step(part) / micro)
         if cfg.run.grad_clip > 0:
             acc.clip_grad_norm_(params, cfg.run.grad_clip)
         opt.step()
@@ -69,15 +80,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
+    ap.add_argument("--micro-batches", type=int, default=1, help="split the batch into this many gradient-accumulated parts (memory)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override section.key=value")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as scratch:
         overrides = stage_overrides(args.stage, Path(scratch)) + args.overrides
-        times, batch, size = time_steps(args.stage, args.steps, args.device, overrides)
+        times, batch, size = time_steps(args.stage, args.steps, args.device, overrides, args.micro_batches)
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"cpu, {torch.get_num_threads()} threads"
-    print(f"{args.stage}: {statistics.median(times):.3f} s/step (median of {len(times)}), batch {batch}, crop {size}, {device}")
+    parts = f" in {args.micro_batches} micro-batches" if args.micro_batches > 1 else ""
+    print(f"{args.stage}: {statistics.median(times):.3f} s/step (median of {len(times)}), batch {batch}{parts}, crop {size}, {device}")
 
 
 if __name__ == "__main__":
