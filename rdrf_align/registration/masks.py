@@ -180,7 +180,7 @@ class ReducedGT:
     unit: np.ndarray  # float32, full-scale units, on the working grid (`work_size`); so are the fields below
     mid: np.ndarray  # centre of `unit`'s 3x3 local range [min, max]
     half: np.ndarray  # half its width
-    detail: np.ndarray  # `detail(image)`
+    detail: np.ndarray  # `detail(image)`, enlarged to the working grid
     fine: np.ndarray  # luma minus its blur (MaskParams.detail_sigma)
     fine_power: np.ndarray  # its local power (MaskParams.detail_window)
 
@@ -198,7 +198,8 @@ def prepare_gt(g_s: np.ndarray, params: "MaskParams | None" = None) -> ReducedGT
     mid, half = cv2.addWeighted(high, 0.5, low, 0.5, 0.0), cv2.addWeighted(high, 0.5, low, -0.5, 0.0)
     fine = _fine(to_float(cv2.cvtColor(g_w, cv2.COLOR_BGR2GRAY)), params.detail_sigma)
     power = cv2.GaussianBlur(cv2.multiply(fine, fine), (0, 0), params.detail_window)
-    return ReducedGT(g_s, g, mid, half, detail(g_w), fine, power)
+    # the sharpness test compares Laplacians, which an enlargement flattens: measured on the copy itself
+    return ReducedGT(g_s, g, mid, half, _to_work(detail(g_s), size), fine, power)
 
 
 def residual_map(
@@ -344,6 +345,7 @@ def analyse(
     gt = g_s if isinstance(g_s, ReducedGT) else prepare_gt(g_s, params)
     h, w = valid.shape[:2]
     size = (gt.unit.shape[1], gt.unit.shape[0])
+    da = _to_work(detail(a_s), size)
     if (v_s.shape[1], v_s.shape[0]) != size:  # a small frame: onto the working grid
         a_s = _to_work(a_s, size)
         v_s = np.where(_to_work(v_s, size) > 250, 255, 0).astype(np.uint8)
@@ -353,7 +355,7 @@ def analyse(
     sigma = 1.4826 * float(np.median(inside)) if inside.size else 0.0
     weak = max(params.min_threshold, params.k_sigma * sigma)
     strong = max(params.strong_threshold, weak * params.strong_factor)
-    da, dg = detail(a_s), gt.detail
+    dg = gt.detail
     sm = scene_match(a_s, gt, v_s, params)
     # the scene shows through unchanged: a residual there is a reflection or exposure, not water
     kept = sm.textured & (sm.ncc > params.kept_ncc) & (sm.attenuation < params.kept_attenuation)
