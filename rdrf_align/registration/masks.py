@@ -118,10 +118,9 @@ def work_size(width: int, height: int) -> tuple[int, int]:
     that copy itself, or - below MASK_LONG_SIDE - a bilinear enlargement of it (at most
     MASK_MAX_UPSAMPLE), so that the 3x3 range, the detail band and the morphology are as fine a
     fraction of the frame at 720x480 as at full size."""
-    long_side = max(width, height)
-    if long_side >= MASK_LONG_SIDE:
+    f = min(MASK_MAX_UPSAMPLE, MASK_LONG_SIDE / max(width, height))
+    if f < 1.25:  # a reduced copy of a large frame (1584 px from 4752) is fine as it is
         return width, height
-    f = min(MASK_MAX_UPSAMPLE, MASK_LONG_SIDE / long_side)
     return round(width * f), round(height * f)
 
 
