@@ -32,8 +32,8 @@ smallest closing) cannot be finer than one pixel, and at 720x480 one pixel is al
 of a small drop. The GT's range keeps its footprint in the copy's pixels (5x5 on a 2x grid), so the
 copy's own noise stays inside it. On the renderer's 720x480 pairs this raised the mean IoU from
 0.62 to 0.67 (bicubic or Lanczos enlargement less: their ringing on JPEG blocks reads as detail; a
-blur without enlarging: 0.64; see docs/NOTES.md). The mask is upsampled with smooth edges, which keeps a 60 MP pair's
-memory and time small. The smooth reflection layer becomes a small 8-bit map (`reflection_map`).
+blur without enlarging: 0.64; see docs/NOTES.md). The mask is brought back to full size with smooth
+edges, which keeps a 60 MP pair's memory and time small. The smooth reflection layer becomes a small 8-bit map (`reflection_map`).
 """
 
 from __future__ import annotations
@@ -177,7 +177,7 @@ class ReducedGT:
 
     image: np.ndarray  # the reduced copy, as `reduce` returns it (photometry and QC use it)
     unit: np.ndarray  # float32, full-scale units, on the working grid (`work_size`); so are the fields below
-    mid: np.ndarray  # centre of `unit`'s 3x3 local range [min, max]
+    mid: np.ndarray  # centre of `unit`'s local range [min, max] (3x3 pixels of the reduced copy)
     half: np.ndarray  # half its width
     detail: np.ndarray  # `detail(image)`, enlarged to the working grid
     fine: np.ndarray  # luma minus its blur (MaskParams.detail_sigma)
@@ -345,8 +345,8 @@ def analyse(
     h, w = valid.shape[:2]
     size = (gt.unit.shape[1], gt.unit.shape[0])
     da = _to_work(detail(a_s), size)
-    if (v_s.shape[1], v_s.shape[0]) != size:  # a small frame: onto the working grid
-        a_s = _to_work(a_s, size)
+    a_s = _to_work(a_s, size)  # a small frame: onto the working grid
+    if (v_s.shape[1], v_s.shape[0]) != size:
         v_s = np.where(_to_work(v_s, size) > 250, 255, 0).astype(np.uint8)
     f = w / size[0]
     res, smooth = residual_map(a_s, gt, v_s, photo, params)
