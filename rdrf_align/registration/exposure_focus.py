@@ -90,21 +90,39 @@ def _regress(a: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cov / np.maximum(vg, 1e-12), cov / np.sqrt(np.maximum(vg * va, 1e-18))
 
 
-def measure(aligned_s: np.ndarray, gt_s: np.ndarray, valid_s: np.ndarray) -> ExposureFocus:
-    """Exposure (stops, degraded vs GT, glass included) and fine detail retained, from reduced copies."""
-    side = max(16, round(max(gt_s.shape[:2]) / BLOCKS_ACROSS))
-    la, lg = linear_luma(aligned_s), linear_luma(gt_s)
+@dataclass(frozen=True)
+class GTBands:
+    """What `measure` needs from the GT's reduced copy: it depends on the GT alone, so a scene computes
+    it once for all its degraded shots (`prepare_gt`)."""
+
+    shape: tuple[int, ...]
+    unsaturated: np.ndarray  # bool
+    coarse: np.ndarray  # linear luma blurred at COARSE_SIGMA
+    fine: np.ndarray  # linear luma minus its blur at FINE_SIGMA
+
+
+def prepare_gt(gt_s: np.ndarray) -> GTBands:
+    lg = linear_luma(gt_s)
+    return GTBands(gt_s.shape, _unsaturated(gt_s), cv2.GaussianBlur(lg, (0, 0), COARSE_SIGMA), lg - cv2.GaussianBlur(lg, (0, 0), FINE_SIGMA))
+
+
+def measure(aligned_s: np.ndarray, gt_s: np.ndarray | GTBands, valid_s: np.ndarray) -> ExposureFocus:
+    """Exposure (stops, degraded vs GT, glass included) and fine detail retained, from reduced copies
+    (the GT's as its reduced copy or the scene's `prepare_gt` of it)."""
+    g = gt_s if isinstance(gt_s, GTBands) else prepare_gt(gt_s)
+    side = max(16, round(max(g.shape[:2]) / BLOCKS_ACROSS))
+    la = linear_luma(aligned_s)
     usable = cv2.erode(valid_s, np.ones((7, 7), np.uint8)) > 0
-    usable &= _unsaturated(aligned_s) & _unsaturated(gt_s)
+    usable &= _unsaturated(aligned_s) & g.unsaturated
     whole = _blocks(usable.astype(np.float32), side).mean(axis=1) > 0.999
-    ca, cg = cv2.GaussianBlur(la, (0, 0), COARSE_SIGMA), cv2.GaussianBlur(lg, (0, 0), COARSE_SIGMA)
-    cg_b = _blocks(cg, side)[whole]
+    ca = cv2.GaussianBlur(la, (0, 0), COARSE_SIGMA)
+    cg_b = _blocks(g.coarse, side)[whole]
     slope, corr = _regress(_blocks(ca, side)[whole], cg_b)
     textured = cg_b.std(axis=1) > TEXTURED * (cg_b.mean(axis=1) + 1e-3)
     agree = textured & (corr > AGREE)
     ev = float(np.log2(np.median(slope[agree]))) if agree.sum() >= MIN_BLOCKS and np.median(slope[agree]) > 0 else float("nan")
-    fa, fg = la - cv2.GaussianBlur(la, (0, 0), FINE_SIGMA), lg - cv2.GaussianBlur(lg, (0, 0), FINE_SIGMA)
-    fine, _ = _regress(_blocks(fa, side)[whole][textured], _blocks(fg, side)[whole][textured])
+    fa = la - cv2.GaussianBlur(la, (0, 0), FINE_SIGMA)
+    fine, _ = _regress(_blocks(fa, side)[whole][textured], _blocks(g.fine, side)[whole][textured])
     coarse = float(np.median(slope[textured])) if textured.sum() >= MIN_BLOCKS else 0.0
     detail = float(np.median(fine)) / coarse if coarse > 0 else float("nan")
     return ExposureFocus(ev, detail, int(agree.sum()))

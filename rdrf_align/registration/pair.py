@@ -38,11 +38,13 @@ class SceneGT:
     image: np.ndarray  # BGR uint8/uint16, full resolution
     reference: Reference
     reduced: masks.ReducedGT  # reduced copy the masks and photometry use, and what masks derive from it
+    bands: exposure_focus.GTBands  # what the exposure and focus checks derive from the reduced copy
     greyscale: bool = False  # quality.is_greyscale(image)
 
     @classmethod
     def prepare(cls, gt: np.ndarray) -> "SceneGT":
-        return cls(gt, prepare_reference(gt), masks.prepare_gt(masks.reduce(gt)), is_greyscale(gt))
+        reduced = masks.prepare_gt(masks.reduce(gt))
+        return cls(gt, prepare_reference(gt), reduced, exposure_focus.prepare_gt(reduced.image), is_greyscale(gt))
 
     @property
     def small(self) -> np.ndarray:
@@ -143,7 +145,7 @@ def align_pair(
     t = time.perf_counter()
     photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
     analysis = masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params)
-    shot = exposure_focus.measure(a_s, scene.small, v_s)
+    shot = exposure_focus.measure(a_s, scene.bands, v_s)
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
     timings["masks"] = time.perf_counter() - t
 
