@@ -25,16 +25,8 @@ import numpy as np
 
 from hardware.sim import DegradationParams, render_degraded, render_scene
 from hardware.synth import parse_size
+from hardware.sim.camera import horizontal_shift
 from rdrf_align.registration.masks import iou
-
-
-def best_shift(a: np.ndarray, b: np.ndarray, most: int) -> float:
-    errs = [float(((a[:, most:-most] - np.roll(b, -s, axis=1)[:, most:-most]) ** 2).mean()) for s in range(-most, most + 1)]
-    i = int(np.argmin(errs))
-    if 0 < i < len(errs) - 1:
-        lo, mid, hi = errs[i - 1], errs[i], errs[i + 1]
-        return i - most + 0.5 * (lo - hi) / (lo - 2 * mid + hi)
-    return float(i - most)
 
 
 def disparity(width: int, height: int, blurs: list[float]) -> None:
@@ -56,10 +48,10 @@ def disparity(width: int, height: int, blurs: list[float]) -> None:
             x0, y0 = int(x) - half, int(y) - half
             if x0 >= 0 and y0 >= 0 and x0 + 2 * half <= width and y0 + 2 * half <= height:
                 win = np.s_[y0 : y0 + 2 * half, x0 : x0 + 2 * half]
-                shifts.append(best_shift(left[win], right[win], most))
+                shifts.append(horizontal_shift(left[win], right[win], most))
         lv, rv = (shot.views[h].astype(np.float32).mean(axis=2) for h in ("left", "right"))
         near = cv2.dilate(np.maximum(*shot.view_masks.values()), np.ones((31, 31), np.uint8))
-        bg = [abs(best_shift(lv[y - 30 : y + 30, x - 30 : x + 30], rv[y - 30 : y + 30, x - 30 : x + 30], 6))
+        bg = [abs(horizontal_shift(lv[y - 30 : y + 30, x - 30 : x + 30], rv[y - 30 : y + 30, x - 30 : x + 30], 6))
               for y in range(40, height - 40, 60) for x in range(40, width - 40, 60) if not near[y - 30 : y + 30, x - 30 : x + 30].any()]
         print(f"{blur:11.0f} | {radius:9.2f} | {8 * radius / (3 * np.pi):15.2f} | {np.median(shifts):26.2f} | {max(bg):.3f}")
 

@@ -8,19 +8,9 @@ import numpy as np
 import pytest
 
 from hardware.sim import DegradationParams, render_degraded, render_scene
-from hardware.sim.camera import disk_kernel, to_linear
+from hardware.sim.camera import disk_kernel, horizontal_shift, to_linear
 
 WIDTH, HEIGHT = 640, 427
-
-
-def best_shift(a: np.ndarray, b: np.ndarray, most: int) -> float:
-    """The horizontal shift s (sub-pixel) with a(x) ~ b(x + s): where b's content sits relative to a's."""
-    errs = [float(((a[:, most:-most] - np.roll(b, -s, axis=1)[:, most:-most]) ** 2).mean()) for s in range(-most, most + 1)]
-    i = int(np.argmin(errs))
-    if 0 < i < len(errs) - 1:
-        lo, mid, hi = errs[i - 1], errs[i], errs[i + 1]
-        return i - most + 0.5 * (lo - hi) / (lo - 2 * mid + hi)
-    return float(i - most)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +37,7 @@ def _drop_disparity(world: np.ndarray, blur: float) -> float:
         x0, y0 = int(x) - half, int(y) - half
         if x0 >= 0 and y0 >= 0 and x0 + 2 * half <= WIDTH and y0 + 2 * half <= HEIGHT:
             win = np.s_[y0 : y0 + 2 * half, x0 : x0 + 2 * half]
-            shifts.append(best_shift(left[win], right[win], 12))
+            shifts.append(horizontal_shift(left[win], right[win], 12))
     assert len(shifts) >= 5
     return float(np.median(shifts))
 
@@ -66,7 +56,7 @@ def test_drops_shift_between_views_in_proportion_to_defocus_and_the_scene_does_n
     for y in range(40, HEIGHT - 40, 60):
         for x in range(40, WIDTH - 40, 60):
             if not near_drops[y - 30 : y + 30, x - 30 : x + 30].any():
-                background.append(best_shift(left[y - 30 : y + 30, x - 30 : x + 30], right[y - 30 : y + 30, x - 30 : x + 30], 6))
+                background.append(horizontal_shift(left[y - 30 : y + 30, x - 30 : x + 30], right[y - 30 : y + 30, x - 30 : x + 30], 6))
     assert len(background) >= 10
     assert max(abs(s) for s in background) < 0.1
 
@@ -77,7 +67,7 @@ def test_reflection_shifts_between_views_and_the_combined_image_is_their_mean(wo
     shot = render_degraded(world, params, 7, reflection_scene=reflected, dual_pixel=True)
     clean = render_degraded(world, params.model_copy(update={"reflection": False}), 7).image.astype(np.float32)
     left, right = ((shot.views[h].astype(np.float32) - clean).mean(axis=2) for h in ("left", "right"))
-    shift = best_shift(left[40:-40, 40:-40], right[40:-40, 40:-40], 12)
+    shift = horizontal_shift(left[40:-40, 40:-40], right[40:-40, 40:-40], 12)
     expected = 2 * 4 * (40 * WIDTH / 4752) / (3 * np.pi)
     assert 0.6 * expected < shift < 1.4 * expected, (shift, expected)
     # In linear light the combined picture is the mean of the views (sRGB rounding aside).

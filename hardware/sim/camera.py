@@ -139,3 +139,15 @@ def add_noise(linear: np.ndarray, rng: np.random.Generator, shot: float, read: f
 def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     """RGB uint8 -> JPEG bytes, like the body's encoder (4:2:0, no metadata). Pure and deterministic."""
     return imageio.encode_jpeg(image, quality, order="rgb")
+
+
+def horizontal_shift(a: np.ndarray, b: np.ndarray, most: int) -> float:
+    """The horizontal shift s (sub-pixel, |s| <= `most`) with a(x) ~ b(x + s): where b's content sits
+    relative to a's - how far a defocused drop moves between the two dual-pixel views. Least squares
+    over whole-pixel shifts, refined by a parabola through the best one and its neighbours."""
+    errs = [float(((a[:, most:-most] - np.roll(b, -s, axis=1)[:, most:-most]) ** 2).mean()) for s in range(-most, most + 1)]
+    i = int(np.argmin(errs))
+    if 0 < i < len(errs) - 1:
+        lo, mid, hi = errs[i - 1], errs[i], errs[i + 1]
+        return i - most + 0.5 * (lo - hi) / (lo - 2 * mid + hi)
+    return float(i - most)

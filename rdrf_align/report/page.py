@@ -87,26 +87,25 @@ def build_report(plan: ReportPlan, workers: int = 4, advance: Advance = lambda n
         except RdrfError as exc:
             page.problem = str(exc)
 
+    def cached_jpeg(name: str, render: Callable[[], bytes]) -> bytes:
+        """A figure rendered once and kept under the report's cache (it depends on its sources alone)."""
+        cached = cache / name
+        if cached.is_file():
+            return cached.read_bytes()
+        data = render()
+        durable_write(data, cached)
+        return data
+
     def rejected_job(r: RejectedPage) -> None:
-        cached = cache / f"overlay-{r.images.sources[:40]}-{OVERLAY_SIDE}.jpg"
         try:
-            if cached.is_file():
-                data = cached.read_bytes()
-            else:
-                data = render_rejected(ws, r.images)
-                durable_write(data, cached)
+            data = cached_jpeg(f"overlay-{r.images.sources[:40]}-{OVERLAY_SIDE}.jpg", lambda: render_rejected(ws, r.images))
             r.image = save(f"pair-{r.row.pair_id}.jpg", data, "image/jpeg")
         except RdrfError as exc:
             r.problem = str(exc)
 
     def views_job(d: DualPixelFigure) -> None:
-        cached = cache / f"views-{d.images.sources[:40]}-{OVERLAY_SIDE}.jpg"
         try:
-            if cached.is_file():
-                data = cached.read_bytes()
-            else:
-                data = render_views(ws, d.images)
-                durable_write(data, cached)
+            data = cached_jpeg(f"views-{d.images.sources[:40]}-{OVERLAY_SIDE}.jpg", lambda: render_views(ws, d.images))
             d.image = save(f"views-{d.row.pair_id}.jpg", data, "image/jpeg")
         except RdrfError as exc:
             d.problem = str(exc)
