@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import delete, select
 
+from rdrf_capture import dual_pixel
 from schemas.catalogue import File, IngestJournal, Scene, Shot
 from schemas.errors import RdrfError
 from schemas.imageio import encode_png, is_raw
 from schemas.storage import clear_temporaries, durable_write
 from schemas.views import scene_gt
-from schemas.vocabulary import VIEW_KIND
+from schemas.vocabulary import VIEW_KIND, View
 from schemas.workspace import Catalogue
 
 
@@ -131,7 +132,6 @@ def develop_shot(catalogue: Catalogue, shot_id: int) -> bool:
     rgb = develop(data, raw_path, params)
     stored = {"developed": (rel, durable_write(encode_png(rgb, order="rgb", level=1), ws.abs(rel)))}
     if frame1:
-        from rdrf_capture.dual_pixel import develop_views
 
         for side, img in develop_views(data, raw_path, params, frame1).items():
             stored[VIEW_KIND[side]] = (views[side], durable_write(encode_png(img, order="rgb", level=1), ws.abs(views[side])))
@@ -148,3 +148,13 @@ def develop_shot(catalogue: Catalogue, shot_id: int) -> bool:
 def view_path(developed: str, side: str) -> str:
     """Where a Dual Pixel RAW's developed view goes: beside its combined image (`NAME.left.png`)."""
     return developed.removesuffix(".png") + f".{side}.png"
+
+
+def develop_views(data: bytes, name: str, params, frame1: View) -> dict[View, np.ndarray]:
+    """Both views of a Dual Pixel RAW, developed like its combined image (same white balance, no
+    auto-brightness, 16-bit sRGB) and one stop brighter (each photodiode gets half the light), so a
+    view and the combined image have one exposure. `frame1`: which view the file's frame 1 is."""
+    frames = dual_pixel.read_dual_pixel_raw(data, name)
+    other, _ = dual_pixel.other_view(frames.combined, frames.one_view, frames.black, frames.white)
+    mosaics = {frame1: frames.one_view, dual_pixel.OTHER[frame1]: other}
+    return {side: develop_mosaic(data, name, params, mosaics[side], exp_shift=2.0) for side in ("left", "right")}

@@ -149,18 +149,6 @@ def _black_mosaic(raw) -> np.ndarray:
 OTHER: dict[str, View] = {"left": "right", "right": "left"}
 
 
-def develop_views(data: bytes, name: str, params, frame1: View) -> dict[View, np.ndarray]:
-    """Both views of a Dual Pixel RAW, developed like its combined image (same white balance, no
-    auto-brightness, 16-bit sRGB) and one stop brighter (each photodiode gets half the light), so a
-    view and the combined image have one exposure. `frame1`: which view the file's frame 1 is."""
-    from rdrf_capture.develop import develop_mosaic
-
-    frames = read_dual_pixel_raw(data, name)
-    other, _ = other_view(frames.combined, frames.one_view, frames.black, frames.white)
-    mosaics = {frame1: frames.one_view, OTHER[frame1]: other}
-    return {side: develop_mosaic(data, name, params, mosaics[side], exp_shift=2.0) for side in ("left", "right")}
-
-
 def check_dual_pixel_raw(path: Path) -> dict:
     """Before anything is stored: the file has the two frames of a Dual Pixel RAW (else an error
     naming it); what its shot's QA records about them (clipped sites of the combined frame)."""

@@ -209,7 +209,7 @@ def test_dual_pixel_raw_views_are_developed_at_the_combined_exposure(monkeypatch
     import rawpy
 
     from rdrf_capture import dual_pixel
-    from rdrf_capture.develop import DevelopParams, develop
+    from rdrf_capture.develop import DevelopParams, develop, develop_views
 
     data = dng_from_rgb(textured(48, 64, seed=5)[:, :, ::-1] // 3)  # nothing clipped: the views are exact
     with rawpy.imread(io.BytesIO(data)) as raw:
@@ -219,7 +219,7 @@ def test_dual_pixel_raw_views_are_developed_at_the_combined_exposure(monkeypatch
     monkeypatch.setattr(dual_pixel, "read_dual_pixel_raw",
                         lambda d, n: dual_pixel.DualPixelRaw(combined, half, np.zeros_like(combined), white))
     params = DevelopParams((1.0, 1.0, 1.0, 1.0))
-    views = dual_pixel.develop_views(data, "IMG.CR2", params, "right")
+    views = develop_views(data, "IMG.CR2", params, "right")
     whole = develop(data, "IMG.CR2", params).astype(float)
     for side in ("left", "right"):
         assert views[side].shape == whole.shape
