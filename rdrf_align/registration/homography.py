@@ -9,7 +9,8 @@ Coarse to fine, so that a 15-60 MP pair costs about what one reduced image costs
    degraded image warped by the current estimate; ECC (translation, invariant to gain and offset, so
    to glass transmission and exposure drift) measures each patch's residual shift to ~0.02 px; a
    robust homography fit through the corrected patch centres, twice. Patches on raindrops correlate
-   poorly or disagree with the rest and are dropped.
+   poorly or disagree with the rest and are dropped. On small frames, where SIFT ran at full
+   resolution, its inliers where no patch was measured join the last fit (`_gap_points`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ MIN_COARSE_INLIERS = 8
 PATCH_MIN_CC = 0.6
 PROBE_STEP = 2
 PROBE_MIN_PATCHES = 40
+NO_MATCHES = np.zeros((0, 2, 2), np.float64)
+# SIFT positions of two views at one scale are detected at the same scale-space level; under a zoom
+# they are not, and lose precision (a 0.8x view pulled the fit off by 0.03 px mean): gap points only
+# between views within this of one scale (a tripod series; `_gap_points`).
+SAME_SCALE = 0.05
 
 
 class RegistrationFailed(Exception):
@@ -145,9 +151,10 @@ def prepare_reference(gt: np.ndarray) -> Reference:
     return ref
 
 
-def _coarse(ref: Reference, lq8: np.ndarray, factor: float, model: str = "homography") -> tuple[np.ndarray | None, int, int, float]:
-    """Coarse estimate from SIFT matches: (H, matches, inliers, RMS of the inliers in full px).
-    `model` "affine" fits 6 parameters instead of 8 (the fallback, see `register`)."""
+def _coarse(ref: Reference, lq8: np.ndarray, factor: float, model: str = "homography") -> tuple[np.ndarray | None, int, int, float, np.ndarray]:
+    """Coarse estimate from SIFT matches: (H, matches, inliers, RMS of the inliers in full px, the
+    inlier matches as (N, 2, 2) [degraded point, GT point]). `model` "affine" fits 6 parameters
+    instead of 8 (the fallback, see `register`)."""
     lq_feats = feat.detect(lq8, factor)
     gt_feats = ref.features_at(factor)
     if len(gt_feats) < MIN_COARSE_INLIERS:
@@ -157,7 +164,7 @@ def _coarse(ref: Reference, lq8: np.ndarray, factor: float, model: str = "homogr
     src, dst = feat.match(lq_feats, gt_feats, trained=ref.index_at(factor) if len(gt_feats) >= 2 else None)
     n = len(src)
     if n < MIN_COARSE_INLIERS:
-        return None, n, 0, float("nan")
+        return None, n, 0, float("nan"), NO_MATCHES
     thr = 1.5 * factor
     feat.reseed()
     if model == "affine":
@@ -166,11 +173,11 @@ def _coarse(ref: Reference, lq8: np.ndarray, factor: float, model: str = "homogr
     else:
         H, inl = cv2.findHomography(src, dst, cv2.USAC_MAGSAC, thr, maxIters=5000, confidence=0.9999)
     if H is None or inl is None:
-        return None, n, 0, float("nan")
+        return None, n, 0, float("nan"), NO_MATCHES
     inl = inl.ravel().astype(bool)
     proj = cv2.perspectiveTransform(src[inl].reshape(-1, 1, 2).astype(np.float64), H).reshape(-1, 2)
     rms = float(np.sqrt(np.mean(np.sum((proj - dst[inl]) ** 2, axis=1)))) if inl.any() else float("nan")
-    return H, n, int(inl.sum()), rms
+    return H, n, int(inl.sum()), rms, np.stack([src[inl], dst[inl]], axis=1).astype(np.float64)
 
 
 def _plausible(H: np.ndarray | None, w: int, h: int) -> bool:
@@ -222,6 +229,34 @@ def _refine_once(ref: Reference, lq_gray: np.ndarray, H: np.ndarray, step: int =
     return np.array(src, np.float64).reshape(-1, 2), np.array(dst, np.float64).reshape(-1, 2)
 
 
+def _scale_at_centre(H: np.ndarray, w: int, h: int) -> float:
+    """How much `H` magnifies around the frame's centre (the square root of its local area ratio)."""
+    c = np.array([[[w / 2, h / 2]], [[w / 2 + 1, h / 2]], [[w / 2, h / 2 + 1]]], np.float64)
+    q = cv2.perspectiveTransform(c, H).reshape(3, 2)
+    (ax, ay), (bx, by) = q[1] - q[0], q[2] - q[0]
+    return float(np.sqrt(abs(ax * by - ay * bx)))
+
+
+def _gap_points(matches: np.ndarray, measured: np.ndarray, patch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The feature inliers (degraded points, GT points) lying where no patch was measured: further
+    than a patch side from every measured patch centre. `register` adds them to the last fit when
+    SIFT ran at full resolution (frames up to ~960 px), where its positions are good to a few tenths
+    of a pixel. Where drops, a reflection or a plain area leave part of a small frame without patch
+    measurements, the homography was otherwise extrapolated there: 1-1.6 px off at a corner while the
+    patches agreed to 0.15 px. On 200 good 720x480 `bench.qc` pairs the worst-corner error went from
+    mean 0.29 / p90 0.74 / 19 pairs over 0.75 px to 0.19 / 0.39 / 3. Only the gaps, and only between
+    views of one scale: features (less precise than the patches, and far more numerous) added
+    everywhere, or under a 0.8x zoom, pulled the fit off; at 1600x1064 (SIFT at 1/2) they made it
+    worse altogether. Not after the affine fallback either: its few matches are the least sure."""
+    if len(matches) == 0:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    if len(measured) == 0:
+        return matches[:, 0], matches[:, 1]
+    d = np.linalg.norm(matches[:, 1, None, :] - measured[None, :, :], axis=2).min(axis=1)
+    far = d > patch
+    return matches[far, 0], matches[far, 1]
+
+
 def _robust_fit(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
     """Least-squares homography on the patch measurements that agree; outliers trimmed iteratively."""
     if len(src) < 8:
@@ -253,11 +288,11 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
     lq8 = _to_u8(gray)
     lh, lw = lq8.shape
     factor = ref.factor
-    H, n, ninl, rms = _coarse(ref, lq8, factor)
+    H, n, ninl, rms, matches = _coarse(ref, lq8, factor)
     if (H is None or ninl < 30) and factor > 1.5:  # few features at this scale: look closer
-        H2, n2, ninl2, rms2 = _coarse(ref, lq8, factor / 2)
+        H2, n2, ninl2, rms2, matches2 = _coarse(ref, lq8, factor / 2)
         if H2 is not None and ninl2 > ninl:
-            H, n, ninl, rms, factor = H2, n2, ninl2, rms2, factor / 2
+            H, n, ninl, rms, factor, matches = H2, n2, ninl2, rms2, factor / 2, matches2
     coarse_model = "homography"
     if H is None or ninl < MIN_COARSE_INLIERS or not _plausible(H, lw, lh):
         # Few true matches among many false ones (dense drops add keypoints the GT lacks; a low-texture
@@ -265,9 +300,9 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
         # coarse stage only has to land within a pixel or two, and between shots from a tripod the
         # perspective part is tiny, so an affine model - two fewer parameters, found from fewer true
         # matches - is tried; it is kept only if the patch refinement then confirms it (below).
-        Ha, na, ninla, rmsa = _coarse(ref, lq8, factor, "affine")
+        Ha, na, ninla, rmsa, matchesa = _coarse(ref, lq8, factor, "affine")
         if Ha is not None and ninla >= MIN_COARSE_INLIERS and _plausible(Ha, lw, lh):
-            H, n, ninl, rms, coarse_model = Ha, na, ninla, rmsa, "affine"
+            H, n, ninl, rms, coarse_model, matches = Ha, na, ninla, rmsa, "affine", matchesa
     if H is None or ninl < MIN_COARSE_INLIERS:
         raise RegistrationFailed(
             f"no consistent homography: {ninl} feature inliers of {n} matches "
@@ -286,13 +321,18 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 2) -> Registra
         # enough of them; ECC from the coarse estimate's 1-2 px costs twice as many iterations
         step = PROBE_STEP if k < refine_rounds - 1 and len(ref.patches) >= PROBE_MIN_PATCHES else 1
         src, dst = _refine_once(ref, gray, reg.homography, step)
+        n_patches = len(src)
+        if (k == refine_rounds - 1 and factor == 1 and coarse_model == "homography"
+                and abs(_scale_at_centre(reg.homography, lw, lh) - 1) < SAME_SCALE):
+            gs, gd = _gap_points(matches, dst, ref.patch)
+            src, dst = np.concatenate([src, gs]), np.concatenate([dst, gd])
         Hf, keep, frms = _robust_fit(src, dst)
         if Hf is None or not _plausible(Hf, lw, lh):
             break
         reg.homography = Hf / Hf[2, 2]
         reg.reproj_error = frms
-        reg.n_patches = len(src)
-        reg.n_patch_inliers = int(keep.sum())
+        reg.n_patches = n_patches
+        reg.n_patch_inliers = int(keep[:n_patches].sum())
         reg.refined = True
     if coarse_model == "affine" and not reg.refined:
         raise RegistrationFailed(
