@@ -126,6 +126,7 @@ def _metrics(run: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
 
 
+@pytest.mark.slow  # a kill-and-resume training run (15 s): CI runs it with -m slow
 def test_a_sigkilled_run_resumes_at_the_right_step_and_learning_rate(export, tmp_path):
     sets = TINY + ["run.batch_size=2", "data.crop=32", "run.log_every=1", "run.checkpoint_every=3", "run.val_every=1000",
                    "run.keep_checkpoints=2", "schedule.constant_fraction=0"]
