@@ -283,7 +283,10 @@ def _dual_pixel_raw_qa(files: list[Path], frame1: Optional[View]) -> Optional[di
 def _incoming(files: list[Path]) -> list[IncomingFile]:
     """A shot's files as stored: originals, and for a dual-pixel shot its two views (and, when no
     combined file came with them, the combined image computed from the views, as a derived file)."""
-    sides = {side: p for p in files if (found := view_of(p)) for side in (found[1],)}
+    sides: dict[View, Path] = {}
+    for p in files:
+        if (found := view_of(p)) is not None:
+            sides[found[1]] = p
     out = [IncomingFile(p.name, p) for p in files if p not in sides.values()]
     if sides and not out:
         base = view_of(sides["left"])[0]

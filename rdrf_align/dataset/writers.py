@@ -124,28 +124,29 @@ class Renderer:
         img = imageio.decode(self.read(it.gt, f"GT of scene {it.record.scene}"), it.gt.path)
         return imageio.encode_png(resize_image(img, it.box, it.target), level=1)
 
+    def aligned_png(self, it: Item, src: Source, what: str) -> bytes:
+        """A degraded image (or a dual-pixel view) warped by the pair's homography into the export frame."""
+        img = imageio.decode(self.read(src, what), src.path)
+        return imageio.encode_png(imageio.to_uint8(render_aligned(img, it.record.homography, it.box, it.target)), level=1)
+
+    def mask_png(self, it: Item, src: Source, what: str) -> bytes:
+        mask = imageio.decode(self.read(src, what), src.path, channels="as-stored")
+        return imageio.encode_png(resize_mask(mask, it.box, it.target), level=1)
+
     def pair_pngs(self, it: Item) -> dict[ExportImage, bytes]:
-        """The pair's own images (all but the scene's GT): aligned degraded image, mask, reflection map."""
+        """The pair's own images (all but the scene's GT): aligned degraded image, mask, reflection map,
+        and for a dual-pixel pair each view (warped like the degraded image) and its mask."""
         r = it.record
-        lq = imageio.decode(self.read(it.lq, f"degraded image of pair {r.pair_id}"), it.lq.path)
-        aligned = imageio.to_uint8(render_aligned(lq, r.homography, it.box, it.target))
-        del lq
-        mask = imageio.decode(self.read(it.mask, f"raindrop mask of pair {r.pair_id}"), it.mask.path, channels="as-stored")
         out: dict[ExportImage, bytes] = {
-            "lq": imageio.encode_png(aligned, level=1),
-            "mask": imageio.encode_png(resize_mask(mask, it.box, it.target), level=1),
+            "lq": self.aligned_png(it, it.lq, f"degraded image of pair {r.pair_id}"),
+            "mask": self.mask_png(it, it.mask, f"raindrop mask of pair {r.pair_id}"),
         }
         if it.reflection is not None:
             small = imageio.decode(self.read(it.reflection, f"reflection map of pair {r.pair_id}"), it.reflection.path, channels="as-stored")
             out["reflection"] = imageio.encode_png(imageio.to_uint8(resize_map(small, it.full, it.box, it.target)), level=1)
-        for side in ("left", "right") if it.views else ():  # dual pixel: each view warped like lq, and its mask
-            src = it.views[f"lq_{side}"]
-            view = imageio.decode(self.read(src, f"{side} view of pair {r.pair_id}"), src.path)
-            out[f"lq_{side}"] = imageio.encode_png(imageio.to_uint8(render_aligned(view, r.homography, it.box, it.target)), level=1)
-            del view
-            src = it.views[f"mask_{side}"]
-            view_mask = imageio.decode(self.read(src, f"{side} view's mask of pair {r.pair_id}"), src.path, channels="as-stored")
-            out[f"mask_{side}"] = imageio.encode_png(resize_mask(view_mask, it.box, it.target), level=1)
+        for side in ("left", "right") if it.views else ():
+            out[f"lq_{side}"] = self.aligned_png(it, it.views[f"lq_{side}"], f"{side} view of pair {r.pair_id}")
+            out[f"mask_{side}"] = self.mask_png(it, it.views[f"mask_{side}"], f"{side} view's mask of pair {r.pair_id}")
         return out
 
 

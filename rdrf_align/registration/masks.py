@@ -128,6 +128,13 @@ def _to_work(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return img if (img.shape[1], img.shape[0]) == size else cv2.resize(img, size, interpolation=cv2.INTER_LINEAR)
 
 
+def _valid_to_work(valid_s: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The valid area on the working grid, still 0/255 (only pixels wholly inside stay valid)."""
+    if (valid_s.shape[1], valid_s.shape[0]) == size:
+        return valid_s
+    return np.where(_to_work(valid_s, size) > 250, 255, 0).astype(np.uint8)
+
+
 def _fill_holes(mask: np.ndarray, max_px: int | None = None) -> np.ndarray:
     """Fill what the mask encloses; with `max_px`, only holes up to that area (a drop's interior may
     look like the scene, but a ring wider than any drop - a reflected window's frame - is no drop)."""
@@ -209,9 +216,7 @@ def residual_map(
     OpenCV calls throughout: numpy's per-pixel channel reductions are several times slower."""
     gt = gt_s if isinstance(gt_s, ReducedGT) else prepare_gt(gt_s)
     size = (gt.unit.shape[1], gt.unit.shape[0])
-    aligned_s = _to_work(aligned_s, size)
-    if (valid_s.shape[1], valid_s.shape[0]) != size:
-        valid_s = np.where(_to_work(valid_s, size) > 250, 255, 0).astype(np.uint8)
+    aligned_s, valid_s = _to_work(aligned_s, size), _valid_to_work(valid_s, size)
     fs = 1.0 / full_scale(gt.image)
     m = np.zeros((3, 4), np.float32)
     m[[0, 1, 2], [0, 1, 2]] = photo.gain * fs
@@ -345,9 +350,7 @@ def analyse(
     h, w = valid.shape[:2]
     size = (gt.unit.shape[1], gt.unit.shape[0])
     da = _to_work(detail(a_s), size)
-    a_s = _to_work(a_s, size)  # a small frame: onto the working grid
-    if (v_s.shape[1], v_s.shape[0]) != size:
-        v_s = np.where(_to_work(v_s, size) > 250, 255, 0).astype(np.uint8)
+    a_s, v_s = _to_work(a_s, size), _valid_to_work(v_s, size)  # a small frame: onto the working grid
     f = w / size[0]
     res, smooth = residual_map(a_s, gt, v_s, photo, params)
     inside = res[v_s > 0][::7]
