@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rdrf_align.registration import exposure_focus, masks
+from rdrf_align.registration.concurrency import side_by_side
 from rdrf_align.registration.photometric import Photometric, fit_photometric
 from rdrf_align.registration.quality import Figures, assess, colour_mismatch, is_greyscale
 from rdrf_align.registration.homography import Reference, Registration, RegistrationFailed, prepare_reference, register
@@ -43,8 +44,13 @@ class SceneGT:
 
     @classmethod
     def prepare(cls, gt: np.ndarray) -> "SceneGT":
-        reduced = masks.prepare_gt(masks.reduce(gt))
-        return cls(gt, prepare_reference(gt), reduced, exposure_focus.prepare_gt(reduced.image), is_greyscale(gt))
+        def for_masks() -> tuple[masks.ReducedGT, exposure_focus.GTBands]:
+            reduced = masks.prepare_gt(masks.reduce(gt))
+            return reduced, exposure_focus.prepare_gt(reduced.image)
+
+        # the registration's reference and the masks' reduced copy are independent: side by side
+        reference, (reduced, bands) = side_by_side(lambda: prepare_reference(gt), for_masks)
+        return cls(gt, reference, reduced, bands, is_greyscale(gt))
 
     @property
     def small(self) -> np.ndarray:
@@ -144,8 +150,10 @@ def align_pair(
 
     t = time.perf_counter()
     photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
-    analysis = masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params)
-    shot = exposure_focus.measure(a_s, scene.bands, v_s)
+    analysis, shot = side_by_side(
+        lambda: masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params),
+        lambda: exposure_focus.measure(a_s, scene.bands, v_s),
+    )
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
     timings["masks"] = time.perf_counter() - t
 

@@ -40,6 +40,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from rdrf_align.registration import drift, dual_pixel, masks
+from rdrf_align.registration.concurrency import side_by_side
 from rdrf_align.registration.outputs import write_output
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
 from rdrf_align.registration.quality import ShotSetup, setup_mismatch
@@ -218,8 +219,8 @@ def work(task: Task) -> TaskResult:
         return TaskResult(task.pair_id, "failed", task.problem)
     root = Path(task.root)
     try:
-        scene = _scene_gt(root / task.gt_path)
-        lq = read_image(root / task.lq_path)
+        # a new scene's GT is decoded and prepared while the degraded shot is decoded
+        scene, lq = side_by_side(lambda: _scene_gt(root / task.gt_path), lambda: read_image(root / task.lq_path))
     except (RdrfError, OSError) as exc:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
     out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
