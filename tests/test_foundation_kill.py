@@ -30,6 +30,7 @@ def _rdrf(ws: Path, *args: str, **kw) -> subprocess.CompletedProcess | subproces
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) if kw.get("background") else subprocess.run(cmd, capture_output=True, text=True)
 
 
+@pytest.mark.slow  # ~35 s for both moments: CI runs -m slow; the default run stays under 6 minutes
 @pytest.mark.parametrize("moment", ["while-writing-files", "between-scenes"])
 def test_sigkill_mid_import_then_verify_and_rerun(workspace, tmp_path, moment):
     shoot = tmp_path / "shoot"

@@ -38,6 +38,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # two spawned training processes, ~10 s (CI runs -m slow)
 def test_every_process_draws_its_own_noise_in_a_two_process_cpu_run():
     port = _free_port()
     procs = []

@@ -96,6 +96,7 @@ def test_depthwise_conv_gradients_equal_the_library_kernels(k, dilation, bias):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow  # ~15 s (CI runs -m slow)
 def test_fast_formulation_equals_the_previous_one_to_fp32_rounding():
     from rdrf_train.models.drsformer import pairwise_grouped_conv
     from tests.drsformer_reference import previous_formulation
