@@ -29,7 +29,7 @@ import multiprocessing as mp
 import os
 import time
 from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ import numpy as np
 from sqlalchemy import select, update
 
 from rdrf_align.registration import drift, dual_pixel, masks
+from rdrf_align.registration import concurrency
 from rdrf_align.registration.concurrency import side_by_side
 from rdrf_align.registration.outputs import write_output
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
@@ -212,15 +213,17 @@ def output_pngs(out: PairOutcome) -> dict[str, bytes]:
     }
 
 
-def work(task: Task) -> TaskResult:
-    """Align one pair and store its outputs; every failure becomes a failed result with a reason."""
+def work(task: Task, lq_read: Future | None = None) -> TaskResult:
+    """Align one pair and store its outputs; every failure becomes a failed result with a reason.
+    `lq_read`: the degraded shot's `read_image`, already under way (`_in_process`)."""
     t0 = time.perf_counter()
     if task.problem:
         return TaskResult(task.pair_id, "failed", task.problem)
     root = Path(task.root)
+    read_lq = lq_read.result if lq_read is not None else lambda: read_image(root / task.lq_path)
     try:
         # a new scene's GT is decoded and prepared while the degraded shot is decoded
-        scene, lq = side_by_side(lambda: _scene_gt(root / task.gt_path), lambda: read_image(root / task.lq_path))
+        scene, lq = side_by_side(lambda: _scene_gt(root / task.gt_path), read_lq)
     except (RdrfError, OSError) as exc:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
     out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
@@ -359,9 +362,34 @@ def _run_pool(pending: deque[Task], workers: int, threads: int, before: Callable
                 return
 
 
+def _in_process(tasks: list[Task], before: Callable[[Task], None]) -> Iterator[tuple[Task, TaskResult]]:
+    """One pair at a time in this process, the next degraded shot decoded while this one is aligned
+    and committed: decoding is a fifth of a pair's time and runs on one core, while most of the
+    pair leaves the other idle. Only when OpenCV may use more than one thread (concurrency.threads);
+    at most one decoded shot waits."""
+    if concurrency.threads() < 2:
+        for t in tasks:
+            before(t)
+            yield t, work(t)
+        return
+
+    def read(t: Task) -> Future | None:
+        return None if t.problem or not t.lq_path else prefetch.submit(read_image, Path(t.root) / t.lq_path)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="rdrf-prefetch") as prefetch:
+        upcoming = read(tasks[0]) if tasks else None
+        for i, t in enumerate(tasks):
+            current, upcoming = upcoming, read(tasks[i + 1]) if i + 1 < len(tasks) else None
+            before(t)
+            yield t, work(t, current)
+
+
 def _results(tasks: list[Task], workers: int, before: Callable[[Task], None],
              fn: Callable[[Task], TaskResult] = work) -> Iterator[tuple[Task, TaskResult]]:
     if workers <= 1 or len(tasks) <= 1:
+        if fn is work:
+            yield from _in_process(tasks, before)
+            return
         for t in tasks:
             before(t)
             yield t, fn(t)
