@@ -14,6 +14,10 @@ Determinism: a pair's homography, figures and outputs are a function of its two 
 settings) alone - bit-identical whatever the order, the number of workers, or a kill and resume in
 between (features.reseed; tests/test_align_determinism.py).
 
+Cores: with `--workers 1` (the default) the command's own process aligns two pairs at once on
+threads where OpenCV has two or more (`_in_process`), and a pair's independent steps run side by
+side (concurrency.py); with `--workers N` each spawned worker gets cpu_count // N threads.
+
 Memory: a worker holds one pair and its scene's GT (the two decoded images, their 8-bit lumas, the
 valid area and mask at full size, no full-size float or warped copy; reduced copies for the masks):
 a 9504x6336 (60 MP) pair peaked at 0.8 GB per worker, and `--workers 2` on two of them at 1.6 GB
@@ -27,6 +31,7 @@ from __future__ import annotations
 import fcntl
 import multiprocessing as mp
 import os
+import threading
 import time
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -39,8 +44,7 @@ import cv2
 import numpy as np
 from sqlalchemy import select, update
 
-from rdrf_align.registration import drift, dual_pixel, masks
-from rdrf_align.registration import concurrency
+from rdrf_align.registration import concurrency, drift, dual_pixel, masks
 from rdrf_align.registration.concurrency import side_by_side
 from rdrf_align.registration.outputs import write_output
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
@@ -171,6 +175,8 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
 # ---- worker side: no catalogue access here ------------------------------------------------------
 
 _SCENE: tuple[str, SceneGT] | None = None
+_SCENE_LOCK = threading.Lock()
+IN_FLIGHT = 2  # pairs aligned at once by one process (`_in_process`)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -190,12 +196,15 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def _scene_gt(path: Path) -> SceneGT:
+    """The scene's prepared GT, made once per scene; under a lock, so that two pairs in flight
+    (`_in_process`) never prepare one scene twice."""
     global _SCENE
     key = f"{path}:{path.stat().st_mtime_ns}"
-    if _SCENE is None or _SCENE[0] != key:
-        _SCENE = None  # let the previous scene's arrays go before reading the next
-        _SCENE = (key, SceneGT.prepare(read_image(path)))
-    return _SCENE[1]
+    with _SCENE_LOCK:
+        if _SCENE is None or _SCENE[0] != key:
+            _SCENE = None  # let the previous scene's arrays go before reading the next
+            _SCENE = (key, SceneGT.prepare(read_image(path)))
+        return _SCENE[1]
 
 
 def _init_worker(threads: int) -> None:
@@ -213,17 +222,15 @@ def output_pngs(out: PairOutcome) -> dict[str, bytes]:
     }
 
 
-def work(task: Task, lq_read: Future | None = None) -> TaskResult:
-    """Align one pair and store its outputs; every failure becomes a failed result with a reason.
-    `lq_read`: the degraded shot's `read_image`, already under way (`_in_process`)."""
+def work(task: Task) -> TaskResult:
+    """Align one pair and store its outputs; every failure becomes a failed result with a reason."""
     t0 = time.perf_counter()
     if task.problem:
         return TaskResult(task.pair_id, "failed", task.problem)
     root = Path(task.root)
-    read_lq = lq_read.result if lq_read is not None else lambda: read_image(root / task.lq_path)
     try:
         # a new scene's GT is decoded and prepared while the degraded shot is decoded
-        scene, lq = side_by_side(lambda: _scene_gt(root / task.gt_path), read_lq)
+        scene, lq = side_by_side(lambda: _scene_gt(root / task.gt_path), lambda: read_image(root / task.lq_path))
     except (RdrfError, OSError) as exc:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
     out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
@@ -363,25 +370,27 @@ def _run_pool(pending: deque[Task], workers: int, threads: int, before: Callable
 
 
 def _in_process(tasks: list[Task], before: Callable[[Task], None]) -> Iterator[tuple[Task, TaskResult]]:
-    """One pair at a time in this process, the next degraded shot decoded while this one is aligned
-    and committed: decoding is a fifth of a pair's time and runs on one core, while most of the
-    pair leaves the other idle. Only when OpenCV may use more than one thread (concurrency.threads);
-    at most one decoded shot waits."""
+    """The pairs in this process, two in flight on threads where OpenCV may use two or more
+    (concurrency.threads): a pair's chain of steps leaves a core idle much of the time (decoding,
+    numpy), and the next pair fills it - the cores of one `rdrf align` process are used as
+    `--workers` would use them, without spawning workers, each with its own copy of the scene's
+    GT. Results come in plan order; a pair is journaled before it is started, as in the pool."""
     if concurrency.threads() < 2:
         for t in tasks:
             before(t)
             yield t, work(t)
         return
-
-    def read(t: Task) -> Future | None:
-        return None if t.problem or not t.lq_path else prefetch.submit(read_image, Path(t.root) / t.lq_path)
-
-    with ThreadPoolExecutor(1, thread_name_prefix="rdrf-prefetch") as prefetch:
-        upcoming = read(tasks[0]) if tasks else None
-        for i, t in enumerate(tasks):
-            current, upcoming = upcoming, read(tasks[i + 1]) if i + 1 < len(tasks) else None
+    with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="rdrf-align") as pool:
+        inflight: deque[tuple[Task, Future]] = deque()
+        for t in tasks:
             before(t)
-            yield t, work(t, current)
+            inflight.append((t, pool.submit(work, t)))
+            if len(inflight) >= IN_FLIGHT:
+                done, f = inflight.popleft()
+                yield done, f.result()  # work() reports bad input; an exception here is a bug
+        while inflight:
+            done, f = inflight.popleft()
+            yield done, f.result()
 
 
 def _results(tasks: list[Task], workers: int, before: Callable[[Task], None],
