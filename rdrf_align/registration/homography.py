@@ -15,6 +15,7 @@ Coarse to fine, so that a 15-60 MP pair costs about what one reduced image costs
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import cv2
@@ -31,6 +32,7 @@ PROBE_MIN_PATCHES = 40
 # the last round's screen of each patch (`_unlike`): pixels this many robust spreads unlike the GT,
 # grown by this many px, are left out; a patch more than SCREEN_MAX unlike is not measured
 SCREEN_K = 2.5
+SCREEN_MIN = 0.8  # ... and at least this far (in the patches' own spread): noise and a tenth of a pixel never are
 SCREEN_GROW = 3
 SCREEN_MAX = 0.5
 NO_MATCHES = np.zeros((0, 2, 2), np.float64)
@@ -58,6 +60,9 @@ class Reference:
     patches: list[np.ndarray]
     extra: dict = field(default_factory=dict)  # features at other factors, computed on demand
     indexes: dict = field(default_factory=dict)  # FLANN index of the features at each factor, on first use
+    # two pairs of a scene may be registered at once (runner._in_process): one at a time builds an
+    # index or searches one (OpenCV does not promise a FlannBasedMatcher is safe to share)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def features_at(self, factor: float) -> feat.Features:
         if factor == self.factor:
@@ -167,7 +172,8 @@ def _coarse(ref: Reference, lq8: np.ndarray, factor: float, model: str = "homogr
         raise RegistrationFailed(f"GT image has {len(gt_feats)} keypoints: featureless (uniform?) - nothing to align to")
     if len(lq_feats) < MIN_COARSE_INLIERS:
         raise RegistrationFailed(f"degraded image has {len(lq_feats)} keypoints: featureless (uniform?) - nothing to align")
-    src, dst = feat.match(lq_feats, gt_feats, trained=ref.index_at(factor) if len(gt_feats) >= 2 else None)
+    with ref.lock:
+        src, dst = feat.match(lq_feats, gt_feats, trained=ref.index_at(factor) if len(gt_feats) >= 2 else None)
     n = len(src)
     if n < MIN_COARSE_INLIERS:
         return None, n, 0, float("nan"), NO_MATCHES
@@ -254,7 +260,8 @@ def _measure_patch(p: int, lq_gray: np.ndarray, Hinv: np.ndarray, origin: np.nda
 def _unlike(tpl: np.ndarray, warped: np.ndarray) -> np.ndarray:
     """1 where the warped degraded patch does not look like the GT patch, else 0 (uint8): both
     normalized to zero mean and unit spread (ECC's own invariance to gain and offset), their
-    difference smoothed over a few pixels, and pixels beyond SCREEN_K robust spreads of it, grown by
+    difference smoothed over a few pixels, and pixels beyond SCREEN_K robust spreads of it (and
+    SCREEN_MIN), grown by
     SCREEN_GROW px. A raindrop over part of a patch shows a flipped, blurred view of elsewhere: ECC
     over the whole patch then measures a shift between the GT's texture and the drop's, biased by
     up to a pixel (on a dense-drop 4752x3168 pair, patches partly under drops were off 0.64 px on
@@ -264,7 +271,7 @@ def _unlike(tpl: np.ndarray, warped: np.ndarray) -> np.ndarray:
     t = (tpl - tpl.mean()) / (tpl.std() + 1e-6)
     d = np.abs(cv2.GaussianBlur(a - t, (0, 0), 2.0))
     spread = 1.4826 * float(np.median(d)) + 1e-6
-    unlike = (d > SCREEN_K * spread).astype(np.uint8)
+    unlike = (d > max(SCREEN_K * spread, SCREEN_MIN)).astype(np.uint8)
     return cv2.dilate(unlike, np.ones((2 * SCREEN_GROW + 1, 2 * SCREEN_GROW + 1), np.uint8))
 
 
@@ -360,6 +367,8 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 3) -> Registra
         # enough of them; ECC from the coarse estimate's 1-2 px costs twice as many iterations
         step = PROBE_STEP if k < refine_rounds - 1 and len(ref.patches) >= PROBE_MIN_PATCHES else 1
         src, dst = _refine_once(ref, gray, reg.homography, step, screen=k == refine_rounds - 1 and k > 0)
+        if step > 1 and len(src) < 2 * MIN_COARSE_INLIERS:  # dense drops left too few of every other patch: all of them
+            src, dst = _refine_once(ref, gray, reg.homography, 1)
         n_patches = len(src)
         if (k == refine_rounds - 1 and factor == 1 and coarse_model == "homography"
                 and abs(_scale_at_centre(reg.homography, lw, lh) - 1) < SAME_SCALE):
@@ -373,6 +382,13 @@ def register(ref: Reference, lq: np.ndarray, refine_rounds: int = 3) -> Registra
         reg.n_patches = n_patches
         reg.n_patch_inliers = int(keep[:n_patches].sum())
         reg.refined = True
+    if not reg.refined and len(ref.patches) >= MIN_COARSE_INLIERS:
+        # the features' homography alone is good to a pixel or a few: a pair must not be judged on it
+        # (a dense-drop 1600x1064 pair was accepted 1.5 px off at a corner this way)
+        raise RegistrationFailed(
+            f"the image patches did not confirm the feature homography ({ninl} inliers of {n} matches): too few of the "
+            f"GT's {len(ref.patches)} patches could be measured in the degraded image (dense drops, or a changed scene)"
+        )
     if coarse_model == "affine" and not reg.refined:
         raise RegistrationFailed(
             f"no plausible homography: the feature matches ({ninl} affine inliers of {n}) were not confirmed by the "
