@@ -150,6 +150,7 @@ GAMMA = 2.0  # linear light ~ encoded^2: near sRGB's 2.2 (same IoU to 0.004 on t
 LUMA = np.array([[0.114, 0.587, 0.299]], np.float32)  # BGR
 
 
+TRANSMISSION_REDUCTION = 4  # the transmission is one number per channel: a quarter-size copy is plenty
 _UNIT8 = np.arange(256, dtype=np.float32).reshape(1, 256) / np.float32(255)
 
 
@@ -157,12 +158,6 @@ def linear(x: np.ndarray) -> np.ndarray:
     """Encoded values (float, full-scale units) to linear light."""
     x = cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO)[1]
     return cv2.multiply(x, x)
-
-
-def encode(x: np.ndarray) -> np.ndarray:
-    """Linear light to encoded values (full-scale units), clipped to [0, 1] as a sensor clips."""
-    x = cv2.threshold(cv2.threshold(x, 1.0, 1.0, cv2.THRESH_TRUNC)[1], 0.0, 0.0, cv2.THRESH_TOZERO)[1]
-    return cv2.sqrt(x)
 
 
 def _unit_and_linear(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,25 +171,27 @@ def _unit_and_linear(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def transmission(a_lin: np.ndarray, g_lin: np.ndarray, valid: np.ndarray, sigma: float, window: float) -> np.ndarray:
     """Per channel (BGR), the factor glass, exposure and white balance apply to the scene's light: the
     median local regression slope of the aligned shot's fine detail on the GT's, in linear light, over
-    the GT's most textured quarter, on a half-size copy. A reflection adds detail that does not
-    correlate with the scene's, so it leaves the slope alone (an encoded-value fit is pulled by it:
-    gains 1.15, offsets -0.08 seen); drops are a minority."""
-    h, w = g_lin.shape[:2]
-    size = (max(8, w // 2), max(8, h // 2))
-    a2, g2 = (cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (a_lin, g_lin))
-    v2 = cv2.resize(valid, size, interpolation=cv2.INTER_AREA) > 250
-    ha, hg = _fine(a2, sigma), _fine(g2, sigma)
+    the GT's most textured quarter (one number per channel: `a_lin`, `g_lin` and `valid` are small
+    copies, `TRANSMISSION_REDUCTION`). A reflection adds detail that does not correlate with the
+    scene's, so it leaves the slope alone (an encoded-value fit is pulled by it: gains 1.15, offsets
+    -0.08 seen); drops are a minority."""
+    v = valid > 250
+    ha, hg = _fine(a_lin, sigma), _fine(g_lin, sigma)
     sab = cv2.GaussianBlur(cv2.multiply(ha, hg), (0, 0), window)
     sgg = cv2.GaussianBlur(cv2.multiply(hg, hg), (0, 0), window)
     t = np.ones(3, np.float32)
     for c in range(3):
-        power = sgg[..., c][v2]
+        power = sgg[..., c][v]
         if power.size < 100:
             continue
-        top = v2 & (sgg[..., c] >= np.percentile(power, 75)) & (sgg[..., c] > 1e-10)
+        top = v & (sgg[..., c] >= np.percentile(power, 75)) & (sgg[..., c] > 1e-10)
         if np.count_nonzero(top) >= 50:
             t[c] = np.median(sab[..., c][top] / sgg[..., c][top])
     return np.clip(t, 0.05, 20.0)
+
+
+def _small_size(w: int, h: int) -> tuple[int, int]:
+    return max(8, w // TRANSMISSION_REDUCTION), max(8, h // TRANSMISSION_REDUCTION)
 
 
 def _fill_holes(mask: np.ndarray, max_px: int | None = None) -> np.ndarray:
@@ -227,12 +224,20 @@ def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
     return keep.take(labels)
 
 
+def _coarse_size(w: int, h: int, scale: float) -> tuple[int, int]:
+    cf = max(1.0, max(h, w) * scale / 5)
+    return max(3, round(w / cf)), max(3, round(h / cf))
+
+
 def _smooth_residual(r: np.ndarray, valid_s: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """The smooth layer at a coarse scale, and which of its pixels lie inside the valid area."""
     h, w = r.shape[:2]
-    cf = max(1.0, max(h, w) * scale / 5)
-    csize = (max(3, round(w / cf)), max(3, round(h / cf)))
-    coarse = cv2.resize(r, csize, interpolation=cv2.INTER_AREA)
+    return _smooth_coarse(cv2.resize(r, _coarse_size(w, h, scale), interpolation=cv2.INTER_AREA), valid_s)
+
+
+def _smooth_coarse(coarse: np.ndarray, valid_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_smooth_residual` of a residual already area-reduced to its coarse grid."""
+    csize = (coarse.shape[1], coarse.shape[0])
     vcoarse = cv2.resize(valid_s, csize, interpolation=cv2.INTER_AREA) > 200
     coarse[~vcoarse] = 0
     smooth = cv2.merge([cv2.medianBlur(np.ascontiguousarray(c), 5) for c in cv2.split(coarse)])
@@ -251,7 +256,12 @@ class ReducedGT:
     detail: np.ndarray  # `detail(image)`, enlarged to the working grid
     fine: np.ndarray  # luma minus its blur (MaskParams.detail_sigma)
     fine_power: np.ndarray  # its local power (MaskParams.detail_window)
-    lin: np.ndarray  # `unit` in linear light (`linear`): what a reflection is added to
+    # in linear light (`linear`), for a reflection, which adds to the scene's light:
+    low_lin: np.ndarray  # the ends of `unit`'s local range
+    high_lin: np.ndarray
+    level_lin: np.ndarray  # the luma's local level (MaskParams.detail_sigma), one channel
+    lin_small: np.ndarray  # `unit`, area-reduced for `transmission` (`_small_size`)
+    lin_coarse: np.ndarray  # `unit`, area-reduced to the fine reflection layer's grid
 
 
 def prepare_gt(g_s: np.ndarray, params: "MaskParams | None" = None) -> ReducedGT:
@@ -268,7 +278,11 @@ def prepare_gt(g_s: np.ndarray, params: "MaskParams | None" = None) -> ReducedGT
     fine = _fine(to_float(cv2.cvtColor(g_w, cv2.COLOR_BGR2GRAY)), params.detail_sigma)
     power = cv2.GaussianBlur(cv2.multiply(fine, fine), (0, 0), params.detail_window)
     # the sharpness test compares Laplacians, which an enlargement flattens: measured on the copy itself
-    return ReducedGT(g_s, g, mid, half, _to_work(detail(g_s), size), fine, power, linear(g))
+    lin = linear(g)
+    level = cv2.GaussianBlur(cv2.transform(lin, LUMA), (0, 0), params.detail_sigma)
+    small = cv2.resize(lin, _small_size(*size), interpolation=cv2.INTER_AREA)
+    coarse = cv2.resize(lin, _coarse_size(*size, params.reflection_scale_fine), interpolation=cv2.INTER_AREA)
+    return ReducedGT(g_s, g, mid, half, _to_work(detail(g_s), size), fine, power, linear(low), linear(high), level, small, coarse)
 
 
 def residual_map(
@@ -301,17 +315,27 @@ def residual_map(
         # is: in encoded values it lifts a dark door more than a white wall, so an encoded layer
         # smoothed across their edge leaves the edge as a residual
         a_unit, a_lin = _unit_and_linear(aligned_s)
-        t = transmission(a_lin, gt.lin, valid_s, params.detail_sigma, params.detail_window)
-        ts = (float(t[0]), float(t[1]), float(t[2]), 0.0)
-        layer, _ = _smooth_residual(cv2.subtract(a_lin, cv2.multiply(gt.lin, ts)), valid_s, params.reflection_scale_fine)
+        small = _small_size(w, h)
+        t = transmission(cv2.resize(a_lin, small, interpolation=cv2.INTER_AREA), gt.lin_small,
+                         cv2.resize(valid_s, small, interpolation=cv2.INTER_AREA), params.detail_sigma, params.detail_window)
+        tm = np.zeros((3, 3), np.float32)
+        tm[[0, 1, 2], [0, 1, 2]] = t
+        csize = _coarse_size(w, h, params.reflection_scale_fine)
+        g_coarse = gt.lin_coarse
+        if (g_coarse.shape[1], g_coarse.shape[0]) != csize:  # the GT was prepared with other parameters
+            g_coarse = cv2.resize(linear(gt.unit), csize, interpolation=cv2.INTER_AREA)
+        coarse = cv2.subtract(cv2.resize(a_lin, csize, interpolation=cv2.INTER_AREA), cv2.transform(g_coarse, tm))
+        layer, _ = _smooth_coarse(coarse, valid_s)  # area reduction is linear: the reduced residual
         layer = np.maximum(layer, 0.0)  # a reflection only adds light
         up = cv2.resize(layer, (w, h), interpolation=cv2.INTER_LINEAR)
-        low = encode(cv2.add(cv2.multiply(linear(cv2.subtract(gt.mid, gt.half)), ts), up))
-        high = encode(cv2.add(cv2.multiply(linear(cv2.add(gt.mid, gt.half)), ts), up))
+        # the GT's local range seen through the glass, in encoded values (its ends are >= 0: no clip
+        # below; above, a sensor clips at 1, which only the low end needs)
+        low = cv2.sqrt(cv2.threshold(cv2.add(cv2.transform(gt.low_lin, tm), up), 1.0, 1.0, cv2.THRESH_TRUNC)[1])
+        high = cv2.sqrt(cv2.add(cv2.transform(gt.high_lin, tm), up))
         d_lin = cv2.max(cv2.subtract(low, a_unit), cv2.subtract(a_unit, high))
         # the camera's tone curve lies between the two models: what either explains is not water
         d = cv2.min(d_enc, d_lin)
-        gain = _detail_gain(gt.lin, up, t, params.detail_sigma)
+        gain = _detail_gain(gt.level_lin, layer, t, (w, h))
         smooth = layer
     else:
         d = _outside(cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR)), gt.mid, gt.half)
@@ -328,14 +352,14 @@ def _outside(a: np.ndarray, mid: np.ndarray, half: np.ndarray) -> np.ndarray:
     return cv2.subtract(cv2.absdiff(a, mid), half)
 
 
-def _detail_gain(g_lin: np.ndarray, layer: np.ndarray, t: np.ndarray, sigma: float) -> np.ndarray:
-    """How much the encoded luma's fine detail is scaled where the glass transmits t of the scene and
-    adds `layer` (both linear): t * (level under the layer / level)^(1/GAMMA - 1). A bright layer
-    compresses the scene's encoded contrast though the scene shows through unchanged."""
-    level = cv2.GaussianBlur(cv2.transform(g_lin, LUMA), (0, 0), sigma)
-    added = np.maximum(cv2.transform(layer, LUMA), 0.0)
+def _detail_gain(level: np.ndarray, layer: np.ndarray, t: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """How much the encoded luma's fine detail is scaled where the glass transmits t of the scene
+    (local luma level `level`, linear) and adds `layer` (linear, coarse): t * (level under the layer /
+    level)^(1/GAMMA - 1). A bright layer compresses the scene's encoded contrast though the scene
+    shows through unchanged."""
+    added = cv2.resize(cv2.transform(layer, LUMA), size, interpolation=cv2.INTER_LINEAR)
     tl = float((LUMA @ t.reshape(3))[0])
-    ratio = cv2.divide(tl * level + added, np.maximum(level, 1e-4))
+    ratio = cv2.divide(cv2.addWeighted(level, tl, added, 1.0, 0.0), np.maximum(level, 1e-4))
     return tl / cv2.sqrt(ratio)  # ratio^(1/GAMMA - 1)
 
 
