@@ -136,3 +136,31 @@ def test_rendered_wet_glass_at_a_small_size_is_not_overmarked(reflections):
     iou_d = masks.iou(out.mask, truth, out.valid)
     aligned = render_aligned(lq_bgr, out.homography, (0, 0, 720, 480))  # align stores no warped image
     assert iou_d >= 0.45 and iou_d > masks.iou(masks.agan_mask(aligned, gt_bgr, out.valid), truth, out.valid) + 0.2
+
+
+def _through_glass_in_linear_light(scene: np.ndarray, reflection: np.ndarray, seed: int) -> np.ndarray:
+    """What a camera records through glass: in linear light the scene times the transmission plus the
+    reflected light, then encoded (gamma 2.2, as sRGB and camera curves roughly are) with noise."""
+    lin = (scene.astype(np.float32) / 255) ** 2.2 * 0.8 + reflection
+    out = 255 * np.clip(lin, 0, 1) ** (1 / 2.2) + np.random.default_rng(seed).normal(0, 1.5, scene.shape)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("size", [(720, 480), (1600, 1064)])
+def test_a_bright_reflection_added_in_linear_light_is_not_water(size):
+    """A reflection adds light to the scene's light, not to its encoded values: over a dark door it
+    lifts the encoded values far more than over a pale wall, and it compresses the wall's encoded
+    texture. Neither the door's outline nor the reflection's structure is water; drops under it are."""
+    w, h = size
+    gt = textured(h, w, 17)
+    cv2.rectangle(gt, (w // 5, h // 4), (w // 5 + w // 4, h - 1), (40, 30, 35), -1)  # a dark door
+    panes = cv2.resize(_window_reflection(480, 720, 9), (w, h), interpolation=cv2.INTER_LINEAR)[..., None]  # scaled with the frame
+    refl = 0.08 * panes + 0.03  # bright panes over a faint veil
+    valid = np.full((h, w), 255, np.uint8)
+    lq = _through_glass_in_linear_light(gt, refl, 1)
+    a = masks.analyse(lq, gt, valid, valid, fit_photometric(lq, gt, valid))
+    assert (a.mask > 0).mean() < 0.01, "the door's outline and the reflection are not raindrops"
+    dropped, truth = add_drops(gt, 30, max(4, w // 70), max(10, w // 24), 6)
+    lq = _through_glass_in_linear_light(dropped, refl, 2)
+    m = masks.analyse(lq, gt, valid, valid, fit_photometric(lq, gt, valid)).mask
+    assert masks.iou(m, truth) >= 0.65 and (m > 0).sum() <= 1.5 * (truth > 0).sum(), masks.iou(m, truth)
