@@ -18,6 +18,14 @@ larger than the largest drop (one drop's lens cannot be that big) and a quarter 
 in-focus detail that the GT has not there (`sharp_change`, minus where the GT's own detail still
 shows through: a tinted sign under a reflection has changed colours, not content). Every size is a
 fraction of the long side, so the cue is the same from 720x480 to 9504x6336.
+
+Measured on bench.qc's 200 good and 40 moving-object pairs (720x480, seed sets 0 and 1): good
+pairs <= 0.0044 of the valid area (198 of them 0), moving objects >= 0.0074 (the next 0.016); the
+old merged-region cue gave good pairs up to 0.092 and objects from 0.047. The in-focus share does
+not separate anything on the renderer (0 instead of 0.25: the same extremes): it is the guard
+against a solid change that is defocused (a water film, a strong blurred reflection). The limit is
+density: drop-sized blobs dropped at random stay under 0.006 while they change up to ~45% of the
+frame (the renderer's densest good pairs: 28%), and read as solid above ~50%.
 """
 
 from __future__ import annotations
