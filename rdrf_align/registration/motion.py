@@ -54,7 +54,7 @@ def sharp_change(da: np.ndarray, dg: np.ndarray, changed: np.ndarray) -> np.ndar
 
 def _fill_small_holes(mask: np.ndarray, max_px: int) -> np.ndarray:
     """`mask` (0/255) with every enclosed hole of at most `max_px` pixels filled."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_not(mask), connectivity=4)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_not(mask), connectivity=4)
     h, w = mask.shape
     x, y, bw, bh, area = (stats[:, i] for i in range(5))
     inner = (x > 0) & (y > 0) & (x + bw < w) & (y + bh < h) & (area <= max_px)  # touches no border
