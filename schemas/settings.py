@@ -110,7 +110,8 @@ class AlignSettings(Section):
     max_reproj_px: float = Field(0.75, gt=0, description="RMS residual of the final fit, full-resolution px")
     min_valid_fraction: float = Field(0.80, ge=0, le=1, description="of the GT frame covered by the warped degraded shot")
     max_motion_fraction: float = Field(
-        0.05, ge=0, le=1, description="of the valid area: large changed regions with in-focus detail (a moving car or person covers 4% and more)"
+        0.006, ge=0, le=1, description="of the valid area: solid, in-focus change in patches larger than any drop (the"
+        " largest drop covers ~0.004; 720x480 bench.qc: good pairs <= 0.0044, moving objects >= 0.0074)"
     )
     max_gain_ratio: float = Field(
         2.5, ge=1, description="fence against a failed photometric fit: any channel's gain outside [1/r, r] (exposure is judged by glass_ev / max_exposure_ev)"

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from rdrf_align.registration.motion import scene_motion
 from rdrf_align.registration.photometric import Photometric
 from schemas.imageio import full_scale, to_float
 
@@ -103,7 +104,6 @@ class MaskParams:
     lost_attenuation: float = 0.5  # ... or lost more than half its contrast (more water than scene)
     detail_cell: float = 0.08  # the typical detail slope is a median over cells this size (/ long side): wider
     # than a drop, small enough to follow how JPEG and the warp treat each texture
-    motion_min_area: float = 0.03  # a changed region this large (/ valid area) and sharp is scene motion
 
 
 def agan_mask(aligned: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, rows: int = 512) -> np.ndarray:
@@ -376,7 +376,7 @@ def _detail_gain(level: np.ndarray, layer: np.ndarray, t: np.ndarray, size: tupl
 @dataclass(frozen=True)
 class MaskAnalysis:
     mask: np.ndarray  # uint8, GT frame, full resolution, 255 = raindrop
-    motion_fraction: float  # of the valid area: changed, and sharper in the degraded shot than in the GT
+    motion_fraction: float  # of the valid area: solid, in-focus change larger than a drop (motion.scene_motion)
     threshold: float  # the weak residual threshold used (full-scale units)
     reflection: np.ndarray  # uint8, GT frame, long side <= REFLECTION_LONG_SIDE: light added by the glass (`reflection_map`)
 
@@ -385,13 +385,6 @@ def detail(img: np.ndarray) -> np.ndarray:
     """Local fine detail: box-averaged |Laplacian| of the luma, in full-scale units."""
     g = to_float(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
     return cv2.blur(np.abs(cv2.Laplacian(g, cv2.CV_32F, ksize=3)), (9, 9))
-
-
-def sharp_change(da: np.ndarray, dg: np.ndarray, changed: np.ndarray) -> np.ndarray:
-    """Changed pixels whose degraded side is about as detailed as the scene there. Raindrops are
-    out-of-focus lenses (blurrier than the scene behind them) and reflections are defocused;
-    something that moved in the scene is in focus."""
-    return (changed > 0) & (da > np.maximum(0.6 * dg, 0.04))
 
 
 @dataclass(frozen=True)
@@ -504,14 +497,12 @@ def analyse(
     # the scene's detail is gone or mostly gone: water, whatever the colours say (flow traces)
     lost = sm.textured & ((sm.ncc < params.lost_ncc) | (sm.attenuation > params.lost_attenuation))
     m = _hysteresis(((res > weak) & ~kept) | lost, (res > strong) & ~kept)
+    motion_fraction = scene_motion(m, da, dg, kept, v_s, params.max_drop)
     max_hole = round(np.pi / 4 * (params.max_drop * max(size)) ** 2)
     long_s = max(size)
     r = max(1, round(params.close_px * long_s))
     ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, ker)
-    # scene motion is judged on the closed regions, every hole filled: neighbouring drops merged by
-    # the closing stay blurry, and a moved object is one region even where it resembles the scene
-    raw = _fill_holes(m)
     m = _fill_holes(m, max_hole)
     m = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
     m = _drop_small(m, max(4, round(params.min_area * size[0] * size[1])))
@@ -519,20 +510,6 @@ def analyse(
     if g > 0:
         m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
     m = cv2.bitwise_and(m, v_s)
-    n_valid = max(1, int(np.count_nonzero(v_s)))
-    # scene motion: a large changed region, mostly as detailed as an in-focus scene (drops are not)
-    motion = 0
-    min_motion = params.motion_min_area * n_valid
-    if np.count_nonzero(raw) >= min_motion:  # else no region can be that large: skip labelling
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(raw, connectivity=8)
-        big = stats[:, cv2.CC_STAT_AREA] >= min_motion
-        big[0] = False
-        if big.any():
-            sharp = sharp_change(da, dg, raw)
-            sharp_count = np.bincount(labels[sharp], minlength=n)
-            moving = big & (sharp_count >= 0.25 * stats[:, cv2.CC_STAT_AREA])
-            motion = stats[moving, cv2.CC_STAT_AREA].sum()
-    motion_fraction = float(motion) / n_valid
     if (w, h) != size:
         m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR if f > 1 else cv2.INTER_AREA)
         cv2.threshold(m, 127, 255, cv2.THRESH_BINARY, dst=m)  # in place: no second full-size array

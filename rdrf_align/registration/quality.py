@@ -153,8 +153,8 @@ def problems(f: Figures, q: AlignSettings) -> list[tuple[str, str]]:
     if f.motion_fraction > q.max_motion_fraction:
         out.append((
             "motion",
-            f"scene motion outside the drops ({f.motion_fraction:.1%} of the valid area changed with sharp detail"
-            f" > {q.max_motion_fraction:.1%})",
+            f"scene motion ({f.motion_fraction:.1%} of the valid area changed solidly, with in-focus detail, in patches"
+            f" larger than any drop > {q.max_motion_fraction:.1%})",
         ))
     if f.mask_coverage > q.max_mask_coverage:
         out.append(("coverage", f"degraded shot differs almost everywhere (mask covers {f.mask_coverage:.0%} > {q.max_mask_coverage:.0%})"))
