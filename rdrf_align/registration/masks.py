@@ -289,11 +289,12 @@ def prepare_gt(g_s: np.ndarray, params: "MaskParams | None" = None) -> ReducedGT
 
 def residual_map(
     aligned_s: np.ndarray, gt_s: np.ndarray | ReducedGT, valid_s: np.ndarray, photo: Photometric, params: MaskParams
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack;
     the smooth reflection layer taken out (BGR, on a coarse grid: signed, encoded values without a
     reflection; linear light, >= 0, with one); and with a reflection, how much it compresses the
-    scene's encoded detail (`_detail_gain`, else None).
+    scene's encoded detail (`_detail_gain`, else None); and the residual of the encoded model alone
+    (the same array without a reflection), which the scene-motion cue judges.
     OpenCV calls throughout: numpy's per-pixel channel reductions are several times slower."""
     gt = gt_s if isinstance(gt_s, ReducedGT) else prepare_gt(gt_s)
     size = (gt.unit.shape[1], gt.unit.shape[0])
@@ -332,6 +333,8 @@ def residual_map(
         up = cv2.resize(layer, (w, h), interpolation=cv2.INTER_LINEAR)
         c0, c1, c2 = cv2.split(d_enc)
         res = cv2.max(cv2.max(c0, c1), c2)
+        encoded = cv2.max(res, 0.0)  # what the encoded model alone leaves (the scene-motion cue's change)
+        encoded[valid_s == 0] = 0
         # the GT's local range seen through the glass, in encoded values (its ends are >= 0; a sensor
         # clips at 1), at the pixels the encoded model leaves outside half the smallest threshold
         # (the others stay below any threshold whatever this model says; ~15% of the pixels)
@@ -351,9 +354,10 @@ def residual_map(
         d = _outside(cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR)), gt.mid, gt.half)
         c0, c1, c2 = cv2.split(d)
         res = cv2.max(cv2.max(c0, c1), c2)
+        encoded = None
     res = cv2.max(res, 0.0)
     res[valid_s == 0] = 0
-    return res, smooth, gain
+    return res, smooth, gain, (res if encoded is None else encoded)
 
 
 def _outside(a: np.ndarray, mid: np.ndarray, half: np.ndarray) -> np.ndarray:
@@ -485,7 +489,7 @@ def analyse(
     da = _to_work(detail(a_s), size)
     a_s, v_s = _to_work(a_s, size), _valid_to_work(v_s, size)  # a small frame: onto the working grid
     f = w / size[0]
-    res, smooth, gain = residual_map(a_s, gt, v_s, photo, params)
+    res, smooth, gain, encoded = residual_map(a_s, gt, v_s, photo, params)
     inside = res[v_s > 0][::7]
     sigma = 1.4826 * float(np.median(inside)) if inside.size else 0.0
     weak = max(params.min_threshold, params.k_sigma * sigma)
@@ -497,7 +501,11 @@ def analyse(
     # the scene's detail is gone or mostly gone: water, whatever the colours say (flow traces)
     lost = sm.textured & ((sm.ncc < params.lost_ncc) | (sm.attenuation > params.lost_attenuation))
     m = _hysteresis(((res > weak) & ~kept) | lost, (res > strong) & ~kept)
-    motion_fraction = scene_motion(m, da, dg, kept, v_s, params.max_drop)
+    # scene motion is judged on the change the encoded model leaves: the linear reflection layer,
+    # smooth over ~1.5% of the frame, takes in part of a large moved object (a car behind dense
+    # drops read 57% changed instead of solid) - what explains a reflection's edge must not explain a car
+    changed = m if encoded is res else _hysteresis(((encoded > weak) & ~kept) | lost, (encoded > strong) & ~kept)
+    motion_fraction = scene_motion(changed, da, dg, kept, v_s, params.max_drop)
     max_hole = round(np.pi / 4 * (params.max_drop * max(size)) ** 2)
     long_s = max(size)
     r = max(1, round(params.close_px * long_s))
