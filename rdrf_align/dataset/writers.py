@@ -19,15 +19,15 @@ import json
 import tarfile
 import threading
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 from rdrf_align.dataset import layouts
 from rdrf_align.dataset.folders import RECIPE_VERSION
 from rdrf_align.dataset.plan import VIEW_ROLES, ExportPlan, Item, Source
 from rdrf_align.dataset.resize import resize_image, resize_map, resize_mask
 from schemas import imageio
+from schemas.parallel import ordered_map
 from schemas.errors import RdrfError
 from schemas.records import ExportRecord
 from schemas.storage import Stored, durable_link, durable_stream, durable_write, sha256_bytes, sha256_file
@@ -154,25 +154,6 @@ def pair_roles(it: Item) -> list[ExportImage]:
     """The images a pair has of its own, in export order (the reflection map only where align made one,
     the views and their masks only for a dual-pixel pair)."""
     return ["lq", "mask"] + (["reflection"] if it.reflection is not None else []) + [r for r in VIEW_ROLES if r in it.views]
-
-
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
-    """Ordered parallel map with a bounded number of tasks in flight (bounded memory)."""
-    items = list(items)
-    if workers == 1:
-        yield from map(fn, items)
-        return
-    with ThreadPoolExecutor(workers) as pool:
-        window = 2 * workers
-        futures = [pool.submit(fn, x) for x in items[:window]]
-        nxt = window
-        for i in range(len(items)):
-            result = futures[i].result()
-            futures[i] = None
-            if nxt < len(items):
-                futures.append(pool.submit(fn, items[nxt]))
-                nxt += 1
-            yield result
 
 
 class LayoutWriter:

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from rdrf_align.registration import features as feat
-from rdrf_align.registration.concurrency import ordered_map
+from rdrf_align.registration.concurrency import threads
+from schemas.parallel import ordered_map
 from schemas.imageio import to_float
 
 MIN_COARSE_INLIERS = 8
@@ -209,12 +210,13 @@ def _refine_once(ref: Reference, lq_gray: np.ndarray, H: np.ndarray, step: int =
     """One round of patch measurements: (degraded points, GT points) for the patches that correlate.
     `lq_gray` is the degraded luma as decoded (any depth: ECC is blind to gain); only the few
     pixels under each patch are converted to float, not the whole frame. The patches are measured
-    side by side (concurrency.ordered_map); each is a function of its own pixels. `screen`: leave
+    side by side (concurrency.threads); each is a function of its own pixels. `screen`: leave
     out of each patch's ECC the pixels that do not look like the GT (`_unlike`) - for a round that
     starts within a fraction of a pixel."""
     Hinv = np.linalg.inv(H)
     jobs = list(zip(ref.origins[::step], ref.patches[::step]))
-    found = [r for r in ordered_map(lambda job: _measure_patch(ref.patch, lq_gray, Hinv, *job, screen), jobs) if r is not None]
+    found = [r for r in ordered_map(lambda job: _measure_patch(ref.patch, lq_gray, Hinv, *job, screen), jobs, threads())
+             if r is not None]
     src = [q for q, _ in found]
     dst = [c for _, c in found]
     return np.array(src, np.float64).reshape(-1, 2), np.array(dst, np.float64).reshape(-1, 2)
@@ -261,8 +263,7 @@ def _unlike(tpl: np.ndarray, warped: np.ndarray) -> np.ndarray:
     """1 where the warped degraded patch does not look like the GT patch, else 0 (uint8): both
     normalized to zero mean and unit spread (ECC's own invariance to gain and offset), their
     difference smoothed over a few pixels, and pixels beyond SCREEN_K robust spreads of it (and
-    SCREEN_MIN), grown by
-    SCREEN_GROW px. A raindrop over part of a patch shows a flipped, blurred view of elsewhere: ECC
+    SCREEN_MIN), grown by SCREEN_GROW px. A raindrop over part of a patch shows a flipped, blurred view of elsewhere: ECC
     over the whole patch then measures a shift between the GT's texture and the drop's, biased by
     up to a pixel (on a dense-drop 4752x3168 pair, patches partly under drops were off 0.64 px on
     average, clean ones 0.03, and the fit was 0.9 px off at a corner). With the estimate already

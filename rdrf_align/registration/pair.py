@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rdrf_align.registration import exposure_focus, masks
-from rdrf_align.registration.concurrency import side_by_side
+from rdrf_align.registration.concurrency import threads
 from rdrf_align.registration.photometric import Photometric, fit_photometric
 from rdrf_align.registration.quality import Figures, assess, colour_mismatch, is_greyscale
 from rdrf_align.registration.homography import Reference, Registration, RegistrationFailed, prepare_reference, register
 from schemas.imageio import full_scale
+from schemas.parallel import side_by_side
 from schemas.settings import AlignSettings
 from schemas.vocabulary import AlignStatus, MaskMethod, values
 from schemas.warp import render_aligned, valid_area
@@ -49,7 +50,7 @@ class SceneGT:
             return reduced, exposure_focus.prepare_gt(reduced.image)
 
         # the registration's reference and the masks' reduced copy are independent: side by side
-        reference, (reduced, bands) = side_by_side(lambda: prepare_reference(gt), for_masks)
+        reference, (reduced, bands) = side_by_side(lambda: prepare_reference(gt), for_masks, workers=threads())
         return cls(gt, reference, reduced, bands, is_greyscale(gt))
 
     @property
@@ -153,6 +154,7 @@ def align_pair(
     analysis, shot = side_by_side(
         lambda: masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params),
         lambda: exposure_focus.measure(a_s, scene.bands, v_s),
+        workers=threads(),
     )
     mask = analysis.mask if mask_method == "default" else masks.agan_mask(aligned, gt, valid)
     timings["masks"] = time.perf_counter() - t

@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,13 +45,13 @@ import numpy as np
 from sqlalchemy import select, update
 
 from rdrf_align.registration import concurrency, drift, dual_pixel, masks
-from rdrf_align.registration.concurrency import side_by_side
 from rdrf_align.registration.outputs import write_output
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
 from rdrf_align.registration.quality import ShotSetup, setup_mismatch
 from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene, Shot
 from schemas import imageio
 from schemas.errors import RdrfError
+from schemas.parallel import ordered_map, side_by_side
 from schemas.settings import AlignSettings, BracketSettings
 from schemas.storage import TMP_MARK
 from schemas.views import scene_drifts, shot_image
@@ -230,7 +230,9 @@ def work(task: Task) -> TaskResult:
     root = Path(task.root)
     try:
         # a new scene's GT is decoded and prepared while the degraded shot is decoded
-        scene, lq = side_by_side(lambda: _scene_gt(root / task.gt_path), lambda: read_image(root / task.lq_path))
+        scene, lq = side_by_side(
+            lambda: _scene_gt(root / task.gt_path), lambda: read_image(root / task.lq_path), workers=concurrency.threads()
+        )
     except (RdrfError, OSError) as exc:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
     out = align_pair(scene, lq, task.quality, task.mask_method, task.mask_params)
@@ -369,39 +371,29 @@ def _run_pool(pending: deque[Task], workers: int, threads: int, before: Callable
                 return
 
 
-def _in_process(tasks: list[Task], before: Callable[[Task], None]) -> Iterator[tuple[Task, TaskResult]]:
-    """The pairs in this process, two in flight on threads where OpenCV may use two or more
+def _in_process(tasks: list[Task], before: Callable[[Task], None],
+                fn: Callable[[Task], TaskResult]) -> Iterator[tuple[Task, TaskResult]]:
+    """The pairs in this process, IN_FLIGHT at once on threads where OpenCV may use two or more
     (concurrency.threads): a pair's chain of steps leaves a core idle much of the time (decoding,
     numpy), and the next pair fills it - the cores of one `rdrf align` process are used as
-    `--workers` would use them, without spawning workers, each with its own copy of the scene's
-    GT. Results come in plan order; a pair is journaled before it is started, as in the pool."""
-    if concurrency.threads() < 2:
+    `--workers` would use them, without spawned workers each preparing the scene's GT again.
+    Results come in plan order; a pair is journaled (`before`) just before it is started, as in
+    the pool."""
+
+    def journaled() -> Iterator[Task]:
         for t in tasks:
             before(t)
-            yield t, work(t)
-        return
-    with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="rdrf-align") as pool:
-        inflight: deque[tuple[Task, Future]] = deque()
-        for t in tasks:
-            before(t)
-            inflight.append((t, pool.submit(work, t)))
-            if len(inflight) >= IN_FLIGHT:
-                done, f = inflight.popleft()
-                yield done, f.result()  # work() reports bad input; an exception here is a bug
-        while inflight:
-            done, f = inflight.popleft()
-            yield done, f.result()
+            yield t
+
+    n = IN_FLIGHT if concurrency.threads() >= 2 else 1
+    # fn reports bad input as a failed result; a full disk (RdrfError) or a bug propagates from here
+    yield from ordered_map(lambda t: (t, fn(t)), journaled(), n, window=n)
 
 
 def _results(tasks: list[Task], workers: int, before: Callable[[Task], None],
              fn: Callable[[Task], TaskResult] = work) -> Iterator[tuple[Task, TaskResult]]:
     if workers <= 1 or len(tasks) <= 1:
-        if fn is work:
-            yield from _in_process(tasks, before)
-            return
-        for t in tasks:
-            before(t)
-            yield t, fn(t)
+        yield from _in_process(tasks, before, fn)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
     pending = deque(tasks)
