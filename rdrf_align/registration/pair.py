@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rdrf_align.registration import exposure_focus, masks
-from rdrf_align.registration.concurrency import threads
+from rdrf_align.registration.concurrency import process_threads, threads
 from rdrf_align.registration.photometric import Photometric, fit_photometric
 from rdrf_align.registration.quality import Figures, assess, colour_mismatch, is_greyscale
 from rdrf_align.registration.homography import Reference, Registration, RegistrationFailed, prepare_reference, register
@@ -49,8 +49,9 @@ class SceneGT:
             reduced = masks.prepare_gt(masks.reduce(gt))
             return reduced, exposure_focus.prepare_gt(reduced.image)
 
-        # the registration's reference and the masks' reduced copy are independent: side by side
-        reference, (reduced, bands) = side_by_side(lambda: prepare_reference(gt), for_masks, workers=threads())
+        # the registration's reference and the masks' reduced copy are independent: side by side, on
+        # all the process's threads (the scene's other pairs in flight wait for it)
+        reference, (reduced, bands) = side_by_side(lambda: prepare_reference(gt), for_masks, workers=process_threads())
         return cls(gt, reference, reduced, bands, is_greyscale(gt))
 
     @property

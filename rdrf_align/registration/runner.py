@@ -14,9 +14,11 @@ Determinism: a pair's homography, figures and outputs are a function of its two 
 settings) alone - bit-identical whatever the order, the number of workers, or a kill and resume in
 between (features.reseed; tests/test_align_determinism.py).
 
-Cores: with `--workers 1` (the default) the command's own process aligns two pairs at once on
-threads where OpenCV has two or more (`_in_process`), and a pair's independent steps run side by
-side (concurrency.py); with `--workers N` each spawned worker gets cpu_count // N threads.
+Cores: with `--workers 1` (the default) the command's own process aligns several pairs at once,
+its cores split between them (`_in_process`, concurrency.lanes: on 2 cores two pairs with one
+OpenCV thread each), and a pair's independent steps run side by side on its share; with
+`--workers N` each spawned worker gets cpu_count // N threads. Both keep freed memory for the next
+pair (schemas.heap).
 
 Memory: a worker holds one pair and its scene's GT (the two decoded images, their 8-bit lumas, the
 valid area and mask at full size, no full-size float or warped copy; reduced copies for the masks):
@@ -49,7 +51,7 @@ from rdrf_align.registration.outputs import write_output
 from rdrf_align.registration.pair import METHOD, VERSION, PairOutcome, SceneGT, align_pair
 from rdrf_align.registration.quality import ShotSetup, setup_mismatch
 from schemas.catalogue import Alignment, File, IngestJournal, Pair, Scene, Shot
-from schemas import imageio
+from schemas import heap, imageio
 from schemas.errors import RdrfError
 from schemas.parallel import ordered_map, side_by_side
 from schemas.settings import AlignSettings, BracketSettings
@@ -176,7 +178,6 @@ def plan(cat: Catalogue, options: AlignOptions) -> tuple[list[Task], int]:
 
 _SCENE: tuple[str, SceneGT] | None = None
 _SCENE_LOCK = threading.Lock()
-IN_FLIGHT = 2  # pairs aligned at once by one process (`_in_process`)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -209,6 +210,7 @@ def _scene_gt(path: Path) -> SceneGT:
 
 def _init_worker(threads: int) -> None:
     cv2.setNumThreads(threads)
+    heap.keep_freed_memory()
 
 
 def output_pngs(out: PairOutcome) -> dict[str, bytes]:
@@ -231,7 +233,8 @@ def work(task: Task) -> TaskResult:
     try:
         # a new scene's GT is decoded and prepared while the degraded shot is decoded
         scene, lq = side_by_side(
-            lambda: _scene_gt(root / task.gt_path), lambda: read_image(root / task.lq_path), workers=concurrency.threads()
+            lambda: _scene_gt(root / task.gt_path), lambda: read_image(root / task.lq_path),
+            workers=concurrency.process_threads(),
         )
     except (RdrfError, OSError) as exc:
         return TaskResult(task.pair_id, "failed", str(exc), seconds=time.perf_counter() - t0)
@@ -373,21 +376,22 @@ def _run_pool(pending: deque[Task], workers: int, threads: int, before: Callable
 
 def _in_process(tasks: list[Task], before: Callable[[Task], None],
                 fn: Callable[[Task], TaskResult]) -> Iterator[tuple[Task, TaskResult]]:
-    """The pairs in this process, IN_FLIGHT at once on threads where OpenCV may use two or more
-    (concurrency.threads): a pair's chain of steps leaves a core idle much of the time (decoding,
-    numpy), and the next pair fills it - the cores of one `rdrf align` process are used as
-    `--workers` would use them, without spawned workers each preparing the scene's GT again.
-    Results come in plan order; a pair is journaled (`before`) just before it is started, as in
-    the pool."""
+    """The pairs in this process, one per lane (concurrency.lanes: the process's OpenCV threads
+    split between up to MAX_LANES pairs at once): a pair's chain of steps leaves a core idle much
+    of the time (decoding, numpy), and pairs side by side fill them - the cores of one `rdrf align`
+    process are used as `--workers` would use them, without spawned workers each preparing the
+    scene's GT again. Results come in plan order; a pair is journaled (`before`) just before it is
+    started, as in the pool."""
 
     def journaled() -> Iterator[Task]:
         for t in tasks:
             before(t)
             yield t
 
-    n = IN_FLIGHT if concurrency.threads() >= 2 else 1
-    # fn reports bad input as a failed result; a full disk (RdrfError) or a bug propagates from here
-    yield from ordered_map(lambda t: (t, fn(t)), journaled(), n, window=n)
+    heap.keep_freed_memory()
+    with concurrency.lanes() as n:
+        # fn reports bad input as a failed result; a full disk (RdrfError) or a bug propagates from here
+        yield from ordered_map(lambda t: (t, fn(t)), journaled(), n, window=n)
 
 
 def _results(tasks: list[Task], workers: int, before: Callable[[Task], None],
