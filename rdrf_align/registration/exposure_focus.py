@@ -65,29 +65,52 @@ def linear_luma(img: np.ndarray) -> np.ndarray:
     """Luma in linear light (float32), decoding the sRGB transfer curve both shots were encoded with."""
     table = _linear_table(img.dtype)
     lin = cv2.LUT(img, table) if img.dtype == np.uint8 else table.take(img)
-    b, g, r = cv2.split(lin)
-    return 0.0722 * b + 0.7152 * g + 0.2126 * r
+    return cv2.transform(lin, _LUMA_BGR)
+
+
+_LUMA_BGR = np.array([[0.0722, 0.7152, 0.2126]], np.float32)
 
 
 def _unsaturated(img: np.ndarray) -> np.ndarray:
-    """Pixels whose every channel is below SATURATED of full scale (channel max with OpenCV: numpy's
+    """Pixels whose every channel is below SATURATED of full scale (one OpenCV range test: numpy's
     reduction over the last axis of a frame was the slowest step of a pair's alignment)."""
-    b, g, r = cv2.split(img)
-    return cv2.max(cv2.max(b, g), r) < SATURATED * full_scale(img)
+    limit = SATURATED * full_scale(img)
+    top = np.nextafter(np.float32(limit), np.float32(0)) if img.dtype.kind == "f" else np.ceil(limit) - 1
+    return cv2.inRange(img, (0.0, 0.0, 0.0) if img.dtype.kind != "f" else (-np.inf,) * 3, (float(top),) * 3) > 0
 
 
-def _blocks(x: np.ndarray, side: int) -> np.ndarray:
-    """(n_blocks, side * side) view of the whole blocks of a 2-D array."""
-    h, w = x.shape
-    hb, wb = h // side, w // side
-    return x[: hb * side, : wb * side].reshape(hb, side, wb, side).transpose(0, 2, 1, 3).reshape(hb * wb, side * side)
+class _Blocks:
+    """Means over the whole side x side blocks of 2-D arrays, by OpenCV's integer area reduction (one
+    pass over the frame, no per-block copies)."""
+
+    def __init__(self, shape: tuple[int, ...], side: int):
+        self.side, self.rows, self.cols = side, shape[0] // side, shape[1] // side
+
+    def mean(self, x: np.ndarray) -> np.ndarray:
+        s = self.side
+        return cv2.resize(x[: self.rows * s, : self.cols * s], (self.cols, self.rows), interpolation=cv2.INTER_AREA).ravel()
 
 
-def _regress(a: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: slope of a on g, and their correlation."""
-    da, dg = a - a.mean(axis=1, keepdims=True), g - g.mean(axis=1, keepdims=True)
-    vg, va, cov = (dg * dg).mean(axis=1), (da * da).mean(axis=1), (da * dg).mean(axis=1)
-    return cov / np.maximum(vg, 1e-12), cov / np.sqrt(np.maximum(vg * va, 1e-18))
+@dataclass(frozen=True)
+class _Band:
+    """A GT band and its per-block mean and variance: a regression on it needs only the degraded
+    shot's side per pair."""
+
+    image: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+
+    @classmethod
+    def of(cls, image: np.ndarray, blocks: _Blocks) -> "_Band":
+        m = blocks.mean(image)
+        return cls(image, m, np.maximum(blocks.mean(cv2.multiply(image, image)) - m * m, 0.0))
+
+    def regress(self, a: np.ndarray, blocks: _Blocks) -> tuple[np.ndarray, np.ndarray]:
+        """Per block: slope of `a` on this band, and their correlation."""
+        ma = blocks.mean(a)
+        va = np.maximum(blocks.mean(cv2.multiply(a, a)) - ma * ma, 0.0)
+        cov = blocks.mean(cv2.multiply(a, self.image)) - ma * self.mean
+        return cov / np.maximum(self.var, 1e-12), cov / np.sqrt(np.maximum(self.var * va, 1e-18))
 
 
 @dataclass(frozen=True)
@@ -97,32 +120,42 @@ class GTBands:
 
     shape: tuple[int, ...]
     unsaturated: np.ndarray  # bool
-    coarse: np.ndarray  # linear luma blurred at COARSE_SIGMA
-    fine: np.ndarray  # linear luma minus its blur at FINE_SIGMA
+    coarse: _Band  # linear luma blurred at COARSE_SIGMA
+    fine: _Band  # linear luma minus its blur at FINE_SIGMA
+    textured: np.ndarray  # per block: coarse-band std > TEXTURED x its mean
+
+    @property
+    def blocks(self) -> _Blocks:
+        return _Blocks(self.shape, block_side(self.shape))
+
+
+def block_side(shape: tuple[int, ...]) -> int:
+    return max(16, round(max(shape[:2]) / BLOCKS_ACROSS))
 
 
 def prepare_gt(gt_s: np.ndarray) -> GTBands:
     lg = linear_luma(gt_s)
-    return GTBands(gt_s.shape, _unsaturated(gt_s), cv2.GaussianBlur(lg, (0, 0), COARSE_SIGMA), lg - cv2.GaussianBlur(lg, (0, 0), FINE_SIGMA))
+    blocks = _Blocks(gt_s.shape, block_side(gt_s.shape))
+    coarse = _Band.of(cv2.GaussianBlur(lg, (0, 0), COARSE_SIGMA), blocks)
+    fine = _Band.of(cv2.subtract(lg, cv2.GaussianBlur(lg, (0, 0), FINE_SIGMA)), blocks)
+    textured = np.sqrt(coarse.var) > TEXTURED * (coarse.mean + 1e-3)
+    return GTBands(gt_s.shape, _unsaturated(gt_s), coarse, fine, textured)
 
 
 def measure(aligned_s: np.ndarray, gt_s: np.ndarray | GTBands, valid_s: np.ndarray) -> ExposureFocus:
     """Exposure (stops, degraded vs GT, glass included) and fine detail retained, from reduced copies
     (the GT's as its reduced copy or the scene's `prepare_gt` of it)."""
     g = gt_s if isinstance(gt_s, GTBands) else prepare_gt(gt_s)
-    side = max(16, round(max(g.shape[:2]) / BLOCKS_ACROSS))
+    blocks = g.blocks
     la = linear_luma(aligned_s)
     usable = cv2.erode(valid_s, np.ones((7, 7), np.uint8)) > 0
     usable &= _unsaturated(aligned_s) & g.unsaturated
-    whole = _blocks(usable.astype(np.float32), side).mean(axis=1) > 0.999
-    ca = cv2.GaussianBlur(la, (0, 0), COARSE_SIGMA)
-    cg_b = _blocks(g.coarse, side)[whole]
-    slope, corr = _regress(_blocks(ca, side)[whole], cg_b)
-    textured = cg_b.std(axis=1) > TEXTURED * (cg_b.mean(axis=1) + 1e-3)
+    whole = blocks.mean(usable.astype(np.float32)) > 0.999
+    slope, corr = g.coarse.regress(cv2.GaussianBlur(la, (0, 0), COARSE_SIGMA), blocks)
+    textured = whole & g.textured
     agree = textured & (corr > AGREE)
     ev = float(np.log2(np.median(slope[agree]))) if agree.sum() >= MIN_BLOCKS and np.median(slope[agree]) > 0 else float("nan")
-    fa = la - cv2.GaussianBlur(la, (0, 0), FINE_SIGMA)
-    fine, _ = _regress(_blocks(fa, side)[whole][textured], _blocks(g.fine, side)[whole][textured])
+    fine, _ = g.fine.regress(cv2.subtract(la, cv2.GaussianBlur(la, (0, 0), FINE_SIGMA)), blocks)
     coarse = float(np.median(slope[textured])) if textured.sum() >= MIN_BLOCKS else 0.0
-    detail = float(np.median(fine)) / coarse if coarse > 0 else float("nan")
+    detail = float(np.median(fine[textured])) / coarse if coarse > 0 else float("nan")
     return ExposureFocus(ev, detail, int(agree.sum()))

@@ -59,6 +59,7 @@ class Reference:
     patch: int
     origins: np.ndarray  # (M, 2) int top-left corners of the GT patches
     patches: list[np.ndarray]
+    normed: list[np.ndarray]  # each patch at zero mean and unit spread (what `_unlike` compares)
     extra: dict = field(default_factory=dict)  # features at other factors, computed on demand
     indexes: dict = field(default_factory=dict)  # FLANN index of the features at each factor, on first use
     # two pairs of a scene may be registered at once (runner._in_process): one at a time builds an
@@ -159,7 +160,7 @@ def prepare_reference(gt: np.ndarray) -> Reference:
     p = patch_size(w, h)
     origins = select_patches(luma, p, margin=max(4, p // 8))
     patches = [to_float(luma[y : y + p, x : x + p]) for x, y in origins]  # [0, 1]: what ECC compares
-    ref = Reference(h, w, g8, factor, feat.detect(g8, factor), p, origins, patches)
+    ref = Reference(h, w, g8, factor, feat.detect(g8, factor), p, origins, patches, [_normed(t) for t in patches])
     return ref
 
 
@@ -214,7 +215,7 @@ def _refine_once(ref: Reference, lq_gray: np.ndarray, H: np.ndarray, step: int =
     out of each patch's ECC the pixels that do not look like the GT (`_unlike`) - for a round that
     starts within a fraction of a pixel."""
     Hinv = np.linalg.inv(H)
-    jobs = list(zip(ref.origins[::step], ref.patches[::step]))
+    jobs = list(zip(ref.origins[::step], ref.patches[::step], ref.normed[::step]))
     found = [r for r in ordered_map(lambda job: _measure_patch(ref.patch, lq_gray, Hinv, *job, screen), jobs, threads())
              if r is not None]
     src = [q for q, _ in found]
@@ -225,7 +226,8 @@ def _refine_once(ref: Reference, lq_gray: np.ndarray, H: np.ndarray, step: int =
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-3)
 
 
-def _measure_patch(p: int, lq_gray: np.ndarray, Hinv: np.ndarray, origin: np.ndarray, tpl: np.ndarray, screen: bool = False):
+def _measure_patch(p: int, lq_gray: np.ndarray, Hinv: np.ndarray, origin: np.ndarray, tpl: np.ndarray, tpl_n: np.ndarray,
+                   screen: bool = False):
     """(degraded point, GT point) of one GT patch whose shift ECC measured, or None."""
     x0, y0 = origin
     lh, lw = lq_gray.shape
@@ -242,7 +244,7 @@ def _measure_patch(p: int, lq_gray: np.ndarray, Hinv: np.ndarray, origin: np.nda
     warped = cv2.warpPerspective(roi, Mr, (p, p), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
     keep = None
     if screen:
-        unlike = _unlike(tpl, warped)
+        unlike = _unlike(tpl_n, warped)
         if unlike.mean() > SCREEN_MAX:
             return None  # mostly water (or a moved object): what is left is too little to measure
         keep = 1 - unlike
@@ -259,18 +261,22 @@ def _measure_patch(p: int, lq_gray: np.ndarray, Hinv: np.ndarray, origin: np.nda
     return q[:2] / q[2], c
 
 
-def _unlike(tpl: np.ndarray, warped: np.ndarray) -> np.ndarray:
-    """1 where the warped degraded patch does not look like the GT patch, else 0 (uint8): both
-    normalized to zero mean and unit spread (ECC's own invariance to gain and offset), their
+def _normed(x: np.ndarray) -> np.ndarray:
+    """`x` at zero mean and unit spread (ECC's own invariance to gain and offset)."""
+    mean, std = cv2.meanStdDev(x)
+    return (x - float(mean[0, 0])) / (float(std[0, 0]) + 1e-6)
+
+
+def _unlike(tpl_n: np.ndarray, warped: np.ndarray) -> np.ndarray:
+    """1 where the warped degraded patch does not look like the GT patch (`tpl_n`, `_normed`), else
+    0 (uint8): both normalized to zero mean and unit spread (ECC's own invariance to gain and offset), their
     difference smoothed over a few pixels, and pixels beyond SCREEN_K robust spreads of it (and
     SCREEN_MIN), grown by SCREEN_GROW px. A raindrop over part of a patch shows a flipped, blurred view of elsewhere: ECC
     over the whole patch then measures a shift between the GT's texture and the drop's, biased by
     up to a pixel (on a dense-drop 4752x3168 pair, patches partly under drops were off 0.64 px on
     average, clean ones 0.03, and the fit was 0.9 px off at a corner). With the estimate already
     within a fraction of a pixel, the clean part of the patch is what still matches."""
-    a = (warped - warped.mean()) / (warped.std() + 1e-6)
-    t = (tpl - tpl.mean()) / (tpl.std() + 1e-6)
-    d = np.abs(cv2.GaussianBlur(a - t, (0, 0), 2.0))
+    d = cv2.absdiff(cv2.GaussianBlur(cv2.subtract(_normed(warped), tpl_n), (0, 0), 2.0), 0.0)
     spread = 1.4826 * float(np.median(d)) + 1e-6
     unlike = (d > max(SCREEN_K * spread, SCREEN_MIN)).astype(np.uint8)
     return cv2.dilate(unlike, np.ones((2 * SCREEN_GROW + 1, 2 * SCREEN_GROW + 1), np.uint8))
