@@ -146,9 +146,26 @@ def test_align_pair_does_not_depend_on_the_thread_count():
     assert np.array_equal(a.valid, b.valid) and a.mask_coverage == b.mask_coverage
 
 
+def test_pairs_in_flight_share_the_cores_and_give_them_back():
+    """One `rdrf align` process splits its OpenCV threads between the pairs it aligns at once (one
+    each on two cores, so they do not contend for each other's cores) and restores the setting."""
+    from rdrf_align.registration import concurrency
+
+    before = cv2.getNumThreads()
+    try:
+        for total, lanes, each in ((1, 1, 1), (2, 2, 1), (8, concurrency.MAX_LANES, 8 // concurrency.MAX_LANES)):
+            cv2.setNumThreads(total)
+            with concurrency.lanes() as n:
+                assert (n, cv2.getNumThreads(), concurrency.process_threads()) == (lanes, each, lanes * each)
+            assert cv2.getNumThreads() == total and concurrency.process_threads() == total
+    finally:
+        cv2.setNumThreads(before)
+
+
 @pytest.mark.timeout(300)
 def test_order_and_workers_do_not_change_results(tmp_path, cli, layout):
-    """Uninterrupted in one process, two pairs in flight on threads (runner._in_process), vs one
+    """Uninterrupted in one process, two pairs in flight on threads (runner._in_process, one OpenCV
+    thread each), vs one
     scene first then the rest on two spawned workers (one pair at a time each)."""
     straight = _workspace(tmp_path, "straight", cli, layout)
     before = cv2.getNumThreads()
