@@ -101,7 +101,7 @@ class BracketSettings(Section):
 class AlignSettings(Section):
     """[align]: command defaults and the QC thresholds a pair must meet to be `ok`."""
 
-    workers: int = Field(1, ge=1, description="worker processes aligning pairs in parallel (1: this process, two pairs at a time on threads with 2+ cores)")
+    workers: int = Field(1, ge=1, description="worker processes aligning pairs in parallel (1: this process, its cores split between up to 4 pairs at a time)")
     mask: MaskMethod = "default"
     min_inliers: int = Field(
         12, ge=4, description="feature inliers of the coarse homography (dense drops hide features; the patch fit and max_reproj_px guard the result)"

@@ -19,7 +19,7 @@ app = typer.Typer()
 def align(
     all_: Annotated[bool, typer.Option("--all", help="Align every scene's pairs (the default when no --scene is given).")] = False,
     scene: Annotated[Optional[list[str]], typer.Option("--scene", "-s", help="Only this scene (repeatable).")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes aligning pairs in parallel (default: \\[align] workers, else 1: this process, two pairs at a time on threads when there are 2+ cores).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", "-j", min=1, help="Worker processes aligning pairs in parallel (default: \\[align] workers, else 1: this process, its cores split between up to 4 pairs at a time).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Redo pairs that already have an alignment.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero when any pair is rejected or failed.")] = False,
     mask: Annotated[Optional[MaskMethod], typer.Option("--mask", help="Raindrop mask: default (model-based) or agan (|aligned - GT| > 30, as published).")] = None,
