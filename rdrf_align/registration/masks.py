@@ -509,7 +509,7 @@ def analyse(
     gt = g_s if isinstance(g_s, ReducedGT) else prepare_gt(g_s, params)
     h, w = valid.shape[:2]
     size = (gt.unit.shape[1], gt.unit.shape[0])
-    da = _to_work(detail(a_s), size)
+    a_reduced = a_s
     a_s, v_s = _to_work(a_s, size), _valid_to_work(v_s, size)  # a small frame: onto the working grid
     f = w / size[0]
     res, smooth, gain, encoded = residual_map(a_s, gt, v_s, photo, params)
@@ -528,7 +528,7 @@ def analyse(
     # smooth over ~1.5% of the frame, takes in part of a large moved object (a car behind dense
     # drops read 57% changed instead of solid) - what explains a reflection's edge must not explain a car
     changed = m if encoded is res else _hysteresis(((encoded > weak) & ~kept) | lost, (encoded > strong) & ~kept)
-    motion_fraction = scene_motion(changed, da, dg, kept, v_s, params.max_drop)
+    motion_fraction = scene_motion(changed, lambda: _to_work(detail(a_reduced), size), dg, kept, v_s, params.max_drop)
     max_hole = round(np.pi / 4 * (params.max_drop * max(size)) ** 2)
     long_s = max(size)
     r = max(1, round(params.close_px * long_s))

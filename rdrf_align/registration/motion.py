@@ -31,6 +31,7 @@ frame (the renderer's densest good pairs: 28%), and read as solid above ~50%.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -76,7 +77,7 @@ def solid_change(changed: np.ndarray, params: MotionParams = MotionParams()) -> 
 
 def scene_motion(
     changed: np.ndarray,
-    da: np.ndarray,
+    da: np.ndarray | Callable[[], np.ndarray],
     dg: np.ndarray,
     kept: np.ndarray,
     valid: np.ndarray,
@@ -88,7 +89,8 @@ def scene_motion(
 
     Args:
         changed: uint8 0/255, the mask's change map before any closing (masks.analyse's hysteresis).
-        da: the aligned shot's local detail (`masks.detail`), same grid.
+        da: the aligned shot's local detail (`masks.detail`), same grid, or a function making it:
+            it is needed only where some change is solid, which most pairs never reach.
         dg: the GT's local detail, same grid.
         kept: bool, where the GT's own fine detail still shows through (no new content there).
         valid: uint8, the valid area on that grid.
@@ -102,7 +104,7 @@ def scene_motion(
     block = np.ones((2, 2), np.uint8)
     changed = cv2.dilate(changed, block, anchor=(0, 0))[::2, ::2]
     valid = cv2.erode(valid, block, anchor=(0, 0))[::2, ::2]
-    da, dg, kept = da[::2, ::2], dg[::2, ::2], kept[::2, ::2]
+    dg, kept = dg[::2, ::2], kept[::2, ::2]
     n_valid = int(np.count_nonzero(valid))
     solid = cv2.bitwise_and(solid_change(changed, params), valid)
     drop_px = np.pi / 4 * (max_drop * max(changed.shape)) ** 2
@@ -110,6 +112,7 @@ def scene_motion(
         return 0.0
     n, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=8)
     area = stats[:, cv2.CC_STAT_AREA]
+    da = (da() if callable(da) else da)[::2, ::2]
     new_detail = sharp_change(da, dg, solid) & ~kept
     sharp = np.bincount(labels[new_detail], minlength=n)
     moving = (area > drop_px) & (sharp >= params.sharp_share * area)
