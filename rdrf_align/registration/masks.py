@@ -211,9 +211,9 @@ def _fill_holes(mask: np.ndarray, max_px: int | None = None) -> np.ndarray:
 
 def _hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
     """The connected components (8-connected) of `weak` that hold a pixel of `strong`, as 0/255."""
-    n, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
+    n, labels = cv2.connectedComponents(weak.view(np.uint8) if weak.dtype == bool else weak.astype(np.uint8), connectivity=8)
     seeded = np.zeros(n, bool)
-    seeded[np.unique(labels[strong & weak])] = True
+    seeded[labels[strong & weak]] = True  # repeated labels are fine: no sort needed
     seeded[0] = False
     return np.where(seeded, 255, 0).astype(np.uint8).take(labels)
 
