@@ -88,6 +88,8 @@ class _Blocks:
 
     def mean(self, x: np.ndarray) -> np.ndarray:
         s = self.side
+        if not self.rows or not self.cols:  # a frame narrower than one block (a long thin strip)
+            return np.zeros(0, np.float32)
         return cv2.resize(x[: self.rows * s, : self.cols * s], (self.cols, self.rows), interpolation=cv2.INTER_AREA).ravel()
 
 
