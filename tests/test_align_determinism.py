@@ -165,8 +165,7 @@ def test_pairs_in_flight_share_the_cores_and_give_them_back():
 @pytest.mark.timeout(300)
 def test_order_and_workers_do_not_change_results(tmp_path, cli, layout):
     """Uninterrupted in one process, two pairs in flight on threads (runner._in_process, one OpenCV
-    thread each), vs one
-    scene first then the rest on two spawned workers (one pair at a time each)."""
+    thread each), vs one scene first then the rest on two spawned workers (one pair at a time each)."""
     straight = _workspace(tmp_path, "straight", cli, layout)
     before = cv2.getNumThreads()
     cv2.setNumThreads(2)  # the in-process run pipelines pairs from two threads on: on any machine

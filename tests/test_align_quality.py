@@ -170,3 +170,4 @@ def test_a_long_thin_strip_is_judged_like_any_frame(w, h):
     out = align_pair(SceneGT.prepare(gt), lq)
     assert out.status in ("ok", "rejected", "failed") and out.reason is not None
     assert out.homography is not None and out.mask is not None and out.mask.shape == (h, w)
+    assert "exposure_ev" not in out.params() and "detail_retained" not in out.params()  # not measurable, not judged

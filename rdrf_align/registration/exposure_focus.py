@@ -75,8 +75,11 @@ def _unsaturated(img: np.ndarray) -> np.ndarray:
     """Pixels whose every channel is below SATURATED of full scale (one OpenCV range test: numpy's
     reduction over the last axis of a frame was the slowest step of a pair's alignment)."""
     limit = SATURATED * full_scale(img)
-    top = np.nextafter(np.float32(limit), np.float32(0)) if img.dtype.kind == "f" else np.ceil(limit) - 1
-    return cv2.inRange(img, (0.0, 0.0, 0.0) if img.dtype.kind != "f" else (-np.inf,) * 3, (float(top),) * 3) > 0
+    if img.dtype.kind == "f":  # inRange's bounds are inclusive: the largest value below the limit
+        low, top = -np.inf, float(np.nextafter(np.float32(limit), np.float32(0)))
+    else:
+        low, top = 0.0, float(np.ceil(limit) - 1)
+    return cv2.inRange(img, (low,) * 3, (top,) * 3) > 0
 
 
 class _Blocks:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from schemas.imageio import channel_max
+
 MAX_SAMPLES = 8_000
 
 
@@ -61,8 +63,7 @@ def fit_photometric(aligned: np.ndarray, gt: np.ndarray, valid: np.ndarray, scal
     a = aligned[::step, ::step].reshape(-1, 3).astype(np.float64) / scale
     g = gt[::step, ::step].reshape(-1, 3).astype(np.float64) / scale
     ok = valid[::step, ::step].reshape(-1) > 0
-    # channel maxima column by column: numpy's reduction over a short last axis is several times slower
-    ok &= (np.maximum(np.maximum(a[:, 0], a[:, 1]), a[:, 2]) < 0.98) & (np.maximum(np.maximum(g[:, 0], g[:, 1]), g[:, 2]) < 0.98)
+    ok &= (channel_max(a) < 0.98) & (channel_max(g) < 0.98)
     a, g = a[ok], g[ok]
     if len(a) < 100:
         return Photometric(np.ones(3), np.zeros(3), 0.0)

@@ -389,7 +389,7 @@ def _in_process(tasks: list[Task], before: Callable[[Task], None],
             yield t
 
     heap.keep_freed_memory()
-    with concurrency.lanes(min(concurrency.MAX_LANES, max(1, len(tasks)))) as n:  # a lone pair keeps every thread
+    with concurrency.lanes(min(concurrency.MAX_LANES, len(tasks))) as n:  # a lone pair keeps every thread
         # fn reports bad input as a failed result; a full disk (RdrfError) or a bug propagates from here
         yield from ordered_map(lambda t: (t, fn(t)), journaled(), n, window=n)
 
