@@ -28,13 +28,45 @@ class Photometric:
         return [round(float(g), 5) for g in self.gain[::-1]], [round(float(o), 5) for o in self.offset[::-1]]
 
 
+LMEDS_GAINS = np.exp(np.linspace(np.log(0.5), np.log(2.0), 15))  # candidate gains of the second start: +-1 stop
+LMEDS_SAMPLES = 2000
+
+
 def _fit_channel(x: np.ndarray, y: np.ndarray, iterations: int = 8) -> tuple[float, float, np.ndarray]:
+    """Gain, offset and inliers of y ~ gain * x + offset: IRLS from two starts, quantile matching and
+    the least-median line over a grid of gains, keeping the fit the pixels sit closer to (smaller
+    median absolute residual). Quantile matching alone fails where a bright reflection lifts a large
+    part of the frame: the aligned values' distribution widens, the matched gain halves, and the
+    biweight, its scale inflated by that misfit, then takes every pixel for an inlier (gain 0.37-0.57
+    for 1.17 on a frame a third covered by reflected window panes). The least-median line follows
+    the pixels the reflection left alone, as long as they are the majority."""
     qs = np.linspace(0.05, 0.95, 19)
     qx, qy = np.quantile(x, qs), np.quantile(y, qs)
-    if np.ptp(qx) < 1e-6:
-        g, b = 1.0, float(np.median(y - x))
-    else:
+    starts = [_least_median_start(x, y)]
+    if np.ptp(qx) >= 1e-6:
         g, b = np.polyfit(qx, qy, 1)
+        starts.insert(0, (float(g), float(b)))
+    fits = [_irls(x, y, g, b, iterations) for g, b in starts]
+    return min(fits, key=lambda f: float(np.median(np.abs(y - (f[0] * x + f[1])))))
+
+
+def _least_median_start(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The gain of LMEDS_GAINS (and the median offset for it) with the smallest median absolute
+    residual, on a regular subsample."""
+    step = max(1, len(x) // LMEDS_SAMPLES)
+    xs, ys = x[::step], y[::step]
+    best = (np.inf, 1.0, float(np.median(ys - xs)))
+    for g in LMEDS_GAINS:
+        d = ys - g * xs
+        b = float(np.median(d))
+        spread = float(np.median(np.abs(d - b)))
+        if spread < best[0]:
+            best = (spread, float(g), b)
+    return best[1], best[2]
+
+
+def _irls(x: np.ndarray, y: np.ndarray, g: float, b: float, iterations: int) -> tuple[float, float, np.ndarray]:
+    """Tukey biweight IRLS of y ~ g * x + b from the given start."""
     w = np.ones_like(x)
     for _ in range(iterations):
         r = y - (g * x + b)
