@@ -16,8 +16,7 @@ import numpy as np
 
 from rdrf_align.registration import masks
 from rdrf_align.registration.outputs import write_output
-from rdrf_align.registration.pair import PairOutcome, SceneGT, warp_reduced
-from rdrf_align.registration.photometric import fit_photometric
+from rdrf_align.registration.pair import PairOutcome, SceneGT, photometry, warp_reduced
 from schemas import imageio
 from schemas.catalogue import Shot
 from schemas.errors import RdrfError
@@ -49,7 +48,7 @@ def view_mask(scene: SceneGT, view: np.ndarray, homography: np.ndarray, mask_met
         valid = valid_area(homography, (view.shape[1], view.shape[0]), (gw, gh))
         return masks.agan_mask(render_aligned(view, homography, (0, 0, gw, gh)), gt, valid)
     a_s, valid, v_s = warp_reduced(scene, view, homography)
-    photo = fit_photometric(a_s, scene.small, v_s, imageio.full_scale(gt))
+    photo = photometry(scene, a_s, v_s)
     return masks.analyse(a_s, scene.reduced, v_s, valid, photo, params).mask
 
 

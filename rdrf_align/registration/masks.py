@@ -5,7 +5,9 @@ a raindrop where the aligned degraded image and the GT differ by more than 30 (8
 mean absolute difference over the three channels), nothing else - kept for reproducing published
 numbers.
 
-`default_mask` follows the image formation, degraded = transmission x scene + reflection + water:
+`default_mask` follows the image formation, degraded = transmission x scene + reflection + water. The
+cue maps below describe each pixel in those terms; a small network (drop_net.py) reads them and
+decides:
 
 - the glass and the exposure are global and linear (photometric.py): taken out first;
 - the reflection is a defocused second scene *added* to the light: where it has no structure it is
@@ -31,23 +33,29 @@ numbers.
   its neighbourhood (a median over cells wider than a drop) cancels the blur the pixels there share
   (interpolation in the warp, JPEG's treatment of that texture, the reduced copy);
 - the last fraction of a pixel of misalignment: the distance to the GT's local min/max, not to the
-  GT itself; the noise: thresholds from the residual's own robust spread;
-- a drop is a compact blob whose interior may look like the scene: hysteresis from strong seeds,
-  closing and hole filling at sizes that are fractions of the image.
+  GT itself (`Residual.outside`); beside it the signed residual without that slack
+  (`Residual.signed`), where a small drop's few levels show against JPEG's texture-shaped loss;
+- a drop is a compact blob whose interior may look like the scene, with a dark rim or a highlight:
+  a shape, which thresholds on single pixels could not use. The hand-set rule this module used
+  before (hysteresis from strong seeds, closing, hole filling) reached a mean IoU of 0.67-0.71 at
+  720x480 on the renderer's held-out pairs, the network 0.80-0.83 (docs/NOTES.md, "Stop 24"). The
+  rule's hysteresis still gives the scene-motion cue its change map (motion.py), which QC judges.
 
 Every size is a fraction of the image, or a pixel of the working grid, so the method behaves the
 same from 720x480 to 9504x6336. The grid has a long side near MASK_LONG_SIDE: a larger frame is
 area-reduced to it; a smaller one is enlarged (bilinear, at most MASK_MAX_UPSAMPLE, `work_size`),
-because the pixel-level operators (the 3x3 range, the finest detail band, the 3x3 opening, the
-smallest closing) cannot be finer than one pixel, and at 720x480 one pixel is already a large share
+because the pixel-level operators (the 3x3 range, the finest detail band) cannot be finer than one
+pixel, and at 720x480 one pixel is already a large share
 of a small drop. The GT's range keeps its footprint in the copy's pixels (5x5 on a 2x grid), so the
 copy's own noise stays inside it. On the renderer's 720x480 pairs this raised the mean IoU from
 0.62 to 0.67 (bicubic or Lanczos enlargement less: their ringing on JPEG blocks reads as detail; a
-blur without enlarging: 0.64; see docs/NOTES.md). The mask is brought back to full size with smooth
-edges, which keeps a 60 MP pair's memory and time small. The smooth reflection layer becomes a small 8-bit map (`reflection_map`).
+blur without enlarging: 0.64; see docs/NOTES.md). The network runs on that grid halved (720-800 px
+long side) and its probability is brought back to full size (bilinear) and cut at one half, which
+keeps a 60 MP pair's memory and time small. The smooth reflection layer becomes a small 8-bit map (`reflection_map`).
 
-Deterministic: fixed-order OpenCV/numpy arithmetic, no randomness, medians over fixed samples - a
-rerun gives bit-identical masks and maps.
+Deterministic: fixed-order OpenCV/numpy arithmetic, no randomness, medians over fixed samples, and
+a network whose output does not depend on the thread count - a rerun gives bit-identical masks and
+maps.
 """
 
 from __future__ import annotations
@@ -57,6 +65,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from rdrf_align.registration import drop_net
 from rdrf_align.registration.motion import scene_motion
 from rdrf_align.registration.photometric import Photometric
 from schemas.imageio import channel_max, full_scale, to_float
@@ -91,10 +100,10 @@ class MaskParams:
     reflection_scale: float = 0.04  # low-pass window for the reflection layer, / long side
     reflection_scale_fine: float = 0.015  # ... when a reflection is present
     reflection_present: float = 0.004  # median |low-pass residual| (full scale) that says so
-    min_area: float = 2e-5  # smallest blob kept, / image area
+    water_probability: float = 0.6  # the drop network's probability from which a pixel is water (0.5: same IoU on the
+    # renderer to 0.01, more of a sharp drop's 1-px fringe and of a sharp reflection's specks; docs/NOTES.md)
+    min_area: float = 2e-5  # smallest blob kept, / image area: specks below the smallest drop are not water
     max_drop: float = 0.06  # largest drop diameter, / long side (RDRF's biggest sprayed drops: ~2.5% radius)
-    close_px: float = 0.0038  # closing radius, / long side
-    grow_px: float = 0.0007  # final growth into the drops' faint defocused fringe, / long side
     detail_sigma: float = 1.5  # fine detail = luma - its Gaussian blur of this sigma (working px: the finest scale)
     detail_window: float = 2.0  # Gaussian window of the local detail statistics (working px)
     detail_min: float = 0.01  # GT fine-detail amplitude (full scale) from which the comparison means something
@@ -196,19 +205,6 @@ def _small_size(w: int, h: int) -> tuple[int, int]:
     return max(8, w // TRANSMISSION_REDUCTION), max(8, h // TRANSMISSION_REDUCTION)
 
 
-def _fill_holes(mask: np.ndarray, max_px: int | None = None) -> np.ndarray:
-    """Fill what the mask encloses; with `max_px`, only holes up to that area (a drop's interior may
-    look like the scene, but a ring wider than any drop - a reflected window's frame - is no drop)."""
-    h, w = mask.shape
-    flood = np.zeros((h + 2, w + 2), np.uint8)
-    flood[1:-1, 1:-1] = mask
-    cv2.floodFill(flood, None, (0, 0), 255)
-    holes = cv2.bitwise_not(flood[1:-1, 1:-1])
-    if max_px is not None and cv2.countNonZero(holes):
-        holes = cv2.subtract(holes, _drop_small(holes, max_px + 1))  # keeps the holes of at most max_px
-    return cv2.bitwise_or(mask, holes)
-
-
 def _hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
     """The connected components (8-connected) of `weak` that hold a pixel of `strong`, as 0/255."""
     n, labels = cv2.connectedComponents(weak.view(np.uint8) if weak.dtype == bool else weak.astype(np.uint8), connectivity=8)
@@ -218,12 +214,14 @@ def _hysteresis(weak: np.ndarray, strong: np.ndarray) -> np.ndarray:
     return np.where(seeded, 255, 0).astype(np.uint8).take(labels)
 
 
-def _drop_small(mask: np.ndarray, min_px: int) -> np.ndarray:
-    # areas by counting the foreground's labels: 3x cheaper than OpenCV's labelling with stats
-    n, labels = cv2.connectedComponents(mask, connectivity=8)
-    area = np.bincount(labels[mask > 0], minlength=n)
-    keep = np.where(area >= max(1, min_px), 255, 0).astype(np.uint8)  # the background counts 0
-    return keep.take(labels)
+def _drop_specks(p: np.ndarray, cut: int, min_px: int) -> np.ndarray:
+    """The probability map (uint8) with components (p > cut, 8-connected) under `min_px` pixels set to `cut`."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((p > cut).view(np.uint8), connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] < min_px
+    small[0] = False  # the background
+    if not small.any():
+        return p
+    return np.where(small[labels], np.minimum(p, cut), p).astype(np.uint8)
 
 
 def _coarse_size(w: int, h: int, scale: float) -> tuple[int, int]:
@@ -298,14 +296,22 @@ def prepare_gt(g_s: np.ndarray, params: "MaskParams | None" = None) -> ReducedGT
     return ReducedGT(g_s, g, mid, half, _to_work(detail(g_s), size), fine, power, linear(low), linear(high), level, small, coarse)
 
 
+@dataclass(frozen=True)
+class Residual:
+    """What the aligned shot differs from its GT by, on the working grid (full-scale units)."""
+
+    outside: np.ndarray  # distance outside the GT's local range after photometry, reflection and sub-pixel slack
+    smooth: np.ndarray  # the smooth layer taken out (BGR, coarse grid): signed, encoded values without a
+    # reflection; linear light, >= 0, with one
+    gain: np.ndarray | None  # with a reflection, how much it compresses the scene's encoded detail (`_detail_gain`)
+    encoded: np.ndarray  # `outside` of the encoded model alone (the same array without a reflection): the motion cue's
+    signed: np.ndarray  # HxWx3: aligned - GT after photometry and the encoded smooth layer, no slack
+
+
 def residual_map(
     aligned_s: np.ndarray, gt_s: np.ndarray | ReducedGT, valid_s: np.ndarray, photo: Photometric, params: MaskParams
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Per-pixel residual (full-scale units) left after photometry, reflection and sub-pixel slack;
-    the smooth reflection layer taken out (BGR, on a coarse grid: signed, encoded values without a
-    reflection; linear light, >= 0, with one); and with a reflection, how much it compresses the
-    scene's encoded detail (`_detail_gain`, else None); and the residual of the encoded model alone
-    (the same array without a reflection), which the scene-motion cue judges.
+) -> Residual:
+    """The residual left after photometry, the reflection and sub-pixel slack (`Residual`).
     OpenCV calls throughout: numpy's per-pixel channel reductions are several times slower."""
     gt = gt_s if isinstance(gt_s, ReducedGT) else prepare_gt(gt_s)
     size = (gt.unit.shape[1], gt.unit.shape[0])
@@ -325,7 +331,8 @@ def residual_map(
     gain = None
     if energy.size and float(np.percentile(energy, 75)) > params.reflection_present:
         smooth, _ = _smooth_residual(r, coarse_valid, params.reflection_scale_fine)
-        d_enc = _outside(cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR)), gt.mid, gt.half)
+        lifted = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
+        d_enc = _outside(lifted, gt.mid, gt.half)
         # the same layer in linear light, where it adds to the transmitted scene whatever the scene
         # is: in encoded values it lifts a dark door more than a white wall, so an encoded layer
         # smoothed across their edge leaves the edge as a residual
@@ -369,12 +376,13 @@ def residual_map(
         gain = _detail_gain(gt.level_lin, layer, t, (w, h))
         smooth = layer
     else:
-        d = _outside(cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR)), gt.mid, gt.half)
+        lifted = cv2.subtract(a, cv2.resize(smooth, (w, h), interpolation=cv2.INTER_LINEAR))
+        d = _outside(lifted, gt.mid, gt.half)
         res = channel_max(d)
         encoded = None
     res = cv2.max(res, 0.0)
     res[valid_s == 0] = 0
-    return res, smooth, gain, (res if encoded is None else encoded)
+    return Residual(res, smooth, gain, res if encoded is None else encoded, cv2.subtract(lifted, gt.unit))
 
 
 def _outside(a: np.ndarray, mid: np.ndarray, half: np.ndarray) -> np.ndarray:
@@ -490,6 +498,29 @@ def default_mask(
     return analyse(reduce(aligned), reduce(gt), reduce_valid(valid), valid, photo, params).mask
 
 
+def _cues(a_s: np.ndarray, gt: ReducedGT, v_s: np.ndarray, photo: Photometric, params: MaskParams
+          ) -> tuple[np.ndarray, np.ndarray, Residual, SceneMatch]:
+    """The cue maps on the working grid: the aligned copy and valid area brought onto it, the
+    residual, the scene-match maps."""
+    size = (gt.unit.shape[1], gt.unit.shape[0])
+    a_s, v_s = _to_work(a_s, size), _valid_to_work(v_s, size)  # a small frame: onto the working grid
+    r = residual_map(a_s, gt, v_s, photo, params)
+    return a_s, v_s, r, scene_match(a_s, gt, v_s, params, r.gain)
+
+
+def _network_input(r: Residual, sm: SceneMatch, v_s: np.ndarray) -> np.ndarray:
+    return drop_net.features(r.signed, r.outside, sm.ncc, sm.attenuation, sm.textured, v_s)
+
+
+def network_input(a_s: np.ndarray, g_s: np.ndarray | ReducedGT, v_s: np.ndarray, photo: Photometric,
+                  params: MaskParams = MaskParams()) -> np.ndarray:
+    """What the drop network reads for this pair (drop_net.features): the same code `analyse` runs,
+    for fitting the network (rdrf_train.mask_net)."""
+    gt = g_s if isinstance(g_s, ReducedGT) else prepare_gt(g_s, params)
+    _, v_w, r, sm = _cues(a_s, gt, v_s, photo, params)
+    return _network_input(r, sm, v_w)
+
+
 def analyse(
     a_s: np.ndarray,
     g_s: np.ndarray | ReducedGT,
@@ -499,47 +530,34 @@ def analyse(
     params: MaskParams = MaskParams(),
 ) -> MaskAnalysis:
     """The default mask at `valid`'s (full) resolution, from reduced copies of aligned, GT (or the
-    scene's `prepare_gt` of it), valid."""
+    scene's `prepare_gt` of it), valid; with the scene-motion figure and the reflection map."""
     gt = g_s if isinstance(g_s, ReducedGT) else prepare_gt(g_s, params)
     h, w = valid.shape[:2]
     size = (gt.unit.shape[1], gt.unit.shape[0])
     a_reduced = a_s
-    a_s, v_s = _to_work(a_s, size), _valid_to_work(v_s, size)  # a small frame: onto the working grid
-    f = w / size[0]
-    res, smooth, gain, encoded = residual_map(a_s, gt, v_s, photo, params)
+    a_s, v_s, r, sm = _cues(a_s, gt, v_s, photo, params)
+    res = r.outside
     inside = res[v_s > 0][::7]
     sigma = 1.4826 * float(np.median(inside)) if inside.size else 0.0
     weak = max(params.min_threshold, params.k_sigma * sigma)
     strong = max(params.strong_threshold, weak * params.strong_factor)
-    dg = gt.detail
-    sm = scene_match(a_s, gt, v_s, params, gain)
     # the scene shows through unchanged: a residual there is a reflection or exposure, not water
     kept = sm.textured & (sm.ncc > params.kept_ncc) & (sm.attenuation < params.kept_attenuation)
     # the scene's detail is gone or mostly gone: water, whatever the colours say (flow traces)
     lost = sm.textured & ((sm.ncc < params.lost_ncc) | (sm.attenuation > params.lost_attenuation))
-    m = _hysteresis(((res > weak) & ~kept) | lost, (res > strong) & ~kept)
     # scene motion is judged on the change the encoded model leaves: the linear reflection layer,
     # smooth over ~1.5% of the frame, takes in part of a large moved object (a car behind dense
     # drops read 57% changed instead of solid) - what explains a reflection's edge must not explain a car
-    changed = m if encoded is res else _hysteresis(((encoded > weak) & ~kept) | lost, (encoded > strong) & ~kept)
-    motion_fraction = scene_motion(changed, lambda: _to_work(detail(a_reduced), size), dg, kept, v_s, params.max_drop)
-    max_hole = round(np.pi / 4 * (params.max_drop * max(size)) ** 2)
-    long_s = max(size)
-    r = max(1, round(params.close_px * long_s))
-    ker = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    m = cv2.morphologyEx(m, cv2.MORPH_CLOSE, ker)
-    m = _fill_holes(m, max_hole)
-    m = cv2.morphologyEx(m, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
-    m = _drop_small(m, max(4, round(params.min_area * size[0] * size[1])))
-    g = round(params.grow_px * long_s)
-    if g > 0:
-        m = cv2.dilate(m, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1)))
-    m = cv2.bitwise_and(m, v_s)
-    if (w, h) != size:
-        m = cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR if f > 1 else cv2.INTER_AREA)
-        cv2.threshold(m, 127, 255, cv2.THRESH_BINARY, dst=m)  # in place: no second full-size array
-        cv2.bitwise_and(m, valid, dst=m)
-    return MaskAnalysis(m, motion_fraction, weak, reflection_map(smooth, v_s, (w, h)))
+    changed = _hysteresis(((r.encoded > weak) & ~kept) | lost, (r.encoded > strong) & ~kept)
+    motion_fraction = scene_motion(changed, lambda: _to_work(detail(a_reduced), size), gt.detail, kept, v_s, params.max_drop)
+    # the mask: the drop network on the cue maps, its probability brought to full size and cut at 1/2
+    p = drop_net.probability(_network_input(r, sm, v_s))
+    cut = int(round(255 * params.water_probability)) - 1  # p > cut: at least that probability
+    p = _drop_specks(p, cut, max(1, round(params.min_area * p.shape[0] * p.shape[1])))
+    m = p if (p.shape[1], p.shape[0]) == (w, h) else cv2.resize(p, (w, h), interpolation=cv2.INTER_LINEAR)
+    cv2.threshold(m, cut, 255, cv2.THRESH_BINARY, dst=m)  # in place: no second full-size array
+    cv2.bitwise_and(m, valid, dst=m)
+    return MaskAnalysis(m, motion_fraction, weak, reflection_map(r.smooth, v_s, (w, h)))
 
 
 def iou(a: np.ndarray, b: np.ndarray, within: np.ndarray | None = None) -> float:

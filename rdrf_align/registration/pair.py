@@ -32,7 +32,9 @@ METHOD = "sift-coarse+patch-ecc"
 # 2: matches no longer depend on what the process aligned before (features.reseed), and pairs whose
 # shots contradict each other (colour mode, glass, camera) fail. Version 1 rows may differ from a
 # re-run by a fraction of a pixel; `rdrf align --force` redoes them.
-VERSION = "2"
+# 3: the default mask is the drop network's (masks, drop_net.py) and the photometric fit also starts
+# from a least-median line; version 2 rows keep their masks until `rdrf align --force`.
+VERSION = "3"
 
 
 @dataclass
@@ -107,6 +109,11 @@ def warp_reduced(scene: SceneGT, lq: np.ndarray, H: np.ndarray) -> tuple[np.ndar
     return a_s, valid, v_s
 
 
+def photometry(scene: SceneGT, a_s: np.ndarray, v_s: np.ndarray) -> Photometric:
+    """The glass and exposure's global gain/offset between the reduced aligned copy and the GT's."""
+    return fit_photometric(a_s, scene.small, v_s, full_scale(scene.image))
+
+
 def align_pair(
     scene: SceneGT,
     lq: np.ndarray,
@@ -151,7 +158,7 @@ def align_pair(
     timings["warp"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    photo = fit_photometric(a_s, scene.small, v_s, full_scale(gt))
+    photo = photometry(scene, a_s, v_s)
     analysis, shot = side_by_side(
         lambda: masks.analyse(a_s, scene.reduced, v_s, valid, photo, mask_params),
         lambda: exposure_focus.measure(a_s, scene.bands, v_s),
