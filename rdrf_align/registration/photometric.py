@@ -30,24 +30,30 @@ class Photometric:
 
 LMEDS_GAINS = np.exp(np.linspace(np.log(0.5), np.log(2.0), 15))  # candidate gains of the second start: +-1 stop
 LMEDS_SAMPLES = 2000
+SWITCH_SPREAD = 0.5  # the least-median fit replaces the quantile-started one when its residuals are half as wide
 
 
 def _fit_channel(x: np.ndarray, y: np.ndarray, iterations: int = 8) -> tuple[float, float, np.ndarray]:
     """Gain, offset and inliers of y ~ gain * x + offset: IRLS from two starts, quantile matching and
-    the least-median line over a grid of gains, keeping the fit the pixels sit closer to (smaller
-    median absolute residual). Quantile matching alone fails where a bright reflection lifts a large
+    the least-median line over a grid of gains; the second is kept where the pixels sit much closer
+    to it (median absolute residual under SWITCH_SPREAD times the first's). Quantile matching alone fails where a bright reflection lifts a large
     part of the frame: the aligned values' distribution widens, the matched gain halves, and the
     biweight, its scale inflated by that misfit, then takes every pixel for an inlier (gain 0.37-0.57
     for 1.17 on a frame a third covered by reflected window panes). The least-median line follows
     the pixels the reflection left alone, as long as they are the majority."""
     qs = np.linspace(0.05, 0.95, 19)
     qx, qy = np.quantile(x, qs), np.quantile(y, qs)
-    starts = [_least_median_start(x, y)]
+    spread = lambda f: float(np.median(np.abs(y - (f[0] * x + f[1]))))  # noqa: E731
+    fit = None
     if np.ptp(qx) >= 1e-6:
         g, b = np.polyfit(qx, qy, 1)
-        starts.insert(0, (float(g), float(b)))
-    fits = [_irls(x, y, g, b, iterations) for g, b in starts]
-    return min(fits, key=lambda f: float(np.median(np.abs(y - (f[0] * x + f[1])))))
+        fit = _irls(x, y, float(g), float(b), iterations)
+    other = _irls(x, y, *_least_median_start(x, y), iterations)
+    # the second fit only where the first clearly failed: a broad, even reflection is partly a gain
+    # and offset of the whole frame, which the first fit takes in and the scene-motion cue expects
+    if fit is None or spread(other) < SWITCH_SPREAD * spread(fit):
+        fit = other
+    return fit
 
 
 def _least_median_start(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
