@@ -21,7 +21,7 @@ so an 8-bit and a 16-bit pair look alike.
 Where it runs: on the working grid reduced by NET_REDUCTION (its long side is 720-800 px for any
 frame of 720 px or more: masks.work_size), where a drop of the smallest size the renderer sprays is
 2-3 px across, as in AGAN's 720x480 frames. The output is a probability map (8-bit) that the caller
-brings to full size and cuts at one half.
+brings to full size and cuts (masks.MaskParams.water_probability, 0.6).
 
 How it was made: `python -m rdrf_train.mask_net` (rdrf_train/mask_net.py) renders pairs with the
 virtual rig (hardware.sim) at 720x480 to 4752x3168, with and without reflections, aligns them with

@@ -38,7 +38,7 @@ decides:
 - a drop is a compact blob whose interior may look like the scene, with a dark rim or a highlight:
   a shape, which thresholds on single pixels could not use. The hand-set rule this module used
   before (hysteresis from strong seeds, closing, hole filling) reached a mean IoU of 0.67-0.71 at
-  720x480 on the renderer's held-out pairs, the network 0.80-0.83 (docs/NOTES.md, "Stop 24"). The
+  720x480 on the renderer's held-out pairs, the network 0.79-0.82 (docs/NOTES.md, "Stop 24"). The
   rule's hysteresis still gives the scene-motion cue its change map (motion.py), which QC judges.
 
 Every size is a fraction of the image, or a pixel of the working grid, so the method behaves the
@@ -50,7 +50,8 @@ of a small drop. The GT's range keeps its footprint in the copy's pixels (5x5 on
 copy's own noise stays inside it. On the renderer's 720x480 pairs this raised the mean IoU from
 0.62 to 0.67 (bicubic or Lanczos enlargement less: their ringing on JPEG blocks reads as detail; a
 blur without enlarging: 0.64; see docs/NOTES.md). The network runs on that grid halved (720-800 px
-long side) and its probability is brought back to full size (bilinear) and cut at one half, which
+long side) and its probability is brought back to full size (bilinear) and cut at
+MaskParams.water_probability, which
 keeps a 60 MP pair's memory and time small. The smooth reflection layer becomes a small 8-bit map (`reflection_map`).
 
 Deterministic: fixed-order OpenCV/numpy arithmetic, no randomness, medians over fixed samples, and
