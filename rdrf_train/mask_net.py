@@ -37,11 +37,13 @@ from hardware.sim.camera import encode_jpeg
 from hardware.sim.params import sample_params
 from hardware.sim.render import render_degraded
 from hardware.sim.scenes import CATEGORIES, render_scene
+from hardware.synth import parse_size
 from rdrf_align.registration import drop_net, masks
 from rdrf_align.registration.homography import RegistrationFailed, register
 from rdrf_align.registration.pair import SceneGT, photometry, warp_reduced
 from rdrf_train.models.drop_net import DropNet
 from schemas import imageio
+from schemas.errors import RdrfError
 
 SEED_BASE = 1_000_000
 DEFAULT_SIZES = ("720x480:48", "960x640:24", "480x320:12", "1600x1064:16", "4752x3168:6")  # WxH:scenes (each with and without reflections)
@@ -96,15 +98,22 @@ def render_example(width: int, height: int, seed: int, reflections: bool) -> Exa
     return Example(x[0], _to_grid(shot.raindrop_mask, grid), _to_grid(valid, grid), f"{width}x{height}-{seed}-{int(reflections)}")
 
 
+MAX_SCENES = 5000  # per size: `pair_seed` keeps 10,000 seeds per size
+
+
 def parse_sizes(specs: list[str]) -> list[tuple[int, int, int]]:
+    """'WxH:SCENES' specs (SCENES defaults to 8) -> [(W, H, SCENES)]."""
     out = []
     for spec in specs:
+        size, _, count = spec.partition(":")
         try:
-            size, _, count = spec.partition(":")
-            w, h = (int(v) for v in size.lower().split("x"))
-            out.append((w, h, int(count or 8)))
-        except ValueError:
-            raise typer.BadParameter(f"{spec!r}: expected WIDTHxHEIGHT:SCENES, e.g. 720x480:48") from None
+            w, h = parse_size(size)
+            n = int(count or 8)
+        except (RdrfError, ValueError):
+            n = 0
+        if not 0 < n < MAX_SCENES:
+            raise typer.BadParameter(f"{spec!r}: expected WIDTHxHEIGHT:SCENES with 1 to {MAX_SCENES - 1} scenes, e.g. 720x480:48")
+        out.append((w, h, n))
     return out
 
 
@@ -207,7 +216,8 @@ def main(
     patch: int = typer.Option(96, min=16, help="crop side on the network's grid"),
     width: int = typer.Option(16, min=1, help="channels of the hidden layers"),
     seed: int = typer.Option(0, help="seed of the crops and the initial weights"),
-    cache: Path | None = typer.Option(None, help="keep each rendered and aligned pair here (.npz), and reuse it"),
+    cache: Path | None = typer.Option(None, help="keep each rendered and aligned pair here (.npz), and reuse it; "
+                                      "empty it when the renderer or the cue maps change"),
 ) -> None:
     """Render, align, fit, export."""
     torch.use_deterministic_algorithms(True)

@@ -5,6 +5,7 @@ the training command writes a file OpenCV runs exactly as torch does."""
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -62,19 +63,32 @@ def test_the_network_gives_one_answer_whatever_the_thread_count():
     assert all(np.array_equal(answers[0], a) for a in answers[1:])
 
 
-def test_a_missing_network_file_is_one_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(drop_net, "NET_FILE", tmp_path / "drop_net.onnx")
-    monkeypatch.setattr(drop_net, "NET_CARD", tmp_path / "drop_net.json")
-    drop_net._model_bytes.cache_clear()
-    monkeypatch.setattr(drop_net._local, "net", None, raising=False)
-    try:
-        with pytest.raises(drop_net.DropNetMissing, match="drop_net.onnx.*reinstall rdrf"):
-            drop_net.probability(np.zeros((1, len(drop_net.FEATURES), 8, 8), np.float32))
-    finally:
+@pytest.fixture
+def use_net(monkeypatch):
+    """Point drop_net at another network file (and its card beside it) for one test."""
+
+    def use(path):
+        monkeypatch.setattr(drop_net, "NET_FILE", path)
+        monkeypatch.setattr(drop_net, "NET_CARD", path.with_suffix(".json"))
         drop_net._model_bytes.cache_clear()
+        monkeypatch.setattr(drop_net._local, "net", None, raising=False)
+
+    yield use
+    drop_net._model_bytes.cache_clear()
 
 
-def test_training_writes_a_network_opencv_runs_as_torch_does(tmp_path, monkeypatch):
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_missing_or_damaged_network_file_is_one_clear_error(tmp_path, use_net, damage):
+    net = tmp_path / "drop_net.onnx"
+    if damage == "truncated":
+        net.write_bytes(drop_net.NET_FILE.read_bytes()[:5000])
+        net.with_suffix(".json").write_bytes(drop_net.NET_CARD.read_bytes())
+    use_net(net)
+    with pytest.raises(drop_net.DropNetMissing, match=re.escape(f"{net}: ") + ".*reinstall rdrf"):
+        drop_net.probability(np.zeros((1, len(drop_net.FEATURES), 8, 8), np.float32))
+
+
+def test_training_writes_a_network_opencv_runs_as_torch_does(tmp_path, use_net):
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
     from rdrf_train import mask_net
@@ -90,12 +104,6 @@ def test_training_writes_a_network_opencv_runs_as_torch_does(tmp_path, monkeypat
     x = examples[0].x[None].astype(np.float32)
     with torch.no_grad():
         expected = torch.sigmoid(model(torch.from_numpy(x)))[0, 0].numpy()
-    monkeypatch.setattr(drop_net, "NET_FILE", out)
-    monkeypatch.setattr(drop_net, "NET_CARD", out.with_suffix(".json"))
-    drop_net._model_bytes.cache_clear()
-    monkeypatch.setattr(drop_net._local, "net", None, raising=False)
-    try:
-        got = drop_net.probability(x)
-    finally:
-        drop_net._model_bytes.cache_clear()
+    use_net(out)
+    got = drop_net.probability(x)
     assert np.abs(got.astype(np.float32) - np.round(expected * 255)).max() <= 1

@@ -90,14 +90,18 @@ def features(signed: np.ndarray, outside: np.ndarray, ncc: np.ndarray, attenuati
     return np.stack(planes)[None]
 
 
+def _unreadable(why: object) -> DropNetMissing:
+    return DropNetMissing(f"{NET_FILE}: the default mask's network could not be read ({why}); "
+                          "reinstall rdrf, or align with --mask agan")
+
+
 @lru_cache(maxsize=1)
 def _model_bytes() -> bytes:
     try:
         data = NET_FILE.read_bytes()
         card = json.loads(NET_CARD.read_text())
     except (OSError, ValueError) as exc:
-        raise DropNetMissing(f"{NET_FILE.name}: the default mask's network could not be read ({exc}); "
-                             "reinstall rdrf, or align with --mask agan") from None
+        raise _unreadable(exc) from None
     if tuple(card.get("features", ())) != FEATURES:
         raise DropNetMissing(f"{NET_CARD}: the network was fitted on features {card.get('features')}, "
                              f"this code computes {list(FEATURES)}; retrain it (python -m rdrf_train.mask_net)")
@@ -110,7 +114,10 @@ _local = threading.local()
 def _net() -> cv2.dnn.Net:
     net = getattr(_local, "net", None)
     if net is None:
-        net = cv2.dnn.readNetFromONNX(np.frombuffer(_model_bytes(), np.uint8))
+        try:
+            net = cv2.dnn.readNetFromONNX(np.frombuffer(_model_bytes(), np.uint8))
+        except cv2.error as exc:  # a truncated or foreign file
+            raise _unreadable((getattr(exc, "err", "") or str(exc)).strip()) from None
         _local.net = net
     return net
 

@@ -551,7 +551,7 @@ def analyse(
     # drops read 57% changed instead of solid) - what explains a reflection's edge must not explain a car
     changed = _hysteresis(((r.encoded > weak) & ~kept) | lost, (r.encoded > strong) & ~kept)
     motion_fraction = scene_motion(changed, lambda: _to_work(detail(a_reduced), size), gt.detail, kept, v_s, params.max_drop)
-    # the mask: the drop network on the cue maps, its probability brought to full size and cut at 1/2
+    # the mask: the drop network on the cue maps, its probability brought to full size and cut
     p = drop_net.probability(_network_input(r, sm, v_s))
     cut = int(round(255 * params.water_probability)) - 1  # p > cut: at least that probability
     p = _drop_specks(p, cut, max(1, round(params.min_area * p.shape[0] * p.shape[1])))

@@ -40,11 +40,12 @@ SWITCH_SPREAD = 0.25
 def _fit_channel(x: np.ndarray, y: np.ndarray, iterations: int = 8) -> tuple[float, float, np.ndarray]:
     """Gain, offset and inliers of y ~ gain * x + offset: IRLS from two starts, quantile matching and
     the least-median line over a grid of gains; the second is kept where the pixels sit much closer
-    to it (median absolute residual under SWITCH_SPREAD times the first's). Quantile matching alone fails where a bright reflection lifts a large
-    part of the frame: the aligned values' distribution widens, the matched gain halves, and the
-    biweight, its scale inflated by that misfit, then takes every pixel for an inlier (gain 0.37-0.57
-    for 1.17 on a frame a third covered by reflected window panes). The least-median line follows
-    the pixels the reflection left alone, as long as they are the majority."""
+    to it (median absolute residual under SWITCH_SPREAD times the first's). Quantile matching alone
+    fails where a bright reflection lifts a large part of the frame: the aligned values'
+    distribution widens, the matched gain halves, and the biweight, its scale inflated by that
+    misfit, then takes every pixel for an inlier (gain 0.37-0.57 for 1.17 on a frame a third covered
+    by reflected window panes). The least-median line follows the pixels the reflection left alone,
+    as long as they are the majority."""
     qs = np.linspace(0.05, 0.95, 19)
     qx, qy = np.quantile(x, qs), np.quantile(y, qs)
     spread = lambda f: float(np.median(np.abs(y - (f[0] * x + f[1]))))  # noqa: E731
